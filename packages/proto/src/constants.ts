@@ -1,0 +1,131 @@
+/**
+ * Protocol constants of the Degas Message Service v1 (PROTOCOL.md sections 3, 6 and 7).
+ * Everything that is a number on the wire or a fixed limit lives here, once.
+ */
+
+/**
+ * `GatewayErrorMessage.code` values (PROTOCOL.md 3).
+ * @example
+ * if (msg.code === ErrorCode.DEGAS_ERROR) retryLater(msg.degasId);
+ */
+export const ErrorCode = {
+  AUTH_FAIL: 0,
+  DUP_SESSION: 1,
+  DEGAS_ERROR: 2,
+  CLIENT_ERROR: 3,
+  PROTOCOL_ERROR: 4,
+  PAYLOAD_TOO_LARGE: 5,
+  RATE_LIMITED: 6,
+  GOING_AWAY: 7,
+} as const;
+/** One of the {@link ErrorCode} values. */
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+/** The symbolic name of an error code, e.g. `"DEGAS_ERROR"`. */
+export type ErrorCodeName = keyof typeof ErrorCode;
+
+const errorCodeNames = Object.fromEntries(Object.entries(ErrorCode).map(([name, code]) => [code, name])) as Record<
+  number,
+  ErrorCodeName
+>;
+
+/**
+ * The name of an error code, or `undefined` for a number this version does not know.
+ * @example
+ * errorCodeName(2) // "DEGAS_ERROR"
+ */
+export function errorCodeName(code: number): ErrorCodeName | undefined {
+  return errorCodeNames[code];
+}
+
+/**
+ * WebSocket close codes used by the gateway (PROTOCOL.md 6).
+ * @example
+ * ws.on('close', (code) => { if (code === CloseCode.DUP_SESSION) showReplacedNotice(); });
+ */
+export const CloseCode = {
+  /** Normal close. */
+  NORMAL: 1000,
+  /** Gateway shutting down (after `error{GOING_AWAY}`). */
+  GOING_AWAY: 1001,
+  /** WebSocket protocol violation (raised by the WebSocket library). */
+  PROTOCOL_ERROR: 1002,
+  /** A text frame was received. */
+  UNSUPPORTED_DATA: 1003,
+  /** Never on the wire: the connection dropped without a close frame. */
+  ABNORMAL: 1006,
+  /** A text frame with invalid UTF-8. */
+  INVALID_PAYLOAD: 1007,
+  /** Other WebSocket-level policy violation (e.g. too many fragments). */
+  POLICY_VIOLATION: 1008,
+  /** A message or declared frame larger than the frame limit. */
+  MESSAGE_TOO_BIG: 1009,
+  /** Unexpected internal error. */
+  INTERNAL_ERROR: 1011,
+  /** Authentication failed (after `error{AUTH_FAIL}`). */
+  AUTH_FAILED: 4001,
+  /** Replaced by a newer session of the same account (after `error{DUP_SESSION}`). */
+  DUP_SESSION: 4002,
+  /** Protocol error in ForwardState (after `error{PROTOCOL_ERROR}`). */
+  PROTOCOL_VIOLATION: 4003,
+  /** Rate limit exceeded persistently (after `error{RATE_LIMITED}`). */
+  RATE_LIMITED: 4008,
+  /** Slow consumer: the send buffer hit its limit. */
+  SLOW_CONSUMER: 4009,
+} as const;
+/** One of the {@link CloseCode} values. */
+export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
+
+const reconnectable: ReadonlySet<number> = new Set([
+  CloseCode.GOING_AWAY,
+  CloseCode.ABNORMAL,
+  CloseCode.INTERNAL_ERROR,
+  CloseCode.RATE_LIMITED,
+  CloseCode.SLOW_CONSUMER,
+]);
+
+/**
+ * Whether a client should reconnect (with backoff) after the gateway closed with `code`.
+ * 4001, 4002 and 4003 are terminal: reconnecting after 4002 would make two devices kick each
+ * other forever. 1001, 1006, 1011, 4008 and 4009 are transient. Anything else (a normal close,
+ * a protocol violation by the client) is not retried.
+ * @example
+ * if (shouldReconnect(event.code)) scheduleReconnect();
+ */
+export function shouldReconnect(code: number): boolean {
+  return reconnectable.has(code);
+}
+
+/**
+ * Fixed sizes and default limits (PROTOCOL.md 7). The defaults are configurable in the gateway;
+ * `MAX_PAYLOAD`, `ID_LENGTH` and `SIGNATURE_LENGTH` are fixed by the protocol.
+ * @example
+ * if (payload.length > Limits.MAX_PAYLOAD) throw new RangeError('payload too large');
+ */
+export const Limits = {
+  /** Bytes in an account id or a Degas id. */
+  ID_LENGTH: 16,
+  /** Bytes in an `eth_auth` signature (r‖s‖v). */
+  SIGNATURE_LENGTH: 65,
+  /** Largest payload of one message, in bytes. */
+  MAX_PAYLOAD: 65536,
+  /** Default WebSocket frame limit on client connections, in bytes. */
+  MAX_FRAME: 65536 + 1024,
+  /** Default frame limit on internal (gateway ↔ Degas) connections, in bytes. */
+  MAX_INTERNAL_FRAME: 128 * 1024,
+  /** Most account ids in one `degas_to_clients`. */
+  MAX_MULTICAST_IDS: 1024,
+  /** Default deadline for `hello` after the upgrade, in ms. */
+  HELLO_TIMEOUT_MS: 10_000,
+  /** Default deadline for `eth_auth` after `auth_request`, in ms. */
+  AUTH_TIMEOUT_MS: 60_000,
+  /** Default client messages per second per connection (token bucket, burst 2×). */
+  RATE_LIMIT: 1000,
+  /** Seconds over the rate, after the first drop, before close 4008. */
+  RATE_LIMIT_GRACE_MS: 5_000,
+  /** Default ping interval, in ms; the pong deadline is the next ping. */
+  PING_INTERVAL_MS: 30_000,
+  /** Default per-connection send buffer before close 4009, in bytes. */
+  SEND_BUFFER: 4 * 1024 * 1024,
+  /** Default per-Degas queue while dialing or congested, in bytes. */
+  DEGAS_QUEUE: 4 * 1024 * 1024,
+} as const;
