@@ -1,0 +1,334 @@
+import { hmac } from '@noble/hashes/hmac.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { getPublicKey, hashes, sign, utils } from '@noble/secp256k1';
+import { parseAddress, publicKeyToAddress, toChecksumAddress } from './address.js';
+import { equalBytes, hexToBytes, isBytes } from './bytes.js';
+import { AuthEthError } from './errors.js';
+import { parseSignature, recoverAddress } from './signature.js';
+import { hashTypedData, type LoginTypedData } from './typed-data.js';
+
+/**
+ * Something that signs Login typed data: a private key, a browser wallet, a viem or ethers
+ * account. The SDK treats them all alike (STYLE 11).
+ *
+ * @example
+ * ```ts
+ * import { type EthSigner, createChallenge, loginTypedData, privateKeySigner } from '@degas/auth-eth';
+ * const signer: EthSigner = privateKeySigner('0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318');
+ * const signature = await signer.signTypedData(loginTypedData(createChallenge().fields));
+ * ```
+ */
+export interface EthSigner {
+  /** The signer's address, EIP-55 checksummed. */
+  readonly address: string;
+  /** Signs the typed data; resolves to 65 bytes r ‖ s ‖ v. */
+  signTypedData(typedData: LoginTypedData): Promise<Uint8Array>;
+}
+
+/** Minimal EIP-1193 provider: `window.ethereum`, a WalletConnect provider, etc. */
+type Eip1193Provider = {
+  request(args: { method: string; params?: unknown[] | object }): Promise<unknown>;
+};
+
+/**
+ * A viem- or ethers-style account. `signTypedData` is typed loosely because the two libraries
+ * call it differently: viem with one object, ethers with three arguments.
+ */
+type TypedDataAccount = {
+  address: string;
+  // biome-ignore lint/suspicious/noExplicitAny: viem and ethers have incompatible call shapes
+  signTypedData(...args: any[]): Promise<string | Uint8Array>;
+};
+
+const PRIVATE_KEY_HEX_RE = /^(?:0x)?[0-9a-fA-F]{64}$/;
+// Signers made by this module; toSigner passes them through unwrapped.
+const OWN_SIGNERS = new WeakSet<object>();
+
+function own(signer: EthSigner): EthSigner {
+  Object.freeze(signer);
+  OWN_SIGNERS.add(signer);
+  return signer;
+}
+
+/** Validates and copies a private key; error messages never include key material. */
+function parsePrivateKey(privateKey: Uint8Array | string): Uint8Array {
+  let key: Uint8Array;
+  if (typeof privateKey === 'string') {
+    if (!PRIVATE_KEY_HEX_RE.test(privateKey)) {
+      throw new AuthEthError('INVALID_PRIVATE_KEY', 'private key must be 64 hex digits, optionally 0x-prefixed');
+    }
+    key = hexToBytes(privateKey);
+  } else if (isBytes(privateKey)) {
+    if (privateKey.length !== 32) throw new AuthEthError('INVALID_PRIVATE_KEY', 'private key must be 32 bytes');
+    key = privateKey.slice();
+  } else {
+    throw new AuthEthError('INVALID_PRIVATE_KEY', 'private key must be a Uint8Array or a hex string');
+  }
+  if (!utils.isValidSecretKey(key)) {
+    throw new AuthEthError('INVALID_PRIVATE_KEY', 'private key is not a scalar in [1, n)');
+  }
+  return key;
+}
+
+/**
+ * noble's synchronous `sign` needs an HMAC-SHA256 for RFC 6979. Install @noble/hashes' one
+ * only when the application has not configured its own, and only when first signing, so that
+ * importing this package changes nothing.
+ */
+function ensureHmac(): void {
+  if (hashes.hmacSha256 === undefined) hashes.hmacSha256 = (key, msg) => hmac(sha256, key, msg);
+}
+
+function signerError(message: string, cause?: unknown): AuthEthError {
+  return new AuthEthError('SIGNER_ERROR', message, cause === undefined ? undefined : { cause });
+}
+
+/** A short description of a provider/account failure; EIP-1193 errors are often plain objects. */
+function describe(err: unknown): string {
+  if (typeof err === 'object' && err !== null) {
+    const { message, code } = err as { message?: unknown; code?: unknown };
+    const text = typeof message === 'string' ? message : 'unknown error';
+    return typeof code === 'number' || typeof code === 'string' ? `${text} (code ${code})` : text;
+  }
+  return String(err);
+}
+
+/**
+ * Turns a wallet's answer into 65 signature bytes and checks it before it goes on the wire: a
+ * malformed signature or one from another account would only fail at the gateway as AUTH_FAIL,
+ * which tells the user nothing.
+ */
+function checkSignerResult(result: unknown, typedData: LoginTypedData, address: Uint8Array): Uint8Array {
+  let signature: Uint8Array;
+  if (isBytes(result)) signature = result.slice();
+  else if (typeof result === 'string') {
+    try {
+      signature = hexToBytes(result);
+    } catch (cause) {
+      throw signerError('signer returned a string that is not hex', cause);
+    }
+  } else throw signerError('signer returned neither a hex string nor bytes');
+  try {
+    parseSignature(signature);
+  } catch (cause) {
+    throw signerError('signer returned an unusable signature', cause);
+  }
+  let signedBy: Uint8Array;
+  try {
+    signedBy = parseAddress(recoverAddress(hashTypedData(typedData), signature));
+  } catch (cause) {
+    throw signerError('signer returned an unusable signature', cause);
+  }
+  if (!equalBytes(signedBy, address)) {
+    throw signerError(`signature is from ${toChecksumAddress(signedBy)}, not from ${toChecksumAddress(address)}`);
+  }
+  return signature;
+}
+
+/**
+ * Signs with a raw private key using noble: deterministic RFC 6979 nonces, low s, v = 27/28.
+ * Produces the same bytes as ethers' `Wallet.signTypedData` and viem's `signTypedData`. The
+ * key is copied and kept only in a closure.
+ *
+ * @param privateKey - 32 bytes, or 64 hex digits with or without `0x`.
+ * @returns a frozen {@link EthSigner}.
+ * @throws AuthEthError `INVALID_PRIVATE_KEY`.
+ * @example
+ * ```ts
+ * import { createChallenge, loginTypedData, privateKeySigner } from '@degas/auth-eth';
+ * const signer = privateKeySigner('0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318');
+ * signer.address; // '0x2c7536E3605D9C16a7a3D7b1898e529396a65c23'
+ * const signature = await signer.signTypedData(loginTypedData(createChallenge().fields));
+ * ```
+ */
+export function privateKeySigner(privateKey: Uint8Array | string): EthSigner {
+  const key = parsePrivateKey(privateKey);
+  const address = toChecksumAddress(publicKeyToAddress(getPublicKey(key, false)));
+  return own({
+    address,
+    async signTypedData(typedData: LoginTypedData): Promise<Uint8Array> {
+      const digest = hashTypedData(typedData);
+      ensureHmac();
+      // noble's recovered format is rec ‖ r ‖ s; Ethereum wants r ‖ s ‖ v with v = 27 + rec.
+      const sig = sign(digest, key, { prehash: false, lowS: true, format: 'recovered', extraEntropy: false });
+      const rec = sig[0];
+      if (rec !== 0 && rec !== 1) {
+        // Recovery id 2/3 needs R.x >= n: probability about 2^-128, and Ethereum cannot express it.
+        throw signerError('signature has a recovery id that Ethereum cannot express');
+      }
+      const out = new Uint8Array(65);
+      out.set(sig.subarray(1), 0);
+      out[64] = 27 + rec;
+      return out;
+    },
+  });
+}
+
+/**
+ * Signs through an EIP-1193 provider (a browser wallet such as `window.ethereum`) with
+ * `eth_signTypedData_v4`, params `[address, JSON.stringify(typedData)]`. The wallet's answer
+ * must be 65 bytes that pass {@link parseSignature} and recover to `address`.
+ *
+ * @param provider - an object with EIP-1193 `request`.
+ * @param address - the account to sign with, as the wallet reported it; it is passed to the
+ *   wallet unchanged after validation. `signer.address` is its checksummed form.
+ * @returns an {@link EthSigner}.
+ * @throws AuthEthError `INVALID_ADDRESS`/`INVALID_CHECKSUM` for a bad address; TypeError when
+ *   `provider` has no `request` function. `signTypedData` rejects with `SIGNER_ERROR` (original
+ *   error in `cause`) when the wallet fails, the user refuses, or the result is unusable.
+ * @example
+ * ```ts
+ * import { eip1193Signer } from '@degas/auth-eth';
+ * declare const ethereum: { request(args: { method: string; params?: unknown[] }): Promise<unknown> };
+ * const [account] = (await ethereum.request({ method: 'eth_requestAccounts' })) as string[];
+ * const signer = eip1193Signer(ethereum, account!);
+ * ```
+ */
+export function eip1193Signer(provider: Eip1193Provider, address: string): EthSigner {
+  if (typeof provider !== 'object' || provider === null || typeof provider.request !== 'function') {
+    throw new TypeError('provider must have an EIP-1193 request function');
+  }
+  const addressBytes = parseAddress(address);
+  return own({
+    address: toChecksumAddress(addressBytes),
+    async signTypedData(typedData: LoginTypedData): Promise<Uint8Array> {
+      hashTypedData(typedData); // validate before bothering the user with a wallet pop-up
+      let result: unknown;
+      try {
+        result = await provider.request({
+          method: 'eth_signTypedData_v4',
+          params: [address, JSON.stringify(typedData)],
+        });
+      } catch (cause) {
+        throw signerError(`eth_signTypedData_v4 failed: ${describe(cause)}`, cause);
+      }
+      return checkSignerResult(result, typedData, addressBytes);
+    },
+  });
+}
+
+/**
+ * Whether `account` uses ethers' call shape `signTypedData(domain, types, value)`. ethers'
+ * `signTypedData` (v6) and `_signTypedData` (v5) declare three parameters, and every ethers
+ * signer has `getAddress()` and a `provider` property, which viem accounts lack; either sign
+ * is enough, so a wrapped function whose `length` is lost is still detected.
+ */
+function isEthersStyle(account: Record<string, unknown>, fn: (...args: unknown[]) => unknown): boolean {
+  return fn.length >= 3 || (typeof account.getAddress === 'function' && 'provider' in account);
+}
+
+/**
+ * Adapts a viem or ethers account to {@link EthSigner}.
+ *
+ * - ethers (`Wallet`, `JsonRpcSigner`, v6 `signTypedData` or v5 `_signTypedData`) is called as
+ *   `signTypedData(domain, { Login }, message)`: ethers derives the EIP712Domain type itself and
+ *   refuses one in `types`. It is recognised by a three-parameter function, or by `getAddress()`
+ *   together with a `provider` property.
+ * - Anything else (viem `LocalAccount` from `privateKeyToAccount`, or any object whose
+ *   `signTypedData` takes one typed-data object) is called with
+ *   `{ domain, types, primaryType, message }`. `types` keeps the explicit EIP712Domain: viem
+ *   uses it (it is the same type viem would derive), and wallet-backed accounts need it.
+ *
+ * The result (hex string or bytes) must be 65 bytes that pass {@link parseSignature} and recover
+ * to `account.address`.
+ *
+ * @param account - an object with `address` and `signTypedData`.
+ * @returns an {@link EthSigner} whose `address` is the checksummed `account.address`.
+ * @throws AuthEthError `INVALID_ADDRESS`/`INVALID_CHECKSUM`; TypeError without a
+ *   `signTypedData` function. `signTypedData` rejects with `SIGNER_ERROR` when the account fails
+ *   or returns something unusable.
+ * @example
+ * ```ts
+ * import { typedDataSigner } from '@degas/auth-eth';
+ * import { privateKeyToAccount } from 'viem/accounts';
+ * const signer = typedDataSigner(privateKeyToAccount('0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318'));
+ * // or, with ethers: typedDataSigner(new Wallet(key))
+ * ```
+ */
+export function typedDataSigner(account: TypedDataAccount): EthSigner {
+  if (typeof account !== 'object' || account === null) throw new TypeError('account must be an object');
+  const record = account as unknown as Record<string, unknown>;
+  const fn = (typeof record.signTypedData === 'function' ? record.signTypedData : record._signTypedData) as
+    | ((...args: unknown[]) => Promise<unknown>)
+    | undefined;
+  if (typeof fn !== 'function') throw new TypeError('account must have a signTypedData function');
+  const addressBytes = parseAddress(account.address);
+  const ethers = isEthersStyle(record, fn);
+  return own({
+    address: toChecksumAddress(addressBytes),
+    async signTypedData(typedData: LoginTypedData): Promise<Uint8Array> {
+      hashTypedData(typedData);
+      const { domain, types, primaryType, message } = typedData;
+      let result: unknown;
+      try {
+        if (ethers) {
+          const { EIP712Domain: _, ...structTypes } = types;
+          result = await fn.call(account, domain, structTypes, message);
+        } else {
+          result = await fn.call(account, { domain, types, primaryType, message });
+        }
+      } catch (cause) {
+        throw signerError(`signTypedData failed: ${describe(cause)}`, cause);
+      }
+      return checkSignerResult(result, typedData, addressBytes);
+    },
+  });
+}
+
+/**
+ * Turns whatever the application has into an {@link EthSigner}: a private key (32 bytes or hex)
+ * becomes a {@link privateKeySigner}; a signer made by this package is returned as is; any other
+ * object with `address` and `signTypedData` goes through {@link typedDataSigner}.
+ *
+ * @param s - a private key, an EthSigner, or a viem/ethers account.
+ * @returns an {@link EthSigner}.
+ * @throws AuthEthError `INVALID_PRIVATE_KEY`/`INVALID_ADDRESS`; TypeError for anything else.
+ * @example
+ * ```ts
+ * import { generatePrivateKey, toSigner } from '@degas/auth-eth';
+ * const signer = toSigner(generatePrivateKey());
+ * ```
+ */
+export function toSigner(
+  // biome-ignore lint/complexity/noBannedTypes: any signTypedData shape is accepted and detected at runtime
+  s: EthSigner | Uint8Array | string | { address: string; signTypedData: Function },
+): EthSigner {
+  if (typeof s === 'string' || isBytes(s)) return privateKeySigner(s);
+  if (typeof s === 'object' && s !== null) {
+    if (OWN_SIGNERS.has(s)) return s as EthSigner;
+    return typedDataSigner(s as TypedDataAccount);
+  }
+  throw new TypeError('expected a private key, an EthSigner or an account with signTypedData');
+}
+
+/**
+ * Generates a random private key with the platform CSPRNG (`crypto.getRandomValues`).
+ *
+ * @returns 32 bytes, a valid secp256k1 scalar.
+ * @example
+ * ```ts
+ * import { generatePrivateKey, privateKeyToAddress } from '@degas/auth-eth';
+ * const key = generatePrivateKey();
+ * const address = privateKeyToAddress(key);
+ * ```
+ */
+export function generatePrivateKey(): Uint8Array {
+  return utils.randomSecretKey();
+}
+
+/**
+ * The checksummed address of a private key.
+ *
+ * @param privateKey - 32 bytes, or 64 hex digits with or without `0x`.
+ * @returns the EIP-55 address.
+ * @throws AuthEthError `INVALID_PRIVATE_KEY`.
+ * @example
+ * ```ts
+ * import { privateKeyToAddress } from '@degas/auth-eth';
+ * privateKeyToAddress('0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318');
+ * // '0x2c7536E3605D9C16a7a3D7b1898e529396a65c23'
+ * ```
+ */
+export function privateKeyToAddress(privateKey: Uint8Array | string): string {
+  return toChecksumAddress(publicKeyToAddress(getPublicKey(parsePrivateKey(privateKey), false)));
+}

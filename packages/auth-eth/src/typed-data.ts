@@ -1,0 +1,266 @@
+import { keccak_256 } from '@noble/hashes/sha3.js';
+import { concatBytes, utf8ToBytes } from '@noble/hashes/utils.js';
+import { parseAddress } from './address.js';
+import { bigIntTo32Bytes, hexToBytes, isBytes, isWellFormed } from './bytes.js';
+
+/**
+ * The EIP-712 domain name used when none is configured (PROTOCOL.md 4.2 step 3).
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_AUTH_DOMAIN, loginTypedData } from '@degas/auth-eth';
+ * const typed = loginTypedData({ Message: 'Sign in', Challenge: '00'.repeat(16) });
+ * typed.domain.name === DEFAULT_AUTH_DOMAIN; // true
+ * ```
+ */
+export const DEFAULT_AUTH_DOMAIN = 'Degas Authentication';
+
+/**
+ * The two fields of the challenge JSON, and of the signed `Login` struct, with their exact
+ * (capitalised) names.
+ *
+ * @example
+ * ```ts
+ * import type { LoginFields } from '@degas/auth-eth';
+ * const fields: LoginFields = { Message: 'Sign in to Degas', Challenge: '0123456789abcdef0123456789abcdef' };
+ * ```
+ */
+export interface LoginFields {
+  Message: string;
+  Challenge: string;
+}
+
+/**
+ * The Login typed data in the shape `eth_signTypedData_v4` takes (PROTOCOL.md 4.2 step 3).
+ *
+ * @example
+ * ```ts
+ * import { type LoginTypedData, loginTypedData } from '@degas/auth-eth';
+ * const typed: LoginTypedData = loginTypedData({ Message: 'Sign in', Challenge: 'ab'.repeat(16) });
+ * typed.types.Login; // [{ name: 'Message', type: 'string' }, { name: 'Challenge', type: 'string' }]
+ * ```
+ */
+export interface LoginTypedData {
+  domain: { name: string; version: '1'; chainId: 1 };
+  types: {
+    EIP712Domain: { name: string; type: string }[];
+    Login: { name: string; type: string }[];
+  };
+  primaryType: 'Login';
+  message: LoginFields;
+}
+
+type Field = { name: string; type: string };
+
+const IDENT_RE = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+const UINT_RE = /^uint(\d{1,3})$/;
+const BYTES_N_RE = /^bytes(\d{1,2})$/;
+const DECIMAL_RE = /^(?:0|[1-9][0-9]*)$/;
+const HEX_NUMBER_RE = /^0x[0-9a-fA-F]+$/;
+const EIP191_PREFIX = Uint8Array.of(0x19, 0x01);
+// EIP-712's canonical domain field order, which ethers, viem and wallets use when they derive
+// the EIP712Domain type from the domain object.
+const DOMAIN_FIELDS: readonly Field[] = [
+  { name: 'name', type: 'string' },
+  { name: 'version', type: 'string' },
+  { name: 'chainId', type: 'uint256' },
+  { name: 'verifyingContract', type: 'address' },
+  { name: 'salt', type: 'bytes32' },
+];
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !isBytes(value);
+}
+
+function checkString(value: unknown, what: string): string {
+  if (typeof value !== 'string') throw new TypeError(`${what} must be a string`);
+  if (!isWellFormed(value)) throw new TypeError(`${what} contains a lone UTF-16 surrogate`);
+  return value;
+}
+
+function toUint(value: unknown, bits: number, what: string): bigint {
+  let n: bigint;
+  if (typeof value === 'bigint') n = value;
+  else if (typeof value === 'number' && Number.isSafeInteger(value)) n = BigInt(value);
+  else if (typeof value === 'string' && (DECIMAL_RE.test(value) || HEX_NUMBER_RE.test(value))) {
+    n = BigInt(value);
+  } else throw new TypeError(`${what} must be a non-negative integer`);
+  if (n < 0n || n >= 1n << BigInt(bits)) throw new TypeError(`${what} is out of range for uint${bits}`);
+  return n;
+}
+
+function toBytes(value: unknown, what: string): Uint8Array {
+  if (isBytes(value)) return value;
+  if (typeof value === 'string' && value.startsWith('0x')) return hexToBytes(value);
+  throw new TypeError(`${what} must be a Uint8Array or 0x-prefixed hex`);
+}
+
+/** EIP-712 `encodeData` of one atomic field value: always 32 bytes. */
+function encodeValue(type: string, value: unknown, what: string): Uint8Array {
+  if (type === 'string') return keccak_256(utf8ToBytes(checkString(value, what)));
+  if (type === 'bytes') return keccak_256(toBytes(value, what));
+  if (type === 'bool') {
+    if (typeof value !== 'boolean') throw new TypeError(`${what} must be a boolean`);
+    return bigIntTo32Bytes(value ? 1n : 0n);
+  }
+  if (type === 'address') {
+    const out = new Uint8Array(32);
+    out.set(parseAddress(checkString(value, what)), 12);
+    return out;
+  }
+  const uint = UINT_RE.exec(type);
+  if (uint) return bigIntTo32Bytes(toUint(value, Number(uint[1]), what));
+  const fixed = BYTES_N_RE.exec(type);
+  if (fixed) {
+    const bytes = toBytes(value, what);
+    if (bytes.length !== Number(fixed[1])) throw new TypeError(`${what} must be ${fixed[1]} bytes`);
+    const out = new Uint8Array(32);
+    out.set(bytes);
+    return out;
+  }
+  throw new TypeError(`unsupported EIP-712 type ${JSON.stringify(type)}`);
+}
+
+function checkFields(fields: unknown, typeName: string): Field[] {
+  if (!Array.isArray(fields)) throw new TypeError(`types.${typeName} must be an array`);
+  const seen = new Set<string>();
+  return fields.map((f: unknown, i) => {
+    if (!isRecord(f) || typeof f.name !== 'string' || typeof f.type !== 'string') {
+      throw new TypeError(`types.${typeName}[${i}] must be { name: string, type: string }`);
+    }
+    if (!IDENT_RE.test(f.name) || seen.has(f.name)) {
+      throw new TypeError(`types.${typeName}[${i}].name is invalid or repeated`);
+    }
+    seen.add(f.name);
+    return { name: f.name, type: f.type };
+  });
+}
+
+/** EIP-712 `hashStruct` of a flat struct (atomic fields only). */
+function hashStruct(typeName: string, fields: readonly Field[], data: unknown): Uint8Array {
+  if (!isRecord(data)) throw new TypeError(`${typeName} data must be an object`);
+  const names = new Set(fields.map((f) => f.name));
+  for (const key of Object.keys(data)) {
+    // A key outside the type would not be covered by the hash; refuse rather than ignore it.
+    if (!names.has(key)) throw new TypeError(`${typeName} has no field ${JSON.stringify(key)}`);
+  }
+  const encodedType = `${typeName}(${fields.map((f) => `${f.type} ${f.name}`).join(',')})`;
+  const parts: Uint8Array[] = [keccak_256(utf8ToBytes(encodedType))];
+  for (const f of fields) {
+    if (!Object.hasOwn(data, f.name)) throw new TypeError(`${typeName}.${f.name} is missing`);
+    parts.push(encodeValue(f.type, data[f.name], `${typeName}.${f.name}`));
+  }
+  return keccak_256(concatBytes(...parts));
+}
+
+function checkDomainName(name: unknown): string {
+  checkString(name, 'domainName');
+  if (name === '') throw new RangeError('domainName must not be empty');
+  return name as string;
+}
+
+/**
+ * Builds the Login typed data of PROTOCOL.md 4.2 step 3 for a challenge: domain
+ * `{ name, version: '1', chainId: 1 }` with its EIP712Domain type in canonical order, and the
+ * struct `Login(string Message,string Challenge)`. Only the two fields are copied into
+ * `message`, so the object can be passed to a wallet as it is.
+ *
+ * @param fields - the challenge fields (from {@link parseChallenge} or {@link createChallenge}).
+ * @param options.domainName - the EIP-712 domain name; default {@link DEFAULT_AUTH_DOMAIN}.
+ * @returns a fresh typed-data object.
+ * @throws TypeError when a field or the domain name is not a well-formed string;
+ *   RangeError for an empty domain name.
+ * @example
+ * ```ts
+ * import { createChallenge, loginTypedData } from '@degas/auth-eth';
+ * const { fields } = createChallenge();
+ * const typed = loginTypedData(fields, { domainName: 'My Game Authentication' });
+ * ```
+ */
+export function loginTypedData(fields: LoginFields, options?: { domainName?: string }): LoginTypedData {
+  if (!isRecord(fields)) throw new TypeError('fields must be an object');
+  const Message = checkString(fields.Message, 'Message');
+  const Challenge = checkString(fields.Challenge, 'Challenge');
+  const name = checkDomainName(options?.domainName ?? DEFAULT_AUTH_DOMAIN);
+  return {
+    domain: { name, version: '1', chainId: 1 },
+    types: {
+      EIP712Domain: [
+        { name: 'name', type: 'string' },
+        { name: 'version', type: 'string' },
+        { name: 'chainId', type: 'uint256' },
+      ],
+      Login: [
+        { name: 'Message', type: 'string' },
+        { name: 'Challenge', type: 'string' },
+      ],
+    },
+    primaryType: 'Login',
+    message: { Message, Challenge },
+  };
+}
+
+/**
+ * Computes the EIP-712 hash (`keccak256(0x1901 ‖ domainSeparator ‖ hashStruct(message))`) of a
+ * typed-data object. It hashes exactly what it is given: the EIP712Domain type from `types`
+ * (derived in canonical order from the domain's keys when absent, as ethers and viem do) and the
+ * primary type's fields. Supported field types: `string`, `bytes`, `bool`, `address`, `uintN`,
+ * `bytesN`; no arrays or nested structs, which the Login shape does not need. Keys that the types
+ * do not list, missing keys and unused types are rejected rather than ignored.
+ *
+ * @param typed - the typed data, normally from {@link loginTypedData}.
+ * @returns the 32-byte digest to sign or recover from.
+ * @throws TypeError for malformed or unsupported typed data.
+ * @example
+ * ```ts
+ * import { bytesToHex, hashTypedData, loginTypedData } from '@degas/auth-eth';
+ * const typed = loginTypedData({ Message: 'Sign in', Challenge: '00'.repeat(16) });
+ * bytesToHex(hashTypedData(typed)); // 64 hex digits
+ * ```
+ */
+export function hashTypedData(typed: LoginTypedData): Uint8Array {
+  if (!isRecord(typed)) throw new TypeError('typed data must be an object');
+  const { domain, types, primaryType, message } = typed as unknown as Record<string, unknown>;
+  if (!isRecord(domain)) throw new TypeError('domain must be an object');
+  if (!isRecord(types)) throw new TypeError('types must be an object');
+  if (typeof primaryType !== 'string' || !IDENT_RE.test(primaryType) || primaryType === 'EIP712Domain') {
+    throw new TypeError('primaryType must be a struct name other than EIP712Domain');
+  }
+  for (const key of Object.keys(types)) {
+    if (key !== 'EIP712Domain' && key !== primaryType) {
+      throw new TypeError(`types.${key} is not used (nested structs are not supported)`);
+    }
+  }
+  const domainFields =
+    types.EIP712Domain === undefined
+      ? DOMAIN_FIELDS.filter((f) => domain[f.name] !== undefined)
+      : checkFields(types.EIP712Domain, 'EIP712Domain');
+  if (!Object.hasOwn(types, primaryType)) throw new TypeError(`types.${primaryType} is missing`);
+  const fields = checkFields(types[primaryType], primaryType);
+  return keccak_256(
+    concatBytes(
+      EIP191_PREFIX,
+      hashStruct('EIP712Domain', domainFields, domain),
+      hashStruct(primaryType, fields, message),
+    ),
+  );
+}
+
+/**
+ * The EIP-712 digest of the Login typed data for `fields`: the value the gateway recovers the
+ * signer from. Equal to `hashTypedData(loginTypedData(fields, options))`.
+ *
+ * @param fields - the challenge fields exactly as issued.
+ * @param options.domainName - the EIP-712 domain name; default {@link DEFAULT_AUTH_DOMAIN}.
+ * @returns the 32-byte digest.
+ * @throws TypeError / RangeError as {@link loginTypedData}.
+ * @example
+ * ```ts
+ * import { createChallenge, loginDigest } from '@degas/auth-eth';
+ * const { fields } = createChallenge();
+ * const digest = loginDigest(fields); // Uint8Array(32)
+ * ```
+ */
+export function loginDigest(fields: LoginFields, options?: { domainName?: string }): Uint8Array {
+  return hashTypedData(loginTypedData(fields, options));
+}
