@@ -1,0 +1,120 @@
+// Shared fixtures for the auth-eth tests. Lives outside src/ so the build never emits it.
+import { type TypedDataField, Wallet } from 'ethers';
+import { type Hex, hashTypedData as viemHashTypedData } from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
+import { bytesToHex, hexToBytes, type LoginFields, type LoginTypedData } from '../src/index.js';
+
+/** A well-known test key (web3.js docs), never used for anything real. */
+export const KEY = '0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318';
+export const KEY_ADDRESS = '0x2c7536E3605D9C16a7a3D7b1898e529396a65c23';
+
+export const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
+export const HALF_N = N >> 1n;
+export const P = 0xfffffffffffffffffffffffffffffffffffffffffffffffffffffffefffffc2fn;
+
+export const FIELDS: LoginFields = {
+  Message: 'Hi',
+  Challenge: 'ffffffffffffffffffffffffffffffff',
+};
+
+/** Prompts that stress the string encoding. */
+export const PROMPTS: readonly string[] = [
+  'Sign in',
+  '',
+  'Line one\nLine two\r\n\tTabbed',
+  'She said "sign" and \\ left',
+  "It's free 🎮🚀 — no transaction",
+  '署名は無料です。トランザクションは送信されません。',
+  '로그인 서명 / 登录签名 / Вход / تسجيل الدخول',
+  'x'.repeat(2000),
+];
+
+export const DOMAIN_NAMES: readonly string[] = [
+  'Degas Authentication',
+  'My Game Authentication',
+  'Ünïcödé 認証 🔐',
+];
+
+/** A generic typed-data object (not restricted to the Login shape), for hostile variants. */
+export interface AnyTypedData {
+  domain: Record<string, unknown>;
+  types: Record<string, TypedDataField[]>;
+  primaryType: string;
+  message: Record<string, unknown>;
+}
+
+export function hex(bytes: Uint8Array): Hex {
+  return `0x${bytesToHex(bytes)}`;
+}
+
+export function bigTo32(n: bigint): Uint8Array {
+  return hexToBytes(n.toString(16).padStart(64, '0'));
+}
+
+/** A 65-byte signature from its parts. */
+export function makeSig(r: bigint, s: bigint, v: number): Uint8Array {
+  const out = new Uint8Array(65);
+  out.set(bigTo32(r), 0);
+  out.set(bigTo32(s), 32);
+  out[64] = v;
+  return out;
+}
+
+export function withoutDomainType(types: Record<string, TypedDataField[]>): Record<string, TypedDataField[]> {
+  const { EIP712Domain: _, ...rest } = types;
+  return rest;
+}
+
+/** ethers' EIP-712 signature (ethers always derives the EIP712Domain type itself). */
+export async function ethersSign(key: string, typed: AnyTypedData | LoginTypedData): Promise<Uint8Array> {
+  const wallet = new Wallet(key);
+  return hexToBytes(
+    await wallet.signTypedData(
+      typed.domain,
+      withoutDomainType(typed.types as Record<string, TypedDataField[]>),
+      typed.message,
+    ),
+  );
+}
+
+/** viem's EIP-712 signature; an explicit EIP712Domain type in `types` is honoured. */
+export async function viemSign(key: string, typed: AnyTypedData | LoginTypedData): Promise<Uint8Array> {
+  const account = privateKeyToAccount(key as Hex);
+  return hexToBytes(await account.signTypedData(typed as Parameters<typeof account.signTypedData>[0]));
+}
+
+export function viemHash(typed: AnyTypedData | LoginTypedData): string {
+  return viemHashTypedData(typed as Parameters<typeof viemHashTypedData>[0]).slice(2);
+}
+
+/** The Login typed data as a generic object, to derive hostile variants from. */
+export function baseTyped(fields: LoginFields = FIELDS, name = 'Degas Authentication'): AnyTypedData {
+  return {
+    domain: { name, version: '1', chainId: 1 },
+    types: {
+      EIP712Domain: [
+        { name: 'name', type: 'string' },
+        { name: 'version', type: 'string' },
+        { name: 'chainId', type: 'uint256' },
+      ],
+      Login: [
+        { name: 'Message', type: 'string' },
+        { name: 'Challenge', type: 'string' },
+      ],
+    },
+    primaryType: 'Login',
+    message: { ...fields },
+  };
+}
+
+/** Deterministic pseudo-random keys for cross-checks (not a CSPRNG; tests only). */
+export function testKeys(count: number): string[] {
+  const keys: string[] = [];
+  let x = 0x1234567890abcdefn;
+  while (keys.length < count) {
+    x = (x * 6364136223846793005n + 1442695040888963407n) % (1n << 256n);
+    const k = x % N;
+    if (k !== 0n) keys.push(`0x${k.toString(16).padStart(64, '0')}`);
+  }
+  return keys;
+}

@@ -1,0 +1,139 @@
+/**
+ * Prometheus text exposition (format 0.0.4) of a gateway's counters and gauges, for /metrics.
+ * Rendering is on demand (a scrape every few seconds), so it may allocate; the counters it reads
+ * are plain numbers incremented on the hot path.
+ */
+import { ErrorCode, idToHex } from '@degas/proto';
+import type { GatewayStats } from './stats.js';
+import { VERIFY_BUCKETS_MS } from './stats.js';
+import type { GatewaySnapshot, LinkState } from './types.js';
+
+/** Content-Type of {@link renderMetrics} output. */
+export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
+/** Prefix of every metric name. */
+export const METRIC_PREFIX = 'degas_gateway_';
+
+const LINK_STATES: readonly LinkState[] = ['idle', 'dialing', 'open', 'backoff', 'closed'];
+
+type Labels = Record<string, string>;
+
+class Writer {
+  out = '';
+  family(name: string, type: 'counter' | 'gauge' | 'histogram', help: string): void {
+    this.out += `# HELP ${METRIC_PREFIX}${name} ${help}\n# TYPE ${METRIC_PREFIX}${name} ${type}\n`;
+  }
+  sample(name: string, value: number, labels?: Labels): void {
+    this.out += `${METRIC_PREFIX}${name}${formatLabels(labels)} ${formatValue(value)}\n`;
+  }
+}
+
+function formatLabels(labels: Labels | undefined): string {
+  if (labels === undefined) return '';
+  const parts = Object.entries(labels).map(([k, v]) => `${k}="${escapeLabel(v)}"`);
+  return parts.length === 0 ? '' : `{${parts.join(',')}}`;
+}
+
+function escapeLabel(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+}
+
+function formatValue(v: number): string {
+  if (Number.isNaN(v)) return 'NaN';
+  if (v === Number.POSITIVE_INFINITY) return '+Inf';
+  if (v === Number.NEGATIVE_INFINITY) return '-Inf';
+  return String(v);
+}
+
+/**
+ * Renders the gateway's metrics in the Prometheus text format. Every name starts with
+ * `degas_gateway_`; see the README ("Metrics") for the list.
+ * @example
+ * res.writeHead(200, { 'content-type': METRICS_CONTENT_TYPE }).end(renderMetrics(stats, snapshot()));
+ */
+export function renderMetrics(stats: GatewayStats, snapshot: GatewaySnapshot): string {
+  const w = new Writer();
+
+  w.family('connections', 'gauge', 'Client connections open now, by state (auth = logging in, forward = authenticated).');
+  w.sample('connections', snapshot.connectionsAuth, { state: 'auth' });
+  w.sample('connections', snapshot.connectionsForward, { state: 'forward' });
+
+  w.family('connections_opened_total', 'counter', 'Client WebSocket connections accepted.');
+  w.sample('connections_opened_total', stats.connectionsOpened);
+  w.family('connections_closed_total', 'counter', 'Client WebSocket connections ended.');
+  w.sample('connections_closed_total', stats.connectionsClosed);
+
+  w.family('upgrades_rejected_total', 'counter', 'Upgrade requests refused before the WebSocket handshake, by reason.');
+  for (const [reason, n] of Object.entries(stats.upgradesRejected)) w.sample('upgrades_rejected_total', n, { reason });
+
+  w.family('auth_successes_total', 'counter', 'Successful logins.');
+  w.sample('auth_successes_total', stats.authSuccesses);
+  w.family('auth_failures_total', 'counter', 'Failed logins, by reason (the client only ever sees AUTH_FAIL).');
+  for (const [reason, n] of Object.entries(stats.authFailures)) w.sample('auth_failures_total', n, { reason });
+
+  w.family('messages_forwarded_total', 'counter', 'Messages forwarded, by direction.');
+  w.sample('messages_forwarded_total', stats.clientToDegasMessages, { direction: 'client_to_degas' });
+  w.sample('messages_forwarded_total', stats.degasToClientMessages, { direction: 'degas_to_client' });
+  w.family('bytes_forwarded_total', 'counter', 'Payload bytes forwarded, by direction.');
+  w.sample('bytes_forwarded_total', stats.clientToDegasBytes, { direction: 'client_to_degas' });
+  w.sample('bytes_forwarded_total', stats.degasToClientBytes, { direction: 'degas_to_client' });
+
+  w.family('errors_sent_total', 'counter', 'Error messages sent, by error code and target (clients or degas).');
+  for (const [name, code] of Object.entries(ErrorCode)) {
+    w.sample('errors_sent_total', stats.errorsToClients[code] ?? 0, { code: name, target: 'clients' });
+  }
+  for (const [name, code] of Object.entries(ErrorCode)) {
+    w.sample('errors_sent_total', stats.errorsToDegas[code] ?? 0, { code: name, target: 'degas' });
+  }
+
+  w.family('closes_total', 'counter', 'Client connections closed by the gateway, by WebSocket close code.');
+  for (const [code, n] of [...stats.closesByCode].sort((a, b) => a[0] - b[0])) {
+    w.sample('closes_total', n, { code: String(code) });
+  }
+
+  w.family('dials_total', 'counter', 'Internal connections dialed to Degas instances.');
+  w.sample('dials_total', stats.dials);
+  w.family('dial_failures_total', 'counter', 'Dials to Degas instances that failed.');
+  w.sample('dial_failures_total', stats.dialFailures);
+
+  const byState = new Map<LinkState, number>(LINK_STATES.map((s) => [s, 0]));
+  for (const link of snapshot.links) byState.set(link.state, (byState.get(link.state) ?? 0) + 1);
+  w.family('links', 'gauge', 'Internal connections to Degas instances, by state.');
+  for (const [state, n] of byState) w.sample('links', n, { state });
+  const links = snapshot.links.map((l) => ({ ...l, hex: idToHex(l.degasId) }));
+  w.family('link_state', 'gauge', 'State of each internal link (1 for its current state).');
+  for (const l of links) w.sample('link_state', 1, { degas_id: l.hex, state: l.state });
+  w.family('link_queued_bytes', 'gauge', 'Bytes waiting in the queue of each internal link (while dialing).');
+  for (const l of links) w.sample('link_queued_bytes', l.queuedBytes, { degas_id: l.hex });
+  w.family('link_buffered_bytes', 'gauge', "Bytes in the socket send buffer of each internal link.");
+  for (const l of links) w.sample('link_buffered_bytes', l.bufferedBytes, { degas_id: l.hex });
+
+  w.family('verify_duration_seconds', 'histogram', 'Login signature verification latency, queueing included.');
+  let cumulative = 0;
+  VERIFY_BUCKETS_MS.forEach((ms, i) => {
+    cumulative += stats.verifyBucketCounts[i] ?? 0;
+    w.sample('verify_duration_seconds_bucket', cumulative, { le: String(ms / 1000) });
+  });
+  cumulative += stats.verifyBucketCounts[VERIFY_BUCKETS_MS.length] ?? 0;
+  w.sample('verify_duration_seconds_bucket', cumulative, { le: '+Inf' });
+  w.sample('verify_duration_seconds_sum', stats.verifySumMs / 1000);
+  w.sample('verify_duration_seconds_count', stats.verifyCount);
+
+  w.family('verifier_pending', 'gauge', 'Signature verifications waiting or running.');
+  w.sample('verifier_pending', snapshot.verifierPending);
+  w.family('verifier_info', 'gauge', 'Signature verifier in use (native = libsecp256k1, noble = pure JS) and its worker threads.');
+  w.sample('verifier_info', 1, { verifier: snapshot.verifier, threads: String(snapshot.verifierThreads) });
+
+  w.family('draining', 'gauge', '1 while the gateway is shutting down.');
+  w.sample('draining', snapshot.draining ? 1 : 0);
+
+  const mem = process.memoryUsage();
+  w.family('resident_memory_bytes', 'gauge', 'Resident set size of the process.');
+  w.sample('resident_memory_bytes', mem.rss);
+  w.family('heap_used_bytes', 'gauge', 'V8 heap in use.');
+  w.sample('heap_used_bytes', mem.heapUsed);
+  w.family('uptime_seconds', 'gauge', 'Seconds since the process started.');
+  w.sample('uptime_seconds', Math.round(process.uptime() * 1000) / 1000);
+
+  return w.out;
+}
