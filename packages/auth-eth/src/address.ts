@@ -1,6 +1,6 @@
-import { Point } from '@noble/secp256k1';
 import { keccak_256 } from '@noble/hashes/sha3.js';
 import { utf8ToBytes } from '@noble/hashes/utils.js';
+import { Point } from '@noble/secp256k1';
 import { bytesToHex, hexToBytes, isBytes } from './bytes.js';
 import { AuthEthError } from './errors.js';
 

@@ -1,4 +1,4 @@
-// Byte and hex helpers. No Buffer: this package runs in browsers.
+// Byte and hex helpers on plain Uint8Array, with no Node built-ins: this package runs in browsers.
 
 const HEX_RE = /^[0-9a-fA-F]*$/;
 const HEX_CHARS = '0123456789abcdef';
@@ -8,10 +8,8 @@ const LONE_SURROGATE_RE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF
 
 /** Uint8Array check that also works across realms (jest vm contexts, iframes). */
 export function isBytes(value: unknown): value is Uint8Array {
-  return (
-    value instanceof Uint8Array ||
-    (ArrayBuffer.isView(value) && value.constructor.name === 'Uint8Array')
-  );
+  // toStringTag survives realm boundaries (jest vm contexts, iframes) where instanceof does not.
+  return value instanceof Uint8Array || Object.prototype.toString.call(value) === '[object Uint8Array]';
 }
 
 /** True when `text` is well-formed UTF-16 (no lone surrogates). */

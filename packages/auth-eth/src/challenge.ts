@@ -19,7 +19,7 @@ export const DEFAULT_AUTH_MESSAGE =
 export const CHALLENGE_RE = /^[0-9a-f]{32}$/;
 const CHALLENGE_BYTES = 16;
 
-type CryptoLike = { getRandomValues<T extends ArrayBufferView>(array: T): T };
+type CryptoLike = { getRandomValues(array: Uint8Array): Uint8Array };
 
 function cryptoRandomBytes(n: number): Uint8Array {
   const crypto = (globalThis as { crypto?: Partial<CryptoLike> }).crypto;
@@ -47,10 +47,11 @@ function cryptoRandomBytes(n: number): Uint8Array {
  * // json === JSON.stringify({ Message: fields.Message, Challenge: challenge })
  * ```
  */
-export function createChallenge(options?: {
-  message?: string;
-  randomBytes?: (n: number) => Uint8Array;
-}): { challenge: string; json: string; fields: LoginFields } {
+export function createChallenge(options?: { message?: string; randomBytes?: (n: number) => Uint8Array }): {
+  challenge: string;
+  json: string;
+  fields: LoginFields;
+} {
   const message = options?.message ?? DEFAULT_AUTH_MESSAGE;
   if (typeof message !== 'string' || !isWellFormed(message)) {
     throw new TypeError('options.message must be a well-formed string');

@@ -36,7 +36,6 @@ type Eip1193Provider = {
  */
 type TypedDataAccount = {
   address: string;
-  // biome-ignore lint/suspicious/noExplicitAny: viem and ethers have incompatible call shapes
   signTypedData(...args: any[]): Promise<string | Uint8Array>;
 };
 
@@ -84,7 +83,7 @@ function signerError(message: string, cause?: unknown): AuthEthError {
 }
 
 /** A short description of a provider/account failure; EIP-1193 errors are often plain objects. */
-function describe(err: unknown): string {
+function describeError(err: unknown): string {
   if (typeof err === 'object' && err !== null) {
     const { message, code } = err as { message?: unknown; code?: unknown };
     const text = typeof message === 'string' ? message : 'unknown error';
@@ -200,7 +199,7 @@ export function eip1193Signer(provider: Eip1193Provider, address: string): EthSi
           params: [address, JSON.stringify(typedData)],
         });
       } catch (cause) {
-        throw signerError(`eth_signTypedData_v4 failed: ${describe(cause)}`, cause);
+        throw signerError(`eth_signTypedData_v4 failed: ${describeError(cause)}`, cause);
       }
       return checkSignerResult(result, typedData, addressBytes);
     },
@@ -268,7 +267,7 @@ export function typedDataSigner(account: TypedDataAccount): EthSigner {
           result = await fn.call(account, { domain, types, primaryType, message });
         }
       } catch (cause) {
-        throw signerError(`signTypedData failed: ${describe(cause)}`, cause);
+        throw signerError(`signTypedData failed: ${describeError(cause)}`, cause);
       }
       return checkSignerResult(result, typedData, addressBytes);
     },
@@ -289,10 +288,7 @@ export function typedDataSigner(account: TypedDataAccount): EthSigner {
  * const signer = toSigner(generatePrivateKey());
  * ```
  */
-export function toSigner(
-  // biome-ignore lint/complexity/noBannedTypes: any signTypedData shape is accepted and detected at runtime
-  s: EthSigner | Uint8Array | string | { address: string; signTypedData: Function },
-): EthSigner {
+export function toSigner(s: EthSigner | Uint8Array | string | { address: string; signTypedData: Function }): EthSigner {
   if (typeof s === 'string' || isBytes(s)) return privateKeySigner(s);
   if (typeof s === 'object' && s !== null) {
     if (OWN_SIGNERS.has(s)) return s as EthSigner;

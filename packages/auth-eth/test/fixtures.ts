@@ -29,11 +29,7 @@ export const PROMPTS: readonly string[] = [
   'x'.repeat(2000),
 ];
 
-export const DOMAIN_NAMES: readonly string[] = [
-  'Degas Authentication',
-  'My Game Authentication',
-  'Ünïcödé 認証 🔐',
-];
+export const DOMAIN_NAMES: readonly string[] = ['Degas Authentication', 'My Game Authentication', 'Ünïcödé 認証 🔐'];
 
 /** A generic typed-data object (not restricted to the Login shape), for hostile variants. */
 export interface AnyTypedData {
@@ -107,14 +103,7 @@ export function baseTyped(fields: LoginFields = FIELDS, name = 'Degas Authentica
   };
 }
 
-/** Deterministic pseudo-random keys for cross-checks (not a CSPRNG; tests only). */
-export function testKeys(count: number): string[] {
-  const keys: string[] = [];
-  let x = 0x1234567890abcdefn;
-  while (keys.length < count) {
-    x = (x * 6364136223846793005n + 1442695040888963407n) % (1n << 256n);
-    const k = x % N;
-    if (k !== 0n) keys.push(`0x${k.toString(16).padStart(64, '0')}`);
-  }
-  return keys;
+/** Fresh random keys from ethers' CSPRNG (independent of this package's key generation). */
+export function randomKeys(count: number): string[] {
+  return Array.from({ length: count }, () => Wallet.createRandom().privateKey);
 }

@@ -1,0 +1,366 @@
+import { TypedDataEncoder } from 'ethers';
+import {
+  type AnyTypedData,
+  baseTyped,
+  DOMAIN_NAMES,
+  ethersSign,
+  FIELDS,
+  KEY,
+  PROMPTS,
+  randomKeys,
+  viemHash,
+  viemSign,
+  withoutDomainType,
+} from '../test/fixtures.js';
+import {
+  bytesToHex,
+  createChallenge,
+  DEFAULT_AUTH_DOMAIN,
+  hashTypedData,
+  type LoginTypedData,
+  loginDigest,
+  loginTypedData,
+  privateKeySigner,
+  recoverAddress,
+  verifyLogin,
+} from './index.js';
+
+function ethersHash(typed: AnyTypedData | LoginTypedData): string {
+  return TypedDataEncoder.hash(
+    typed.domain,
+    withoutDomainType(typed.types as AnyTypedData['types']),
+    typed.message,
+  ).slice(2);
+}
+
+const asLogin = (typed: AnyTypedData) => typed as unknown as LoginTypedData;
+
+describe('loginTypedData (PROTOCOL.md 4.2 step 3)', () => {
+  it('builds exactly the protocol shape, domain fields in canonical order', () => {
+    const typed = loginTypedData(FIELDS);
+    expect(typed).toEqual({
+      domain: { name: 'Degas Authentication', version: '1', chainId: 1 },
+      types: {
+        EIP712Domain: [
+          { name: 'name', type: 'string' },
+          { name: 'version', type: 'string' },
+          { name: 'chainId', type: 'uint256' },
+        ],
+        Login: [
+          { name: 'Message', type: 'string' },
+          { name: 'Challenge', type: 'string' },
+        ],
+      },
+      primaryType: 'Login',
+      message: { Message: 'Hi', Challenge: 'ffffffffffffffffffffffffffffffff' },
+    });
+    expect(Object.keys(typed.domain)).toEqual(['name', 'version', 'chainId']);
+    expect(Object.keys(typed.message)).toEqual(['Message', 'Challenge']);
+    expect(typed.domain.name).toBe(DEFAULT_AUTH_DOMAIN);
+  });
+
+  it('uses a configured domain name and copies only the two fields', () => {
+    const fields = { ...FIELDS, Extra: 'dropped' };
+    const typed = loginTypedData(fields, { domainName: 'My Game Authentication' });
+    expect(typed.domain.name).toBe('My Game Authentication');
+    expect(typed.message).toEqual(FIELDS);
+    expect(typed.message).not.toBe(fields);
+  });
+
+  it('serialises to the JSON a wallet receives for eth_signTypedData_v4', () => {
+    expect(JSON.stringify(loginTypedData(FIELDS))).toBe(
+      '{"domain":{"name":"Degas Authentication","version":"1","chainId":1},"types":{"EIP712Domain":[{"name":"name","type":"string"},{"name":"version","type":"string"},{"name":"chainId","type":"uint256"}],"Login":[{"name":"Message","type":"string"},{"name":"Challenge","type":"string"}]},"primaryType":"Login","message":{"Message":"Hi","Challenge":"ffffffffffffffffffffffffffffffff"}}',
+    );
+  });
+
+  it('validates its input', () => {
+    expect(() => loginTypedData(null as unknown as typeof FIELDS)).toThrow(TypeError);
+    expect(() => loginTypedData({ Message: 1, Challenge: 'ab' } as unknown as typeof FIELDS)).toThrow(TypeError);
+    expect(() => loginTypedData({ Message: 'Hi' } as unknown as typeof FIELDS)).toThrow(TypeError);
+    expect(() => loginTypedData({ Message: '\uDC00', Challenge: FIELDS.Challenge })).toThrow(TypeError);
+    expect(() => loginTypedData(FIELDS, { domainName: '' })).toThrow(RangeError);
+    expect(() => loginTypedData(FIELDS, { domainName: 7 as unknown as string })).toThrow(TypeError);
+    expect(() => loginDigest(FIELDS, { domainName: '' })).toThrow(RangeError);
+  });
+});
+
+describe('loginDigest: fixed vectors', () => {
+  it.each([
+    [
+      { Message: 'Hi', Challenge: 'ffffffffffffffffffffffffffffffff' },
+      undefined,
+      'c2a5d27f1db40219a91d7af6501486e796f4893fa075df8be1b57457ff311770',
+    ],
+    [
+      {
+        Message: 'Log in to game.example.com\nSigning is free. "Quoted" — 署名 🎮',
+        Challenge: '00112233445566778899aabbccddeeff',
+      },
+      'My Game Authentication',
+      'c720f19ded7b13ec6e9e07f5f60c50ad4276fb1593f4744cbc762d6827d9f948',
+    ],
+    [
+      {
+        Message:
+          'Sign this message to log in to Degas. Signing is free: it does not send a transaction and does not grant permission to spend any of your funds or tokens.',
+        Challenge: '0123456789abcdef0123456789abcdef',
+      },
+      undefined,
+      '990cbb015e06bcd7af8c2e1effb1eebdbb12083c826be23011bdfeb513c11937',
+    ],
+  ])('vector %#', (fields, domainName, expected) => {
+    const options = domainName === undefined ? undefined : { domainName };
+    expect(bytesToHex(loginDigest(fields, options))).toBe(expected);
+    expect(bytesToHex(hashTypedData(loginTypedData(fields, options)))).toBe(expected);
+  });
+});
+
+describe('loginDigest equals ethers TypedDataEncoder.hash and viem hashTypedData', () => {
+  const cases = PROMPTS.flatMap((Message) =>
+    DOMAIN_NAMES.map((domainName) => [Message.slice(0, 40), domainName, Message] as const),
+  );
+  it.each(cases)('prompt %j, domain %j', (_, domainName, Message) => {
+    const fields = { Message, Challenge: createChallenge().challenge };
+    const typed = loginTypedData(fields, { domainName });
+    const ours = bytesToHex(loginDigest(fields, { domainName }));
+    expect(ours).toBe(ethersHash(typed));
+    expect(ours).toBe(viemHash(typed));
+    expect(bytesToHex(hashTypedData(typed))).toBe(ours);
+  });
+});
+
+describe('signatures equal ethers and viem for 50 random keys', () => {
+  it.each(randomKeys(50).map((key, i) => [key, i] as const))('key %s', async (key, i) => {
+    const Message = PROMPTS[i % PROMPTS.length]!;
+    const domainName = DOMAIN_NAMES[i % DOMAIN_NAMES.length]!;
+    const { fields } = createChallenge(Message === '' ? {} : { message: Message });
+    const typed = loginTypedData(fields, { domainName });
+    const signer = privateKeySigner(key);
+    const ours = await signer.signTypedData(typed);
+    const byEthers = await ethersSign(key, typed);
+    const byViem = await viemSign(key, typed);
+    expect(bytesToHex(ours)).toBe(bytesToHex(byEthers));
+    expect(bytesToHex(ours)).toBe(bytesToHex(byViem));
+    expect(ours[64] === 27 || ours[64] === 28).toBe(true);
+    expect(recoverAddress(loginDigest(fields, { domainName }), ours)).toBe(signer.address.toLowerCase());
+    expect(verifyLogin({ fields, signature: ours, address: signer.address, domainName })).toBe(true);
+    expect(verifyLogin({ fields, signature: ours, address: signer.address })).toBe(domainName === DEFAULT_AUTH_DOMAIN);
+  });
+});
+
+describe('hashTypedData hashes exactly what it is given (hostile variants, CATALOGUE #59)', () => {
+  const variants: Array<[string, () => AnyTypedData, boolean]> = [
+    [
+      'chainId 137',
+      () => ({ ...baseTyped(), domain: { name: 'Degas Authentication', version: '1', chainId: 137 } }),
+      true,
+    ],
+    ['name Evil', () => baseTyped(FIELDS, 'Evil'), true],
+    ['name Xixels Authentication', () => baseTyped(FIELDS, 'Xixels Authentication'), true],
+    [
+      'version 2',
+      () => {
+        const t = baseTyped();
+        return { ...t, domain: { ...t.domain, version: '2' } };
+      },
+      true,
+    ],
+    [
+      'no chainId',
+      () => {
+        const t = baseTyped();
+        return {
+          ...t,
+          domain: { name: 'Degas Authentication', version: '1' },
+          types: { ...t.types, EIP712Domain: t.types.EIP712Domain!.slice(0, 2) },
+        };
+      },
+      true,
+    ],
+    [
+      'extra verifyingContract',
+      () => {
+        const t = baseTyped();
+        return {
+          ...t,
+          domain: { ...t.domain, verifyingContract: '0x000000000000000000000000000000000000dEaD' },
+          types: {
+            ...t.types,
+            EIP712Domain: [...t.types.EIP712Domain!, { name: 'verifyingContract', type: 'address' }],
+          },
+        };
+      },
+      true,
+    ],
+    [
+      'chainId-first field order',
+      () => {
+        const t = baseTyped();
+        return {
+          ...t,
+          domain: { chainId: 1, name: 'Degas Authentication', version: '1' },
+          types: {
+            ...t.types,
+            EIP712Domain: [
+              { name: 'chainId', type: 'uint256' },
+              { name: 'name', type: 'string' },
+              { name: 'version', type: 'string' },
+            ],
+          },
+        };
+      },
+      false, // ethers always derives the canonical order, so only viem can sign this one
+    ],
+    [
+      'primaryType LoginX',
+      () => {
+        const t = baseTyped();
+        return { ...t, primaryType: 'LoginX', types: { EIP712Domain: t.types.EIP712Domain!, LoginX: t.types.Login! } };
+      },
+      true,
+    ],
+    [
+      'Login(string Challenge,string Message)',
+      () => {
+        const t = baseTyped();
+        return {
+          ...t,
+          types: {
+            ...t.types,
+            Login: [
+              { name: 'Challenge', type: 'string' },
+              { name: 'Message', type: 'string' },
+            ],
+          },
+        };
+      },
+      true,
+    ],
+  ];
+
+  it.each(variants)('%s: same hash as viem (and ethers), different from the Login digest', (_, make, ethersToo) => {
+    const typed = make();
+    const ours = bytesToHex(hashTypedData(asLogin(typed)));
+    expect(ours).toBe(viemHash(typed));
+    if (ethersToo) expect(ours).toBe(ethersHash(typed));
+    expect(ours).not.toBe(bytesToHex(loginDigest(FIELDS)));
+  });
+
+  it('derives EIP712Domain in canonical order when types omit it, like ethers and viem', () => {
+    const t = baseTyped();
+    const derived = { ...t, types: { Login: t.types.Login! } };
+    expect(bytesToHex(hashTypedData(asLogin(derived)))).toBe(bytesToHex(loginDigest(FIELDS)));
+    const withContract = {
+      domain: {
+        salt: `0x${'11'.repeat(32)}`,
+        verifyingContract: '0x000000000000000000000000000000000000dEaD',
+        chainId: '0x89',
+        name: 'X',
+      },
+      types: { Login: t.types.Login! },
+      primaryType: 'Login',
+      message: { ...FIELDS },
+    };
+    expect(bytesToHex(hashTypedData(asLogin(withContract)))).toBe(
+      ethersHash({ ...withContract, domain: { ...withContract.domain, chainId: 137 } }),
+    );
+  });
+
+  it('supports the other atomic types the same way ethers does', () => {
+    const typed: AnyTypedData = {
+      domain: { name: 'T', version: '1', chainId: 1n },
+      types: {
+        Thing: [
+          { name: 'flag', type: 'bool' },
+          { name: 'who', type: 'address' },
+          { name: 'blob', type: 'bytes' },
+          { name: 'id', type: 'bytes16' },
+          { name: 'count', type: 'uint64' },
+          { name: 'big', type: 'uint256' },
+        ],
+      },
+      primaryType: 'Thing',
+      message: {
+        flag: true,
+        who: '0x2c7536E3605D9C16a7a3D7b1898e529396a65c23',
+        blob: '0xdeadbeef',
+        id: `0x${'ab'.repeat(16)}`,
+        count: '18446744073709551615',
+        big: 2n ** 255n,
+      },
+    };
+    expect(bytesToHex(hashTypedData(asLogin(typed)))).toBe(ethersHash(typed));
+    expect(
+      bytesToHex(
+        hashTypedData(asLogin({ ...typed, message: { ...typed.message, flag: false, blob: new Uint8Array([1]) } })),
+      ),
+    ).toBe(ethersHash({ ...typed, message: { ...typed.message, flag: false, blob: '0x01' } }));
+  });
+
+  it('signs hostile variants with privateKeySigner exactly like ethers', async () => {
+    const signer = privateKeySigner(KEY);
+    for (const [, make, ethersToo] of variants) {
+      const typed = make();
+      const ours = await signer.signTypedData(asLogin(typed));
+      expect(bytesToHex(ours)).toBe(bytesToHex(await viemSign(KEY, typed)));
+      if (ethersToo) expect(bytesToHex(ours)).toBe(bytesToHex(await ethersSign(KEY, typed)));
+    }
+  });
+});
+
+describe('hashTypedData rejects malformed typed data with TypeError', () => {
+  const t = () => baseTyped();
+  it.each<[string, () => unknown]>([
+    ['null', () => null],
+    ['a string', () => JSON.stringify(t())],
+    ['no domain', () => ({ ...t(), domain: undefined })],
+    ['no types', () => ({ ...t(), types: undefined })],
+    ['no message', () => ({ ...t(), message: undefined })],
+    ['primaryType EIP712Domain', () => ({ ...t(), primaryType: 'EIP712Domain' })],
+    ['primaryType not in types', () => ({ ...t(), primaryType: 'Logout' })],
+    ['a numeric primaryType', () => ({ ...t(), primaryType: 1 })],
+    ['an unused extra type', () => ({ ...t(), types: { ...t().types, Other: [] } })],
+    ['a message key the type does not list', () => ({ ...t(), message: { ...FIELDS, Nonce: '1' } })],
+    ['a missing message key', () => ({ ...t(), message: { Message: 'Hi' } })],
+    [
+      'a domain key the type does not list',
+      () => ({ ...t(), domain: { ...t().domain, salt: `0x${'00'.repeat(32)}` } }),
+    ],
+    [
+      'an unknown domain key without a domain type',
+      () => ({ ...t(), types: { Login: t().types.Login }, domain: { foo: 'x' } }),
+    ],
+    ['a non-string Message', () => ({ ...t(), message: { ...FIELDS, Message: 5 } })],
+    ['a lone surrogate', () => ({ ...t(), message: { ...FIELDS, Message: '\uD83C' } })],
+    ['a negative chainId', () => ({ ...t(), domain: { ...t().domain, chainId: -1 } })],
+    ['a fractional chainId', () => ({ ...t(), domain: { ...t().domain, chainId: 1.5 } })],
+    ['a chainId of 2^256', () => ({ ...t(), domain: { ...t().domain, chainId: 2n ** 256n } })],
+    ['a chainId string with spaces', () => ({ ...t(), domain: { ...t().domain, chainId: ' 1' } })],
+    [
+      'an array field type',
+      () => ({ ...t(), types: { ...t().types, Login: [{ name: 'Message', type: 'string[]' }] } }),
+    ],
+    ['a struct field type', () => ({ ...t(), types: { ...t().types, Login: [{ name: 'Message', type: 'Login' }] } })],
+    [
+      'a repeated field name',
+      () => ({
+        ...t(),
+        types: {
+          ...t().types,
+          Login: [
+            { name: 'Message', type: 'string' },
+            { name: 'Message', type: 'string' },
+          ],
+        },
+      }),
+    ],
+    ['a malformed field', () => ({ ...t(), types: { ...t().types, Login: [{ name: 'Message' }] } })],
+    ['fields not an array', () => ({ ...t(), types: { ...t().types, Login: { Message: 'string' } } })],
+    [
+      'an invalid field name',
+      () => ({ ...t(), types: { ...t().types, Login: [{ name: 'Mess age', type: 'string' }] } }),
+    ],
+  ])('%s', (_, make) => {
+    expect(() => hashTypedData(make() as LoginTypedData)).toThrow(TypeError);
+  });
+});
