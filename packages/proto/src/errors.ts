@@ -8,7 +8,8 @@ export type DegasErrorCode =
   | 'TIMEOUT'
   | 'CLOSED'
   | 'GATEWAY_ERROR'
-  | 'CONNECTION_ERROR';
+  | 'CONNECTION_ERROR'
+  | 'NOT_CONNECTED';
 
 /**
  * Base class of every error the Degas packages throw, reject with or emit.

@@ -453,6 +453,11 @@ export class RawClient {
     return bytes;
   }
 
+  /** One binary message (masked, FIN): the same call shape as {@link WsTestClient.send}. */
+  send(bytes: Uint8Array): void {
+    this.binary(bytes);
+  }
+
   /** A binary data frame (masked, FIN). */
   binary(payload: Uint8Array, spec: Partial<FrameSpec> = {}): Buffer {
     return this.frame({ ...spec, opcode: Opcode.BINARY, payload });
