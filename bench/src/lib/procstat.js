@@ -41,7 +41,7 @@ export function readRss(pid) {
 export function cpuPercent(a, b) {
   const wallS = Number(b.at - a.at) / 1e9;
   if (wallS <= 0) return 0;
-  return (((b.cpuTicks - a.cpuTicks) / CLK_TCK) / wallS) * 100;
+  return ((b.cpuTicks - a.cpuTicks) / CLK_TCK / wallS) * 100;
 }
 
 /**

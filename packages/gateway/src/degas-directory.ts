@@ -57,7 +57,8 @@ export function validateDegasUrl(url: unknown): string {
  * validateToken('s3cret'); // 's3cret'
  */
 export function validateToken(token: unknown): string {
-  if (typeof token !== 'string') throw new TypeError(`token must be a string, got ${token === null ? 'null' : typeof token}`);
+  if (typeof token !== 'string')
+    throw new TypeError(`token must be a string, got ${token === null ? 'null' : typeof token}`);
   if (token.length === 0) throw new TypeError('token must not be empty');
   if (token.length > MAX_TOKEN_LENGTH) throw new TypeError(`token must be at most ${MAX_TOKEN_LENGTH} characters`);
   if (!/^[\x21-\x7e]+$/.test(token)) {

@@ -3,12 +3,13 @@
  * dialed lazily on the first message, a bounded queue while dialing, capped exponential backoff
  * with jitter after a failed dial, re-dial on the next message after a loss.
  */
+import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import {
-  decodeDegasMessage,
   type DegasMessage,
-  encodeGatewayInternalMessage,
+  decodeDegasMessage,
   ErrorCode,
+  encodeGatewayInternalMessage,
   gatewayDegasEncoder,
   idKey,
   idToHex,
@@ -84,6 +85,13 @@ export class DegasLink {
   /** Set when the pool dropped this link (unknown Degas): sessions must not cache it. */
   removed = false;
   queuedBytes = 0;
+  /** The link's socket while it is corked until the end of this event-loop turn. */
+  private corked: Socket | undefined;
+  private readonly uncork = (): void => {
+    const socket = this.corked;
+    this.corked = undefined;
+    socket?.uncork();
+  };
   private ws: WebSocket | undefined;
   private queue: Queued[] = [];
   private failures = 0;
@@ -117,10 +125,24 @@ export class DegasLink {
         sender.linkError(this.degasId, 'Degas is congested');
         return;
       }
+      if (this.corked === undefined) this.corkUntilNextTurn(ws);
       ws.send(frame);
       return;
     }
     this.sendSlow(frame, sender);
+  }
+
+  /**
+   * Many clients' messages for this Degas arrive in one poll phase; corking the link's socket
+   * until setImmediate sends them in one writev instead of one write syscall each (the syscalls
+   * were ~65% of the gateway's CPU in the relay benchmark).
+   */
+  private corkUntilNextTurn(ws: WebSocket): void {
+    const socket = (ws as unknown as { _socket?: Socket | null })._socket;
+    if (socket === undefined || socket === null || socket.destroyed) return;
+    socket.cork();
+    this.corked = socket;
+    setImmediate(this.uncork);
   }
 
   private sendSlow(frame: Uint8Array, sender: LinkSender): void {
@@ -476,7 +498,12 @@ export class LinkPool {
   snapshot(): { degasId: Uint8Array; state: LinkState; queuedBytes: number; bufferedBytes: number }[] {
     const out = [];
     for (const link of this.router.links.values()) {
-      out.push({ degasId: link.degasId, state: link.state, queuedBytes: link.queuedBytes, bufferedBytes: link.bufferedBytes });
+      out.push({
+        degasId: link.degasId,
+        state: link.state,
+        queuedBytes: link.queuedBytes,
+        bufferedBytes: link.bufferedBytes,
+      });
     }
     return out;
   }

@@ -54,7 +54,11 @@ function formatValue(v: number): string {
 export function renderMetrics(stats: GatewayStats, snapshot: GatewaySnapshot): string {
   const w = new Writer();
 
-  w.family('connections', 'gauge', 'Client connections open now, by state (auth = logging in, forward = authenticated).');
+  w.family(
+    'connections',
+    'gauge',
+    'Client connections open now, by state (auth = logging in, forward = authenticated).',
+  );
   w.sample('connections', snapshot.connectionsAuth, { state: 'auth' });
   w.sample('connections', snapshot.connectionsForward, { state: 'forward' });
 
@@ -105,7 +109,7 @@ export function renderMetrics(stats: GatewayStats, snapshot: GatewaySnapshot): s
   for (const l of links) w.sample('link_state', 1, { degas_id: l.hex, state: l.state });
   w.family('link_queued_bytes', 'gauge', 'Bytes waiting in the queue of each internal link (while dialing).');
   for (const l of links) w.sample('link_queued_bytes', l.queuedBytes, { degas_id: l.hex });
-  w.family('link_buffered_bytes', 'gauge', "Bytes in the socket send buffer of each internal link.");
+  w.family('link_buffered_bytes', 'gauge', 'Bytes in the socket send buffer of each internal link.');
   for (const l of links) w.sample('link_buffered_bytes', l.bufferedBytes, { degas_id: l.hex });
 
   w.family('verify_duration_seconds', 'histogram', 'Login signature verification latency, queueing included.');
@@ -121,7 +125,11 @@ export function renderMetrics(stats: GatewayStats, snapshot: GatewaySnapshot): s
 
   w.family('verifier_pending', 'gauge', 'Signature verifications waiting or running.');
   w.sample('verifier_pending', snapshot.verifierPending);
-  w.family('verifier_info', 'gauge', 'Signature verifier in use (native = libsecp256k1, noble = pure JS) and its worker threads.');
+  w.family(
+    'verifier_info',
+    'gauge',
+    'Signature verifier in use (native = libsecp256k1, noble = pure JS) and its worker threads.',
+  );
   w.sample('verifier_info', 1, { verifier: snapshot.verifier, threads: String(snapshot.verifierThreads) });
 
   w.family('draining', 'gauge', '1 while the gateway is shutting down.');

@@ -238,10 +238,20 @@ export function httpUpgrade(options: UpgradeOptions, timeoutMs = 5000): Promise<
         }
       }
       const cl = head.headers['content-length'];
-      if (cl !== undefined && buf.length - headEnd >= Number(cl)) {
-        const body = buf.subarray(headEnd, headEnd + Number(cl)).toString('utf8');
+      const chunked = /chunked/i.test(head.headers['transfer-encoding'] ?? '');
+      const rest = buf.subarray(headEnd);
+      if (cl !== undefined && rest.length >= Number(cl)) {
         socket.destroy();
-        finish({ response: head, body, client: undefined });
+        finish({ response: head, body: rest.subarray(0, Number(cl)).toString('utf8'), client: undefined });
+      } else if (chunked && rest.includes('0\r\n\r\n')) {
+        socket.destroy();
+        finish({ response: head, body: rest.toString('utf8'), client: undefined });
+      } else if (cl === undefined && !chunked) {
+        // No framing: the body ends at the close; do not wait for it longer than a moment.
+        setTimeout(() => {
+          socket.destroy();
+          if (head) finish({ response: head, body: buf.subarray(headEnd).toString('utf8'), client: undefined });
+        }, 200).unref();
       }
     };
     socket.on('data', onData);
@@ -485,12 +495,12 @@ export class RawClient {
 
   /** The next frame of any kind. */
   nextFrame(ms = 5000): Promise<ReceivedFrame> {
-    return within(ms, this.#frames.next(), 'a frame');
+    return this.#frames.next(ms, 'a frame');
   }
 
   /** The next complete binary message's bytes. */
   nextData(ms = 5000): Promise<Buffer> {
-    return within(ms, this.#messages.next(), 'a binary message');
+    return this.#messages.next(ms, 'a binary message');
   }
 
   /** The next binary message, decoded as a GatewayMessage. */
@@ -500,15 +510,15 @@ export class RawClient {
 
   /** The next text message's bytes (a gateway must never send one). */
   nextText(ms = 5000): Promise<Buffer> {
-    return within(ms, this.#texts.next(), 'a text message');
+    return this.#texts.next(ms, 'a text message');
   }
 
   nextPing(ms = 5000): Promise<Buffer> {
-    return within(ms, this.#pings.next(), 'a ping');
+    return this.#pings.next(ms, 'a ping');
   }
 
   nextPong(ms = 5000): Promise<Buffer> {
-    return within(ms, this.#pongs.next(), 'a pong');
+    return this.#pongs.next(ms, 'a pong');
   }
 
   /** Binary messages received and not yet taken. */

@@ -66,10 +66,35 @@ export class AsyncQueue<T> {
     for (const w of this.#waiters.splice(0)) w.reject(error);
   }
 
-  next(): Promise<T> {
+  /**
+   * The next value. With `ms`, rejects with {@link TimeoutError} after that long — and the waiter
+   * is withdrawn, so a value that arrives later stays queued for the next caller instead of
+   * being swallowed by an abandoned wait.
+   */
+  next(ms?: number, what = 'a value'): Promise<T> {
     if (this.#items.length > 0) return Promise.resolve(this.#items.shift() as T);
     if (this.#error) return Promise.reject(this.#error);
-    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
+    return new Promise((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const waiter = {
+        resolve: (v: T) => {
+          clearTimeout(timer);
+          resolve(v);
+        },
+        reject: (e: Error) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+      this.#waiters.push(waiter);
+      if (ms !== undefined) {
+        timer = setTimeout(() => {
+          const i = this.#waiters.indexOf(waiter);
+          if (i >= 0) this.#waiters.splice(i, 1);
+          reject(new TimeoutError(`timed out after ${ms} ms waiting for ${what}`));
+        }, ms);
+      }
+    });
   }
 
   /** Values queued and not yet taken. */

@@ -1,0 +1,76 @@
+// One measured window of a closed loop: start the loop on every load generator, let it warm up,
+// sample the server process(es) from /proc, record for `durationMs`, sample again, stop.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { cpuPercent, cpuSeconds, sampleProc } from './procstat.js';
+import { concatSamples, round3, summarize } from './stats.js';
+
+/**
+ * @typedef {import('./procs.js').LoadGen} LoadGen
+ * @typedef {{ loadgens: LoadGen[], serverPid: number, backendPid?: number | undefined,
+ *   cmd: 'run' | 'fanout', payloadBytes: number, warmupMs: number, durationMs: number,
+ *   deliveriesPerRound?: number, intervalMs?: number }} MeasureOptions
+ */
+
+/**
+ * @param {MeasureOptions} o
+ */
+export async function measureLoop(o) {
+  await Promise.all(o.loadgens.map((l) => l.call(o.cmd, { payloadBytes: o.payloadBytes, intervalMs: o.intervalMs })));
+  await sleep(o.warmupMs);
+  return measureWindow(o, () => sleep(o.durationMs));
+}
+
+/**
+ * Records while `during()` runs (the loop must already be running), returns the figures.
+ * @param {MeasureOptions} o
+ * @param {() => Promise<unknown>} during
+ */
+export async function measureWindow(o, during) {
+  const s0 = sampleProc(o.serverPid);
+  const b0 = o.backendPid ? sampleProc(o.backendPid) : undefined;
+  const l0 = o.loadgens.map((l) => sampleProc(l.pid));
+  await Promise.all(o.loadgens.map((l) => l.call('mark')));
+  const extra = await during();
+  const s1 = sampleProc(o.serverPid);
+  const b1 = o.backendPid ? sampleProc(o.backendPid) : undefined;
+  const l1 = o.loadgens.map((l) => sampleProc(l.pid));
+  const results = await Promise.all(o.loadgens.map((l) => l.call('stop')));
+  let rounds = 0;
+  let errors = 0;
+  /** @type {Record<string, number>} */
+  const errorKinds = {};
+  for (const r of results) {
+    rounds += (r.completed / Number(r.windowNs)) * 1e9;
+    errors += r.errors;
+    for (const [k, v] of Object.entries(r.errorKinds)) errorKinds[k] = (errorKinds[k] ?? 0) + v;
+  }
+  const perRound = o.deliveriesPerRound ?? 1;
+  const lat = summarize(concatSamples(results.map((r) => r.samples)));
+  const windowS = Number(s1.at - s0.at) / 1e9;
+  const msgs = rounds * perRound;
+  /** @type {Record<string, unknown>} */
+  const figures = {
+    msgs_per_s: Math.round(msgs),
+    ...(perRound > 1 ? { rounds_per_s: round3(rounds) } : {}),
+    p50_ms: lat.p50_ms,
+    p99_ms: lat.p99_ms,
+    p999_ms: lat.p999_ms,
+    mean_ms: lat.mean_ms,
+    max_ms: lat.max_ms,
+    samples: lat.count,
+    cpu_percent: round1(cpuPercent(s0, s1)),
+    cpu_us_per_msg: msgs > 0 ? round1((cpuSeconds(s0, s1) / (msgs * windowS)) * 1e6) : 0,
+    rss_bytes: s1.rssBytes,
+    ...(b0 && b1 ? { backend_cpu_percent: round1(cpuPercent(b0, b1)) } : {}),
+    loadgen_cpu_percent: round1(l0.reduce((acc, a, i) => acc + cpuPercent(a, /** @type {any} */ (l1[i])), 0)),
+    window_s: round3(windowS),
+    errors,
+    ...(errors > 0 ? { error_kinds: errorKinds } : {}),
+  };
+  return { figures, extra };
+}
+
+/** @param {number} x */
+export function round1(x) {
+  return Math.round(x * 10) / 10;
+}

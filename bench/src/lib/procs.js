@@ -1,0 +1,207 @@
+// Starting and stopping the benchmark's processes: baseline servers and the echo Degas (forked,
+// they report their port over IPC), the real gateway bin (spawned, its port is parsed from its
+// "listening" log line) and load generators (forked, driven by request/response messages).
+import { fork, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const SRC_DIR = join(here, '..');
+export const REPO_DIR = join(SRC_DIR, '..', '..');
+export const GATEWAY_BIN = join(REPO_DIR, 'packages', 'gateway', 'dist', 'bin.js');
+
+/** @type {Set<import('node:child_process').ChildProcess>} */
+const live = new Set();
+
+/** Kills every process this module started (used on errors and at exit). */
+export function killAll() {
+  for (const p of live) {
+    try {
+      p.kill('SIGKILL');
+    } catch {}
+  }
+  live.clear();
+}
+process.on('exit', killAll);
+
+/**
+ * @param {import('node:child_process').ChildProcess} child
+ * @param {number} [timeoutMs]
+ */
+export function stopProcess(child, timeoutMs = 10_000) {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      live.delete(child);
+      resolve(undefined);
+      return;
+    }
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      live.delete(child);
+      resolve(undefined);
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/**
+ * Forks one of src/servers/*.js and waits for its port.
+ * @param {string} name e.g. 'raw-echo'
+ * @param {string[]} [args]
+ * @returns {Promise<{ child: import('node:child_process').ChildProcess, pid: number, port: number, url: string }>}
+ */
+export function startServer(name, args = []) {
+  const child = fork(join(SRC_DIR, 'servers', `${name}.js`), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  live.add(child);
+  return new Promise((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`${name} exited with ${code} before it was ready`)));
+    child.on('message', (/** @type {any} */ m) => {
+      if (m?.type === 'ready') {
+        child.removeAllListeners('exit');
+        resolve({ child, pid: /** @type {number} */ (child.pid), port: m.port, url: `ws://127.0.0.1:${m.port}` });
+      }
+    });
+  });
+}
+
+/** Whether the gateway has been built. */
+export function gatewayAvailable() {
+  return existsSync(GATEWAY_BIN);
+}
+
+/**
+ * Starts the real gateway bin.
+ * @param {{ accountsFile: string, degasUrl: string, degasIdHex: string, nodeArgs?: string[], extraArgs?: string[] }} o
+ */
+export function startGateway(o) {
+  const args = [
+    ...(o.nodeArgs ?? []),
+    GATEWAY_BIN,
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '--admin-port',
+    '0',
+    '--accounts',
+    o.accountsFile,
+    '--degas',
+    `${o.degasIdHex}=${o.degasUrl}`,
+    '--rate-limit',
+    '0',
+    '--log-level',
+    'info',
+    ...(o.extraArgs ?? []),
+  ];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  live.add(child);
+  /** @type {any[]} */
+  const logLines = [];
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    let settled = false;
+    child.once('exit', (code) => {
+      if (!settled)
+        reject(
+          new Error(
+            `gateway exited with ${code} before listening:\n${buf}${logLines.map((l) => JSON.stringify(l)).join('\n')}`,
+          ),
+        );
+    });
+    /** @type {NodeJS.ReadableStream} */ (child.stderr).setEncoding('utf8');
+    /** @type {NodeJS.ReadableStream} */ (child.stderr).on('data', (/** @type {string} */ chunk) => {
+      buf += chunk;
+      let nl = buf.indexOf('\n');
+      while (nl >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        nl = buf.indexOf('\n');
+        let rec;
+        try {
+          rec = JSON.parse(line);
+        } catch {
+          if (line.trim()) logLines.push({ raw: line });
+          continue;
+        }
+        if (logLines.length < 1000) logLines.push(rec);
+        if (!settled && rec.msg === 'listening' && typeof rec.port === 'number') {
+          settled = true;
+          const adminPort = rec.adminPort ?? rec.admin_port;
+          resolve({
+            child,
+            pid: /** @type {number} */ (child.pid),
+            port: rec.port,
+            adminPort,
+            url: `ws://127.0.0.1:${rec.port}`,
+            logLines,
+          });
+        }
+      }
+    });
+  });
+}
+
+/**
+ * GETs the gateway's /metrics text.
+ * @param {number} adminPort
+ */
+export async function fetchMetrics(adminPort) {
+  const res = await fetch(`http://127.0.0.1:${adminPort}/metrics`);
+  return res.text();
+}
+
+/**
+ * The verifier the gateway reports in /metrics (`degas_gateway_verifier_info{verifier="…"} 1`).
+ * @param {string} text
+ */
+export function verifierFromMetrics(text) {
+  const m = /degas_gateway_verifier_info\{[^}]*verifier="([a-z]+)"[^}]*\}\s+1/.exec(text);
+  return m ? m[1] : 'unknown';
+}
+
+/**
+ * A forked load generator.
+ */
+export class LoadGen {
+  constructor() {
+    this.child = fork(join(SRC_DIR, 'loadgen.js'), [], {
+      serialization: 'advanced',
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    live.add(this.child);
+    this.pid = /** @type {number} */ (this.child.pid);
+    this.nextId = 1;
+    /** @type {Map<number, { resolve: (v: any) => void, reject: (e: Error) => void }>} */
+    this.pending = new Map();
+    this.child.on('message', (/** @type {any} */ m) => {
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      this.pending.delete(m.id);
+      if (m.ok) p.resolve(m.result);
+      else p.reject(new Error(`load generator: ${m.error}`));
+    });
+    this.child.on('exit', (code) => {
+      for (const p of this.pending.values()) p.reject(new Error(`load generator exited with ${code}`));
+      this.pending.clear();
+    });
+  }
+
+  /**
+   * @param {string} cmd
+   * @param {Record<string, unknown>} [args]
+   * @returns {Promise<any>}
+   */
+  call(cmd, args = {}) {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.child.send({ id, cmd, ...args });
+    });
+  }
+
+  async stop() {
+    await stopProcess(this.child, 5000);
+  }
+}

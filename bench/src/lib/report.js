@@ -1,0 +1,266 @@
+// Output: the human-readable table and the JSON result file.
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { REPO_DIR } from './procs.js';
+
+/** CPU model, cores, Node version (and a little more) of this machine. */
+export function machineInfo() {
+  const cpus = os.cpus();
+  return {
+    cpu_model: cpus[0]?.model ?? 'unknown',
+    cores: cpus.length,
+    node: process.version,
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    total_mem_bytes: os.totalmem(),
+    load_avg_at_start: os.loadavg().map((x) => Math.round(x * 100) / 100),
+  };
+}
+
+/** Short commit hash of the checkout and whether it has uncommitted changes. */
+export function commitInfo() {
+  const git = (/** @type {string[]} */ args) =>
+    execFileSync('git', args, { cwd: REPO_DIR, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  try {
+    return { commit: git(['rev-parse', '--short', 'HEAD']), dirty: git(['status', '--porcelain']).length > 0 };
+  } catch {
+    return { commit: 'unknown', dirty: false };
+  }
+}
+
+/**
+ * Writes `<outDir>/<date>-<commit>.json` and (unless told not to) `<outDir>/latest.json`.
+ * @param {string} outDir
+ * @param {any} result
+ * @param {boolean} latest
+ */
+export function writeResult(outDir, result, latest) {
+  mkdirSync(outDir, { recursive: true });
+  const stamp = result.date.replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');
+  const file = join(outDir, `${stamp}-${result.commit}.json`);
+  writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+  if (latest) copyFileSync(file, join(outDir, 'latest.json'));
+  return file;
+}
+
+/**
+ * @param {(string | number | null | undefined)[][]} rows first row = header
+ */
+function table(rows) {
+  const cells = rows.map((r) => r.map((c) => (c === null || c === undefined ? '-' : String(c))));
+  const widths = cells[0].map((_, i) => Math.max(...cells.map((r) => r[i]?.length ?? 0)));
+  return cells
+    .map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '))
+    .join('\n');
+}
+
+const kib = (/** @type {number} */ b) => (b >= 1024 ? `${b / 1024} KiB` : `${b} B`);
+const mib = (/** @type {number | undefined} */ b) => (b === undefined ? undefined : (b / 2 ** 20).toFixed(1));
+
+/**
+ * The stdout report.
+ * @param {any} result
+ */
+export function formatReport(result) {
+  const out = [];
+  const m = result.machine;
+  out.push(`Degas gateway benchmark — ${result.date}, commit ${result.commit}${result.dirty ? ' (dirty)' : ''}`);
+  out.push(
+    `${m.cpu_model}, ${m.cores} cores, Node ${m.node}${result.quick ? '  [--quick: smoke sizes, numbers meaningless]' : ''}`,
+  );
+  const by = (/** @type {string} */ n) => result.scenarios.filter((s) => s.name === n);
+  const relay = by('relay');
+  if (relay.length > 0) {
+    out.push('', 'Relay (1 message in flight per client; msg/s = round trips/s; ratio = gateway ÷ raw-ws relay)');
+    out.push(
+      table([
+        [
+          'clients × payload',
+          'gateway msg/s',
+          'raw relay',
+          'direct echo',
+          'ratio',
+          'gw p50 ms',
+          'gw p99',
+          'gw p99.9',
+          'relay p99',
+          'gw CPU%',
+          'relay CPU%',
+          'gw µs/msg',
+          'relay µs/msg',
+          'gw RSS MiB',
+        ],
+        ...relay.map((s) => [
+          `${s.clients} × ${kib(s.payload_bytes)}`,
+          s.gateway?.msgs_per_s,
+          s.baseline.msgs_per_s,
+          s.direct.msgs_per_s,
+          s.ratio,
+          s.gateway?.p50_ms,
+          s.gateway?.p99_ms,
+          s.gateway?.p999_ms,
+          s.baseline.p99_ms,
+          s.gateway?.cpu_percent,
+          s.baseline.cpu_percent,
+          s.gateway?.cpu_us_per_msg,
+          s.baseline.cpu_us_per_msg,
+          mib(s.gateway?.rss_bytes),
+        ]),
+      ]),
+    );
+  }
+  const fan = by('fanout');
+  if (fan.length > 0) {
+    out.push(
+      '',
+      'Fan-out (one payload to every client per round; msg/s = deliveries/s; ratio = gateway ÷ raw ws broadcast)',
+    );
+    out.push(
+      table([
+        [
+          'recipients × payload',
+          'gateway deliv/s',
+          'raw deliv/s',
+          'ratio',
+          'gw round p50 ms',
+          'gw p99',
+          'raw p50',
+          'raw p99',
+          'gw CPU%',
+          'raw CPU%',
+        ],
+        ...fan.map((s) => [
+          `${s.clients} × ${kib(s.payload_bytes)}`,
+          s.gateway?.msgs_per_s,
+          s.baseline.msgs_per_s,
+          s.ratio,
+          s.gateway?.p50_ms,
+          s.gateway?.p99_ms,
+          s.baseline.p50_ms,
+          s.baseline.p99_ms,
+          s.gateway?.cpu_percent,
+          s.baseline.cpu_percent,
+        ]),
+      ]),
+    );
+  }
+  const storm = by('login-storm');
+  if (storm.length > 0) {
+    out.push('', "Login storm (ratio = calm clients' p99 during the storm ÷ their p99 without it)");
+    out.push(
+      table([
+        [
+          'logins',
+          'verifier',
+          'logins/s',
+          'all in ms',
+          'failed',
+          'login p99 ms',
+          'calm p99 ms',
+          'storm p99 ms',
+          'ratio',
+          'calm msg/s',
+          'storm msg/s',
+          'gw CPU% storm',
+        ],
+        ...storm.map((s) => [
+          s.clients,
+          s.gateway.verifier,
+          s.gateway.logins_per_s,
+          s.gateway.time_to_all_authenticated_ms,
+          s.gateway.logins_failed,
+          s.gateway.login_p99_ms,
+          s.baseline.p99_ms,
+          s.gateway.p99_ms,
+          s.ratio,
+          s.baseline.msgs_per_s,
+          s.gateway.msgs_per_s,
+          s.gateway.cpu_percent,
+        ]),
+      ]),
+    );
+  }
+  const idle = by('idle');
+  if (idle.length > 0) {
+    out.push('', 'Idle connections (marginal RSS per connection; ratio = gateway ÷ raw ws server)');
+    out.push(
+      table([
+        [
+          'connections',
+          'gw B/conn',
+          'raw B/conn',
+          'ratio',
+          'gw avg B/conn',
+          'raw avg B/conn',
+          'gw RSS MiB',
+          'raw RSS MiB',
+        ],
+        ...idle.map((s) => [
+          s.clients,
+          s.gateway?.rss_per_connection_bytes,
+          s.baseline.rss_per_connection_bytes,
+          s.ratio,
+          s.gateway?.rss_per_connection_avg_bytes,
+          s.baseline.rss_per_connection_avg_bytes,
+          mib(s.gateway?.rss_bytes),
+          mib(s.baseline.rss_bytes),
+        ]),
+      ]),
+    );
+  }
+  if (result.targets?.length > 0) {
+    out.push('', 'Targets (issue #5)');
+    out.push(
+      table([
+        ['target', 'measured', 'met'],
+        ...result.targets.map((t) => [t.target, t.measured, t.met ? 'yes' : 'NO']),
+      ]),
+    );
+  }
+  return out.join('\n');
+}
+
+/**
+ * Checks the issue's targets against what this run measured (only those it measured).
+ * @param {any[]} scenarios
+ */
+export function evaluateTargets(scenarios) {
+  const targets = [];
+  for (const s of scenarios) {
+    if (
+      s.name === 'relay' &&
+      s.clients === 100 &&
+      (s.payload_bytes === 64 || s.payload_bytes === 1024) &&
+      s.ratio !== null
+    ) {
+      targets.push({
+        target: `relay 100 × ${kib(s.payload_bytes)} ≥ 0.8 × raw relay`,
+        measured: s.ratio,
+        met: s.ratio >= 0.8,
+      });
+    }
+    if (s.name === 'login-storm') {
+      if (s.gateway.verifier === 'native') {
+        targets.push({
+          target: `login storm ≥ 5000 logins/s (native)`,
+          measured: s.gateway.logins_per_s,
+          met: s.gateway.logins_per_s >= 5000,
+        });
+      }
+      targets.push({
+        target: 'p99 during storm ≤ 2 × calm p99',
+        measured: s.ratio,
+        met: s.ratio !== null && s.ratio <= 2,
+      });
+    }
+    if (s.name === 'idle' && s.gateway) {
+      targets.push({
+        target: '≤ 8 KiB RSS per idle connection',
+        measured: s.gateway.rss_per_connection_bytes,
+        met: s.gateway.rss_per_connection_bytes <= 8192,
+      });
+    }
+  }
+  return targets;
+}

@@ -1,0 +1,219 @@
+#!/usr/bin/env node
+// Entry point of the benchmarks: `node src/run.js [relay|fanout|login-storm|idle ...] [flags]`.
+// Without scenario names it runs all four. See bench/README.md.
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { GATEWAY_BIN, gatewayAvailable, killAll, SRC_DIR } from './lib/procs.js';
+import { commitInfo, evaluateTargets, formatReport, machineInfo, writeResult } from './lib/report.js';
+import { runFanout } from './scenarios/fanout.js';
+import { runIdle } from './scenarios/idle.js';
+import { runLoginStorm } from './scenarios/login-storm.js';
+import { runRelay } from './scenarios/relay.js';
+
+const SCENARIOS = ['relay', 'fanout', 'login-storm', 'idle'];
+
+const USAGE = `usage: node src/run.js [${SCENARIOS.join('|')} ...] [options]
+  --quick               smoke sizes (a few seconds per scenario; numbers are meaningless)
+  --out DIR             where result JSON goes (default bench/results)
+  --no-latest           do not update DIR/latest.json
+  --no-gateway          baselines only (before the gateway is built)
+  --cpu-prof            run the gateway with --cpu-prof (profiles in DIR/prof/<scenario>/)
+  relay:        --clients 1,100,1000  --payloads 64,1024,16384,65536  --full-matrix
+                --warmup-ms N  --duration-ms N  --repeat N (best of N per cell)
+  fanout:       --recipients N (default 1000)  --fanout-payloads 64,1024
+  login-storm:  --logins N (default 5000)  --calm N (default 100)  --calm-interval-ms N (default 20;
+                0 = unpaced closed loop)  --storm-nice N (default 10)  --verifier native|noble
+  idle:         --idle N (default 20000, capped by the open-files limit)`;
+
+/**
+ * @typedef {{ tmpDir: string, withGateway: boolean, log: (line: string) => void,
+ *   gatewayNodeArgs: (scenario: string) => string[] }} Context
+ */
+
+function main() {
+  const { values: v, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      quick: { type: 'boolean', default: false },
+      out: { type: 'string' },
+      'no-latest': { type: 'boolean', default: false },
+      'no-gateway': { type: 'boolean', default: false },
+      'cpu-prof': { type: 'boolean', default: false },
+      clients: { type: 'string' },
+      payloads: { type: 'string' },
+      'full-matrix': { type: 'boolean', default: false },
+      'warmup-ms': { type: 'string' },
+      'duration-ms': { type: 'string' },
+      repeat: { type: 'string' },
+      recipients: { type: 'string' },
+      'fanout-payloads': { type: 'string' },
+      logins: { type: 'string' },
+      calm: { type: 'string' },
+      'calm-interval-ms': { type: 'string' },
+      'storm-nice': { type: 'string' },
+      verifier: { type: 'string' },
+      idle: { type: 'string' },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (v.help) {
+    console.log(USAGE);
+    return Promise.resolve(0);
+  }
+  for (const p of positionals) {
+    if (!SCENARIOS.includes(p)) {
+      console.error(`unknown scenario "${p}"\n${USAGE}`);
+      return Promise.resolve(2);
+    }
+  }
+  const list = (/** @type {string | undefined} */ s) =>
+    s?.split(',').map((x) => {
+      const n = Number(x);
+      if (!Number.isInteger(n) || n < 0) throw new RangeError(`not a size: ${x}`);
+      return n;
+    });
+  const num = (/** @type {string | undefined} */ s, /** @type {number} */ d) => (s === undefined ? d : Number(s));
+  const q = v.quick;
+  const all = [64, 1024, 16384, 65536];
+  /** @type {{ clients: number, payloads: number[] }[]} */
+  let cells = q
+    ? [{ clients: 2, payloads: [64, 1024] }]
+    : v['full-matrix']
+      ? [1, 100, 1000].map((clients) => ({ clients, payloads: all }))
+      : [
+          { clients: 1, payloads: [64, 1024] },
+          { clients: 100, payloads: all },
+          { clients: 1000, payloads: [64, 1024] },
+        ];
+  if (v.clients || v.payloads) {
+    const clients = list(v.clients) ?? [...new Set(cells.map((c) => c.clients))];
+    const payloads = list(v.payloads) ?? all;
+    cells = clients.map((c) => ({ clients: c, payloads }));
+  }
+  // Open-files limit: the gateway holds one descriptor per client plus a few of its own.
+  const fdLimit = openFilesLimit();
+  const idleMax = Math.max(10, fdLimit - 300);
+  const idleWanted = num(v.idle, q ? 50 : 20000);
+  const cfg = {
+    relay: {
+      cells,
+      warmupMs: num(v['warmup-ms'], q ? 100 : 1000),
+      durationMs: num(v['duration-ms'], q ? 300 : 3000),
+      repeat: num(v.repeat, q ? 1 : 2),
+    },
+    fanout: {
+      recipients: num(v.recipients, q ? 5 : 1000),
+      payloads: list(v['fanout-payloads']) ?? (q ? [64] : [64, 1024]),
+      warmupMs: num(v['warmup-ms'], q ? 100 : 1000),
+      durationMs: num(v['duration-ms'], q ? 300 : 3000),
+      repeat: num(v.repeat, q ? 1 : 2),
+    },
+    storm: {
+      logins: num(v.logins, q ? 20 : 5000),
+      calm: num(v.calm, q ? 2 : 100),
+      stormProcs: q ? 1 : 2,
+      payloadBytes: 64,
+      intervalMs: num(v['calm-interval-ms'], 20),
+      warmupMs: q ? 100 : 1000,
+      durationMs: q ? 300 : 3000,
+      verifier: v.verifier,
+      rawBaseline: true,
+      stormNice: num(v['storm-nice'], 10),
+    },
+    idle: {
+      connections: Math.min(idleWanted, idleMax),
+      wanted: idleWanted,
+      perLoadgen: 10000,
+      settleMs: q ? 200 : 2000,
+    },
+  };
+  if (cfg.idle.connections < idleWanted && (positionals.length === 0 || positionals.includes('idle'))) {
+    console.error(
+      `idle: ${idleWanted} connections wanted, the open-files limit (${fdLimit}) allows ${cfg.idle.connections}`,
+    );
+  }
+  const outDir = v.out ?? join(SRC_DIR, '..', 'results');
+  const withGateway = !v['no-gateway'];
+  if (withGateway && !gatewayAvailable()) {
+    console.error(`${GATEWAY_BIN} does not exist: run \`pnpm build\` first (or pass --no-gateway for baselines only)`);
+    return Promise.resolve(2);
+  }
+  const tmpDir = mkdtempSync(join(os.tmpdir(), 'degas-bench-'));
+  /** @type {Context} */
+  const ctx = {
+    tmpDir,
+    withGateway,
+    log: (line) => console.error(`[bench] ${line}`),
+    gatewayNodeArgs: (scenario) =>
+      v['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${join(outDir, 'prof', scenario)}`] : [],
+  };
+  const wanted = positionals.length > 0 ? SCENARIOS.filter((s) => positionals.includes(s)) : SCENARIOS;
+  const started = new Date();
+  const { commit, dirty } = commitInfo();
+  const result = {
+    schema_version: 1,
+    date: started.toISOString(),
+    commit,
+    dirty,
+    quick: q,
+    machine: machineInfo(),
+    config: { scenarios: wanted, ...cfg },
+    scenarios: /** @type {any[]} */ ([]),
+    targets: /** @type {any[]} */ ([]),
+    duration_s: 0,
+  };
+  return (async () => {
+    try {
+      for (const s of wanted) {
+        const t = Date.now();
+        ctx.log(`${s}: start`);
+        if (s === 'relay') result.scenarios.push(...(await runRelay(cfg.relay, ctx)));
+        if (s === 'fanout') result.scenarios.push(...(await runFanout(cfg.fanout, ctx)));
+        if (s === 'login-storm') result.scenarios.push(...(await runLoginStorm(cfg.storm, ctx)));
+        if (s === 'idle') result.scenarios.push(...(await runIdle(cfg.idle, ctx)));
+        ctx.log(`${s}: done in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+      }
+    } finally {
+      rmSync(tmpDir, { recursive: true, force: true });
+    }
+    result.targets = q ? [] : evaluateTargets(result.scenarios);
+    result.duration_s = Math.round((Date.now() - started.getTime()) / 100) / 10;
+    const file = writeResult(outDir, result, !v['no-latest']);
+    console.log(formatReport(result));
+    console.log(`\nwritten: ${file}${v['no-latest'] ? '' : ' (and latest.json)'}; total ${result.duration_s} s`);
+    if (v['cpu-prof']) {
+      const profDir = join(outDir, 'prof');
+      try {
+        console.log(
+          `CPU profiles: ${readdirSync(profDir)
+            .map((d) => join(profDir, d))
+            .join(', ')} (summarise with node src/prof-summary.js FILE)`,
+        );
+      } catch {}
+    }
+    return 0;
+  })();
+}
+
+/** The soft open-files limit of this process (the gateway and load generators inherit it). */
+function openFilesLimit() {
+  try {
+    const m = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    return m ? Number(m[1]) : 20000;
+  } catch {
+    return 20000;
+  }
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e) => {
+    console.error(e);
+    killAll();
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,184 @@
+// Scenario 4: `logins` clients log in at once while `calm` already-authenticated clients keep
+// exchanging 64-byte messages (1 in flight each, paced at one message per `intervalMs` per
+// client: a game-like load that leaves CPU headroom, so the latency shows how much the storm
+// stalls forwarding rather than how a saturated CPU queues; --calm-interval-ms 0 = unpaced).
+// Reports logins/s, the time until every storm client is authenticated, and the calm clients'
+// latency during the storm (gateway) against their latency without it (baseline);
+// ratio = storm p99 ÷ calm p99. For scale, the same storm is also run against a raw ws server
+// with a login-shaped exchange (connect + 2 echoed messages, no crypto): `raw_storm`.
+import os from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DEGAS_ID_HEX, writeAccountsFile } from '../lib/keys.js';
+import { measureLoop, measureWindow, round1 } from '../lib/measure.js';
+import { localAddresses } from '../lib/net.js';
+import { fetchMetrics, LoadGen, startGateway, startServer, stopProcess, verifierFromMetrics } from '../lib/procs.js';
+import { cpuPercent, cpuSeconds, sampleProc } from '../lib/procstat.js';
+import { concatSamples, round3, summarize } from '../lib/stats.js';
+
+/**
+ * @typedef {{ logins: number, calm: number, stormProcs: number, payloadBytes: number, warmupMs: number,
+ *   durationMs: number, intervalMs: number, verifier?: string | undefined, rawBaseline: boolean,
+ *   stormNice: number }} StormConfig
+ */
+
+/**
+ * Prepares `storm` load generators for clients [first, first + logins).
+ * @param {LoadGen[]} storm
+ * @param {StormConfig} cfg
+ * @param {Record<string, unknown>} args
+ */
+async function prepareStorm(storm, cfg, args) {
+  const per = Math.ceil(cfg.logins / storm.length);
+  await Promise.all(
+    storm.map((l, k) =>
+      l.call('prepare', {
+        ...args,
+        first: cfg.calm + k * per,
+        count: Math.min(per, cfg.logins - k * per),
+        localAddresses: localAddresses(200),
+      }),
+    ),
+  );
+}
+
+/**
+ * Connects every prepared client at once; returns login figures and the server's CPU.
+ * @param {LoadGen[]} storm
+ * @param {number} serverPid
+ */
+async function fireStorm(storm, serverPid) {
+  const s0 = sampleProc(serverPid);
+  const l0 = storm.map((l) => sampleProc(l.pid));
+  const results = await Promise.all(storm.map((l) => l.call('connect', { concurrency: 1_000_000 })));
+  const s1 = sampleProc(serverPid);
+  const l1 = storm.map((l) => sampleProc(l.pid));
+  let startNs = results[0].startedNs;
+  let lastNs = 0n;
+  let ok = 0;
+  let failed = 0;
+  /** @type {Record<string, number>} */
+  const failures = {};
+  for (const r of results) {
+    if (r.startedNs < startNs) startNs = r.startedNs;
+    if (r.lastReadyNs > lastNs) lastNs = r.lastReadyNs;
+    ok += r.connected;
+    failed += r.failed;
+    for (const [k, v] of Object.entries(r.failures)) failures[k] = (failures[k] ?? 0) + /** @type {number} */ (v);
+  }
+  const allMs = Number(lastNs - startNs) / 1e6;
+  const login = summarize(concatSamples(results.map((r) => r.loginNs)));
+  return {
+    logins_per_s: allMs > 0 ? Math.round((ok / allMs) * 1000) : 0,
+    time_to_all_authenticated_ms: round1(allMs),
+    logins_ok: ok,
+    logins_failed: failed,
+    ...(failed > 0 ? { login_failures: failures } : {}),
+    login_p50_ms: login.p50_ms,
+    login_p99_ms: login.p99_ms,
+    server_cpu_percent: round1(cpuPercent(s0, s1)),
+    // CPU of the whole server process (all threads) over the storm ÷ logins; in the gateway run
+    // it includes the calm clients' (paced, small) traffic of the same window.
+    cpu_us_per_login: ok > 0 ? Math.round((cpuSeconds(s0, s1) * 1e6) / ok) : 0,
+    storm_loadgen_cpu_percent: round1(l0.reduce((acc, a, i) => acc + cpuPercent(a, /** @type {any} */ (l1[i])), 0)),
+  };
+}
+
+/**
+ * @param {StormConfig} cfg
+ * @param {import('../run.js').Context} ctx
+ */
+export async function runLoginStorm(cfg, ctx) {
+  if (!ctx.withGateway) {
+    ctx.log('login-storm: skipped (no gateway)');
+    return [];
+  }
+  const degas = await startServer('echo-degas');
+  const accountsFile = join(ctx.tmpDir, 'accounts-storm.json');
+  await writeAccountsFile(accountsFile, cfg.calm + cfg.logins);
+  const gw = await startGateway({
+    accountsFile,
+    degasUrl: degas.url,
+    degasIdHex: DEGAS_ID_HEX,
+    extraArgs: cfg.verifier ? ['--verifier', cfg.verifier] : [],
+    nodeArgs: ctx.gatewayNodeArgs('login-storm'),
+  });
+  const calm = new LoadGen();
+  const storm = Array.from({ length: cfg.stormProcs }, () => new LoadGen());
+  // On a small machine the storm's clients compete with the calm clients' load generator for the
+  // same cores; a lower priority keeps their latency about the gateway, not about the scheduler.
+  for (const l of storm) os.setPriority(l.pid, cfg.stormNice);
+  /** @type {any} */
+  let row;
+  try {
+    const c = await calm.call('connect', {
+      mode: 'gateway',
+      url: gw.url,
+      first: 0,
+      count: cfg.calm,
+      localAddresses: localAddresses(200),
+      concurrency: 20,
+    });
+    if (c.failed > 0) throw new Error(`login-storm: calm clients failed: ${JSON.stringify(c.failures)}`);
+    // Storm clients are prepared (keys, hello frames) before anything is measured.
+    await prepareStorm(storm, cfg, { mode: 'gateway', url: gw.url });
+    const base = {
+      loadgens: [calm],
+      serverPid: gw.pid,
+      backendPid: degas.pid,
+      cmd: /** @type {const} */ ('run'),
+      payloadBytes: cfg.payloadBytes,
+      intervalMs: cfg.intervalMs,
+    };
+    // Without the storm.
+    const quiet = await measureLoop({ ...base, warmupMs: cfg.warmupMs, durationMs: cfg.durationMs });
+    // With the storm: the calm loop runs, the window is exactly the storm.
+    await calm.call('run', { payloadBytes: cfg.payloadBytes, intervalMs: cfg.intervalMs });
+    await sleep(cfg.warmupMs);
+    /** @type {any} */
+    let st;
+    const during = await measureWindow({ ...base, warmupMs: 0, durationMs: 0 }, async () => {
+      st = await fireStorm(storm, gw.pid);
+    });
+    const verifier = verifierFromMetrics(await fetchMetrics(gw.adminPort).catch(() => ''));
+    const g = during.figures;
+    const q = quiet.figures;
+    row = {
+      name: 'login-storm',
+      clients: cfg.logins,
+      calm_clients: cfg.calm,
+      calm_interval_ms: cfg.intervalMs,
+      storm_loadgen_nice: cfg.stormNice,
+      payload_bytes: cfg.payloadBytes,
+      gateway: { ...g, ...st, verifier },
+      baseline: { kind: 'same-clients-without-storm', ...q },
+      ratio: q.p99_ms > 0 ? round3(/** @type {number} */ (g.p99_ms) / /** @type {number} */ (q.p99_ms)) : null,
+    };
+    ctx.log(
+      `login-storm ${cfg.logins} (${verifier}): ${st.logins_per_s} logins/s, all in ${st.time_to_all_authenticated_ms} ms, ` +
+        `${st.cpu_us_per_login} µs gateway CPU/login, p99 calm ${q.p99_ms} ms → storm ${g.p99_ms} ms (ratio ${row.ratio})`,
+    );
+  } finally {
+    for (const l of [calm, ...storm]) await l.call('close').catch(() => {});
+    await stopProcess(gw.child);
+    await stopProcess(degas.child);
+  }
+  try {
+    if (cfg.rawBaseline) {
+      // The same burst against a raw ws server: TCP + HTTP upgrade + 2 echoed frames per client.
+      const raw = await startServer('raw-echo');
+      try {
+        await prepareStorm(storm, cfg, { mode: 'raw', url: raw.url, rawRoundTrips: 2 });
+        const r = await fireStorm(storm, raw.pid);
+        row.raw_storm = { kind: 'raw-ws-connect-and-2-echoes', ...r };
+        ctx.log(`login-storm raw ws: ${r.logins_per_s} connects/s, ${r.cpu_us_per_login} µs server CPU/connect`);
+        for (const l of storm) await l.call('close');
+      } finally {
+        await stopProcess(raw.child);
+      }
+    }
+  } finally {
+    for (const l of [calm, ...storm]) await l.stop();
+  }
+  return [row];
+}

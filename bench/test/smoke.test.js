@@ -1,0 +1,131 @@
+// Smoke test: every scenario runs end to end in --quick mode (tiny sizes, real processes: the
+// gateway bin, the echo Degas, the baselines, forked load generators) and writes a result file
+// of the documented shape. Results go to a temporary directory, never to bench/results.
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const benchDir = join(dirname(fileURLToPath(import.meta.url)), '..');
+const runJs = join(benchDir, 'src', 'run.js');
+const gatewayBin = join(benchDir, '..', 'packages', 'gateway', 'dist', 'bin.js');
+
+let outDir = '';
+beforeAll(() => {
+  outDir = mkdtempSync(join(os.tmpdir(), 'degas-bench-smoke-'));
+});
+afterAll(() => {
+  rmSync(outDir, { recursive: true, force: true });
+});
+
+/**
+ * Runs one scenario in quick mode into its own directory and returns the parsed result file.
+ * @param {string} scenario
+ */
+function runQuick(scenario) {
+  const dir = join(outDir, scenario);
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      [runJs, scenario, '--quick', '--out', dir],
+      { timeout: 40_000 },
+      (err, stdout, stderr) => {
+        if (err) {
+          reject(new Error(`${scenario} failed: ${err.message}\n${stdout}\n${stderr}`));
+          return;
+        }
+        const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
+        resolve({ stdout, files, result: JSON.parse(readFileSync(join(dir, 'latest.json'), 'utf8')) });
+      },
+    );
+  });
+}
+
+const positive = (/** @type {unknown} */ x) => typeof x === 'number' && Number.isFinite(x) && x > 0;
+
+/** @param {any} result */
+function expectEnvelope(result) {
+  expect(typeof result.commit).toBe('string');
+  expect(Number.isNaN(Date.parse(result.date))).toBe(false);
+  expect(typeof result.machine.cpu_model).toBe('string');
+  expect(positive(result.machine.cores)).toBe(true);
+  expect(result.machine.node).toBe(process.version);
+  expect(Array.isArray(result.scenarios)).toBe(true);
+  expect(result.scenarios.length).toBeGreaterThan(0);
+}
+
+/** @param {any} f */
+function expectThroughput(f) {
+  for (const k of ['msgs_per_s', 'p50_ms', 'p99_ms', 'p999_ms', 'rss_bytes'])
+    expect([k, positive(f[k])]).toEqual([k, true]);
+  expect(f.p50_ms).toBeLessThanOrEqual(f.p99_ms);
+  expect(f.p99_ms).toBeLessThanOrEqual(f.p999_ms);
+  expect(f.cpu_percent).toBeGreaterThanOrEqual(0);
+  expect(f.errors).toBe(0);
+}
+
+test('the gateway is built (the smoke test drives the real bin)', () => {
+  expect(existsSync(gatewayBin)).toBe(true);
+});
+
+test('relay: gateway, raw relay and direct echo figures with a ratio', async () => {
+  const { stdout, files, result } = /** @type {any} */ (await runQuick('relay'));
+  expect(files).toContain('latest.json');
+  expect(files.length).toBe(2);
+  expectEnvelope(result);
+  expect(stdout).toContain('ratio');
+  const rows = result.scenarios;
+  expect(rows.map((/** @type {any} */ s) => s.payload_bytes)).toEqual([64, 1024]);
+  for (const s of rows) {
+    expect(s.name).toBe('relay');
+    expect(s.clients).toBe(2);
+    expectThroughput(s.gateway);
+    expectThroughput(s.baseline);
+    expectThroughput(s.direct);
+    expect(s.ratio).toBeCloseTo(s.gateway.msgs_per_s / s.baseline.msgs_per_s, 2);
+  }
+});
+
+test('fanout: deliveries per second through degas_to_clients and the raw broadcast', async () => {
+  const { result } = /** @type {any} */ (await runQuick('fanout'));
+  expectEnvelope(result);
+  const [s] = result.scenarios;
+  expect(s.name).toBe('fanout');
+  expect(s.clients).toBe(5);
+  expect(s.payload_bytes).toBe(64);
+  expectThroughput(s.gateway);
+  expectThroughput(s.baseline);
+  expect(positive(s.ratio)).toBe(true);
+});
+
+test('login-storm: every login succeeds and the verifier is reported', async () => {
+  const { result } = /** @type {any} */ (await runQuick('login-storm'));
+  expectEnvelope(result);
+  const [s] = result.scenarios;
+  expect(s.name).toBe('login-storm');
+  expect(s.clients).toBe(20);
+  expect(s.gateway.logins_ok).toBe(20);
+  expect(s.gateway.logins_failed).toBe(0);
+  expect(positive(s.gateway.logins_per_s)).toBe(true);
+  expect(positive(s.gateway.time_to_all_authenticated_ms)).toBe(true);
+  expect(['native', 'noble']).toContain(s.gateway.verifier);
+  expectThroughput(s.baseline);
+  expect(positive(s.gateway.p99_ms)).toBe(true);
+  expect(s.ratio).toBeCloseTo(s.gateway.p99_ms / s.baseline.p99_ms, 2);
+});
+
+test('idle: RSS per connection for the gateway and the raw ws server', async () => {
+  const { result } = /** @type {any} */ (await runQuick('idle'));
+  expectEnvelope(result);
+  const [s] = result.scenarios;
+  expect(s.name).toBe('idle');
+  expect(s.clients).toBe(50);
+  for (const f of [s.gateway, s.baseline]) {
+    expect(f.connections).toBe(50);
+    expect(positive(f.rss_bytes)).toBe(true);
+    expect(Number.isFinite(f.rss_per_connection_bytes)).toBe(true);
+  }
+  // 50 connections are within RSS noise: the ratio may be undefined (null), never a non-number.
+  expect(s.ratio === null || Number.isFinite(s.ratio)).toBe(true);
+});

@@ -1,0 +1,670 @@
+import { type EthSigner, loginTypedData, parseChallenge, toSigner } from '@degas/auth-eth';
+import {
+  CloseCode,
+  DegasError,
+  decodeGatewayMessage,
+  ErrorCode,
+  type ErrorCodeName,
+  encodeClientDegas,
+  encodeClientMessage,
+  errorCodeName,
+  type GatewayMessage,
+  idEquals,
+  idFromHex,
+  idToHex,
+  isIdHex,
+  Limits,
+  shouldReconnect,
+  toId,
+} from '@degas/proto';
+import { backoffDelay, type ReconnectOptions, type ResolvedReconnectOptions, resolveReconnect } from './backoff.js';
+import { TypedEmitter } from './emitter.js';
+import {
+  AuthError,
+  ClosedError,
+  ConnectionError,
+  DuplicateSessionError,
+  NotConnectedError,
+  TimeoutError,
+} from './errors.js';
+
+/**
+ * The part of the WebSocket API the client uses. The browser's `WebSocket` and the `ws`
+ * package's both fit.
+ * @example
+ * const socket: WebSocketLike = new WebSocket('wss://gateway.example.com');
+ */
+export interface WebSocketLike {
+  binaryType: string;
+  readonly readyState: number;
+  readonly bufferedAmount: number;
+  onopen: ((event: any) => void) | null;
+  onmessage: ((event: any) => void) | null;
+  onerror: ((event: any) => void) | null;
+  onclose: ((event: any) => void) | null;
+  send(data: Uint8Array): void;
+  close(code?: number, reason?: string): void;
+}
+
+/**
+ * A WebSocket constructor: `globalThis.WebSocket` in browsers, `WebSocket` from `ws` in Node.
+ * @example
+ * import { WebSocket } from 'ws';
+ * const ctor: WebSocketConstructor = WebSocket;
+ */
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+/**
+ * Anything the client can log in with: an {@link EthSigner} (`privateKeySigner`,
+ * `eip1193Signer(window.ethereum, address)`), a private key (32 bytes or 64 hex digits), or a
+ * viem/ethers account (`{ address, signTypedData }`).
+ * @example
+ * const signer: SignerInput = generatePrivateKey();
+ */
+export type SignerInput = EthSigner | Uint8Array | string | { address: string; signTypedData: Function };
+
+/**
+ * Options of {@link DegasClient}. Durations are in milliseconds.
+ * @example
+ * const options: DegasClientOptions = { url: 'wss://gateway.example.com', accountId, signer: privateKey };
+ */
+export interface DegasClientOptions {
+  /** Gateway URL, `ws://` or `wss://`. */
+  url: string;
+  /** The account to log in to: 16 bytes or `0x` + 32 hex digits. */
+  accountId: Uint8Array | string;
+  /** Signs the login challenge; see {@link SignerInput}. Its address must be an enabled signer of the account. */
+  signer: SignerInput;
+  /** EIP-712 domain name; must match the gateway's. Default "Degas Authentication". */
+  authDomain?: string;
+  /**
+   * WebSocket constructor. Default `globalThis.WebSocket`. In Node without a global WebSocket,
+   * pass `WebSocket` from `ws`, or import the client from `@degas/client/node`.
+   */
+  WebSocket?: WebSocketConstructor;
+  /**
+   * Deadline for one connection attempt, from opening the socket to `auth_ok` (TCP, upgrade,
+   * hello, signing, verification). Default 15000. With a wallet that shows a pop-up, allow for
+   * the person: e.g. 60000 (the gateway waits at most 60 s for the signature).
+   */
+  connectTimeoutMs?: number;
+  /**
+   * Reconnect after an established connection drops for a transient reason (close 1001, 1006,
+   * 1011, 4008, 4009): `true` (default, {@link ReconnectOptions} defaults), `false`, or options.
+   * Never after AUTH_FAIL (4001), DUP_SESSION (4002), a protocol error (4003) or `close()`.
+   */
+  reconnect?: boolean | ReconnectOptions;
+}
+
+/** Connection state; see the README's state diagram. */
+export type ClientState = 'idle' | 'connecting' | 'authenticating' | 'connected' | 'reconnecting' | 'closed';
+
+/**
+ * A message from a Degas.
+ * @example
+ * client.on('message', (m: ClientMessageEvent) => console.log(m.degasIdHex, m.payload.length));
+ */
+export interface ClientMessageEvent {
+  /** The Degas that sent it (16 bytes). */
+  degasId: Uint8Array;
+  /** `degasId` as `0x` + 32 lowercase hex digits. */
+  degasIdHex: string;
+  payload: Uint8Array;
+}
+
+/**
+ * An `error` frame from the gateway. The connection stays open unless a `close` event follows
+ * (AUTH_FAIL, DUP_SESSION, GOING_AWAY and persistent RATE_LIMITED are followed by one).
+ * @example
+ * client.on('gatewayError', (e: GatewayErrorEvent) => {
+ *   if (e.codeName === 'DEGAS_ERROR') console.warn(`Degas ${e.degasIdHex} unavailable: ${e.detail}`);
+ * });
+ */
+export interface GatewayErrorEvent {
+  /** Numeric {@link ErrorCode}. */
+  code: number;
+  /** `"AUTH_FAIL"`, `"DUP_SESSION"`, `"DEGAS_ERROR"`, `"PROTOCOL_ERROR"`, `"PAYLOAD_TOO_LARGE"`, `"RATE_LIMITED"`, `"GOING_AWAY"`…, or `"UNKNOWN"`. */
+  codeName: ErrorCodeName | 'UNKNOWN';
+  /** The Degas concerned (DEGAS_ERROR, PAYLOAD_TOO_LARGE, RATE_LIMITED), when the gateway named one. */
+  degasId?: Uint8Array;
+  degasIdHex?: string;
+  /** The account concerned, when the gateway named one. */
+  accountId?: Uint8Array;
+  accountIdHex?: string;
+  /** Short human-readable reason (may be empty). */
+  detail: string;
+}
+
+/**
+ * A connection (or connection attempt) ended.
+ * @example
+ * client.on('close', (e: CloseEvent) => { if (!e.willReconnect) showDisconnected(e.error?.message); });
+ */
+export interface CloseEvent {
+  /** WebSocket close code: the gateway's (see `CloseCode`), 1006 without a close frame, 1000 for a close by this client. */
+  code: number;
+  reason: string;
+  /** Whether the client will try again (state `reconnecting`). */
+  willReconnect: boolean;
+  /** Why, as a typed error (AuthError, DuplicateSessionError, TimeoutError, ConnectionError, ClosedError). */
+  error: DegasError;
+}
+
+/**
+ * Events of {@link DegasClient}; each listener gets one argument.
+ * @example
+ * const onState = (s: DegasClientEvents['state']) => render(s);
+ */
+export interface DegasClientEvents {
+  /** The new state, after every change. */
+  state: ClientState;
+  message: ClientMessageEvent;
+  gatewayError: GatewayErrorEvent;
+  close: CloseEvent;
+  /** A frame from the gateway that could not be decoded (the connection is kept). */
+  error: Error;
+}
+
+/** Options of {@link DegasClient.messages}. */
+export interface MessagesOptions {
+  /** Messages kept while the consumer is behind; beyond this the oldest are dropped. Default 1024. */
+  maxBuffered?: number;
+}
+
+interface Attempt {
+  ws: WebSocketLike;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  authenticated: boolean;
+  challenged: boolean;
+  authFail: GatewayErrorEvent | undefined;
+  socketError: string | undefined;
+}
+
+const OPEN = 1;
+const DEFAULT_CONNECT_TIMEOUT_MS = 15_000;
+const noop = () => {};
+
+/**
+ * A connection to a Degas Message Service gateway: logs in to one account with an Ethereum
+ * signature, sends messages to Degas programs and receives theirs, and reconnects with jittered
+ * exponential backoff after transient failures.
+ *
+ * Messages sent while not `connected` are not queued: {@link send} throws
+ * {@link NotConnectedError}. Game state is usually stale after a reconnection anyway; resend what
+ * matters on the `state` event's `'connected'`.
+ *
+ * @example
+ * import { DegasClient, generatePrivateKey } from '@degas/client';
+ *
+ * const client = new DegasClient({ url: 'ws://localhost:8080', accountId: '0x…', signer: privateKey });
+ * client.on('message', ({ degasIdHex, payload }) => console.log(degasIdHex, new TextDecoder().decode(payload)));
+ * await client.connect();
+ * client.send(degasId, new TextEncoder().encode('hello'));
+ */
+export class DegasClient extends TypedEmitter<DegasClientEvents> {
+  /** The account this client logs in to (16 bytes). */
+  readonly accountId: Uint8Array;
+  /** `accountId` as `0x` + 32 lowercase hex digits. */
+  readonly accountIdHex: string;
+  /** The signer's address. */
+  readonly address: string;
+  /** The gateway URL. */
+  readonly url: string;
+
+  readonly #signer: EthSigner;
+  readonly #authDomain: string | undefined;
+  readonly #WebSocket: WebSocketConstructor | undefined;
+  readonly #connectTimeoutMs: number;
+  readonly #reconnect: ResolvedReconnectOptions | undefined;
+  readonly #hello: Uint8Array;
+  #state: ClientState = 'idle';
+  #attempt: Attempt | undefined;
+  #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  #failures = 0;
+  #established = false;
+  #pending: { promise: Promise<void>; resolve: () => void; reject: (e: DegasError) => void } | undefined;
+
+  /**
+   * Validates `options` (TypeError/RangeError, or the signer's AuthEthError for a malformed key
+   * or address). Opens nothing: call {@link connect}.
+   * @example
+   * const client = new DegasClient({ url, accountId, signer: eip1193Signer(window.ethereum, address), connectTimeoutMs: 60_000 });
+   */
+  constructor(options: DegasClientOptions) {
+    super();
+    if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
+    const o = options;
+    if (typeof o.url !== 'string') throw new TypeError('options.url must be a string');
+    let protocol: string;
+    try {
+      protocol = new URL(o.url).protocol;
+    } catch {
+      throw new TypeError(`options.url is not a valid URL: ${JSON.stringify(o.url)}`);
+    }
+    if (protocol !== 'ws:' && protocol !== 'wss:') throw new TypeError('options.url must start with ws:// or wss://');
+    this.url = o.url;
+    if (o.accountId instanceof Uint8Array && o.accountId.length === Limits.ID_LENGTH)
+      this.accountId = o.accountId.slice();
+    else if (isIdHex(o.accountId)) this.accountId = idFromHex(o.accountId);
+    else throw new TypeError('options.accountId must be 16 bytes or "0x" followed by 32 hex digits');
+    this.accountIdHex = idToHex(this.accountId);
+    if (o.signer === undefined || o.signer === null) throw new TypeError('options.signer is required');
+    this.#signer = toSigner(o.signer);
+    this.address = this.#signer.address;
+    if (o.authDomain !== undefined) {
+      if (typeof o.authDomain !== 'string' || o.authDomain === '') {
+        throw new TypeError('options.authDomain must be a non-empty string');
+      }
+      this.#authDomain = o.authDomain;
+    }
+    if (o.WebSocket !== undefined && typeof o.WebSocket !== 'function') {
+      throw new TypeError('options.WebSocket must be a WebSocket constructor');
+    }
+    this.#WebSocket = o.WebSocket;
+    if (o.connectTimeoutMs !== undefined) {
+      if (typeof o.connectTimeoutMs !== 'number' || !Number.isFinite(o.connectTimeoutMs)) {
+        throw new TypeError('options.connectTimeoutMs must be a finite number');
+      }
+      if (o.connectTimeoutMs <= 0) throw new RangeError('options.connectTimeoutMs must be positive');
+    }
+    this.#connectTimeoutMs = o.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    const r = o.reconnect ?? true;
+    if (typeof r === 'boolean') this.#reconnect = r ? resolveReconnect({}) : undefined;
+    else this.#reconnect = resolveReconnect(r);
+    this.#hello = encodeClientMessage({
+      payload: {
+        $case: 'hello',
+        value: { accountId: this.accountId, signer: { $case: 'ethereumSigner', value: { address: this.address } } },
+      },
+    });
+  }
+
+  /** The current state. */
+  get state(): ClientState {
+    return this.#state;
+  }
+
+  /** Bytes sent but not yet written to the network (0 when not connected); use it for backpressure. */
+  get bufferedAmount(): number {
+    return this.#attempt?.ws.bufferedAmount ?? 0;
+  }
+
+  /**
+   * Connects and logs in. Resolves when the state becomes `connected`; rejects when it becomes
+   * `closed`, with {@link AuthError}, {@link TimeoutError}, {@link ConnectionError},
+   * {@link DuplicateSessionError} or {@link ClosedError}.
+   *
+   * From `idle` or `closed` it makes one attempt (automatic reconnection applies only once a
+   * connection was established). While connecting or reconnecting it returns the same pending
+   * promise; when connected it resolves at once.
+   * @example
+   * try {
+   *   await client.connect();
+   * } catch (err) {
+   *   if (err instanceof AuthError) console.error('this key is not a signer of the account');
+   * }
+   */
+  connect(): Promise<void> {
+    if (this.#state === 'connected') return Promise.resolve();
+    const pending = this.#pending ?? this.#newPending();
+    if (this.#state === 'idle' || this.#state === 'closed') {
+      this.#established = false;
+      this.#failures = 0;
+      this.#open();
+    }
+    return pending.promise;
+  }
+
+  /**
+   * Sends `payload` to the Degas `degasId`. Only in state `connected`; nothing is queued.
+   * Delivery is at most once; if the Degas is unreachable a `gatewayError` DEGAS_ERROR follows.
+   * @throws InvalidIdError for an id that is not 16 bytes (or 0x + 32 hex), TypeError for a
+   *   payload that is not a Uint8Array, RangeError for one over 65536 bytes,
+   *   {@link NotConnectedError} when not connected (checked after the arguments).
+   * @example
+   * client.send('0x00112233445566778899aabbccddeeff', new TextEncoder().encode('move 3 4'));
+   */
+  send(degasId: Uint8Array | string, payload: Uint8Array): void {
+    const frame = encodeClientDegas(toId(degasId), payload);
+    const attempt = this.#attempt;
+    if (this.#state !== 'connected' || !attempt || attempt.ws.readyState !== OPEN) {
+      throw new NotConnectedError(this.#state);
+    }
+    attempt.ws.send(frame);
+  }
+
+  /**
+   * Closes the connection (code 1000) and stops reconnecting; no timer or socket is left behind.
+   * A pending {@link connect} rejects with {@link ClosedError}. Idempotent; `connect()` may be
+   * called again later.
+   * @example
+   * window.addEventListener('pagehide', () => client.close());
+   */
+  close(): void {
+    if (this.#state === 'closed' || this.#state === 'idle') return;
+    const error = new ClosedError('the client was closed', CloseCode.NORMAL, 'client closed');
+    this.#clearReconnect();
+    const attempt = this.#attempt;
+    if (attempt) this.#detach(attempt, CloseCode.NORMAL, 'client closed');
+    this.emit('close', { code: CloseCode.NORMAL, reason: 'client closed', willReconnect: false, error });
+    this.#toClosed(error);
+  }
+
+  /**
+   * Incoming messages as an async iterator, from now until the state becomes `closed` (or the
+   * loop breaks). Keeps at most `maxBuffered` messages while the consumer is busy, dropping the
+   * oldest.
+   * @example
+   * for await (const { degasIdHex, payload } of client.messages()) {
+   *   console.log(degasIdHex, payload);
+   * }
+   */
+  messages(options: MessagesOptions = {}): AsyncIterableIterator<ClientMessageEvent> {
+    const max = options.maxBuffered ?? 1024;
+    if (!Number.isInteger(max) || max < 1) throw new RangeError('maxBuffered must be a positive integer');
+    const buffer: ClientMessageEvent[] = [];
+    let waiter: ((r: IteratorResult<ClientMessageEvent>) => void) | undefined;
+    let done = false;
+    const onMessage = (m: ClientMessageEvent) => {
+      if (waiter) {
+        const w = waiter;
+        waiter = undefined;
+        w({ value: m, done: false });
+        return;
+      }
+      buffer.push(m);
+      if (buffer.length > max) buffer.shift();
+    };
+    const finish = () => {
+      if (done) return;
+      done = true;
+      this.off('message', onMessage);
+      this.off('state', onState);
+      if (waiter) waiter({ value: undefined, done: true });
+      waiter = undefined;
+    };
+    const onState = (s: ClientState) => {
+      if (s === 'closed') finish();
+    };
+    this.on('message', onMessage);
+    this.on('state', onState);
+    return {
+      next: () => {
+        const m = buffer.shift();
+        if (m) return Promise.resolve({ value: m, done: false });
+        if (done) return Promise.resolve({ value: undefined, done: true });
+        return new Promise((resolve) => {
+          waiter = resolve;
+        });
+      },
+      return: () => {
+        finish();
+        buffer.length = 0;
+        return Promise.resolve({ value: undefined, done: true });
+      },
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+    };
+  }
+
+  #newPending() {
+    let resolve!: () => void;
+    let reject!: (e: DegasError) => void;
+    const promise = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    this.#pending = { promise, resolve, reject };
+    return this.#pending;
+  }
+
+  #setState(state: ClientState): void {
+    if (this.#state === state) return;
+    this.#state = state;
+    this.emit('state', state);
+  }
+
+  #open(): void {
+    const Ctor = this.#WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    if (typeof Ctor !== 'function') {
+      const error = new ConnectionError(
+        "no WebSocket implementation: pass options.WebSocket (e.g. WebSocket from 'ws'), or import from '@degas/client/node'",
+        CloseCode.ABNORMAL,
+        '',
+      );
+      this.emit('close', { code: CloseCode.ABNORMAL, reason: '', willReconnect: false, error });
+      this.#toClosed(error);
+      return;
+    }
+    this.#setState('connecting');
+    let ws: WebSocketLike;
+    try {
+      ws = new Ctor(this.url);
+    } catch (cause) {
+      const error = new ConnectionError(`cannot open ${this.url}: ${(cause as Error)?.message ?? cause}`, 1006, '', {
+        cause,
+      });
+      this.#ended(undefined, CloseCode.ABNORMAL, '', error);
+      return;
+    }
+    const attempt: Attempt = {
+      ws,
+      timer: undefined,
+      authenticated: false,
+      challenged: false,
+      authFail: undefined,
+      socketError: undefined,
+    };
+    this.#attempt = attempt;
+    ws.binaryType = 'arraybuffer';
+    attempt.timer = setTimeout(() => {
+      if (this.#attempt !== attempt) return;
+      const phase = ws.readyState === OPEN ? 'logging in' : 'connecting';
+      this.#fail(attempt, new TimeoutError(`timed out after ${this.#connectTimeoutMs} ms while ${phase}`));
+    }, this.#connectTimeoutMs);
+    ws.onopen = () => {
+      if (this.#attempt !== attempt) return;
+      this.#setState('authenticating');
+      ws.send(this.#hello);
+    };
+    ws.onmessage = (event: { data: unknown }) => {
+      if (this.#attempt !== attempt) return;
+      this.#onFrame(attempt, event.data);
+    };
+    ws.onerror = (event: unknown) => {
+      // Browsers say nothing about why; `ws` puts the cause in `message`.
+      const message = (event as { message?: unknown } | undefined)?.message;
+      if (typeof message === 'string' && message !== '') attempt.socketError = message;
+    };
+    ws.onclose = (event: { code: number; reason: string }) => {
+      if (this.#attempt !== attempt) return;
+      this.#onSocketClose(attempt, event.code, event.reason);
+    };
+  }
+
+  #onFrame(attempt: Attempt, data: unknown): void {
+    let bytes: Uint8Array;
+    if (data instanceof ArrayBuffer) bytes = new Uint8Array(data);
+    else if (ArrayBuffer.isView(data)) bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    else {
+      this.emit('error', new DegasError('PROTOCOL_ERROR', 'the gateway sent a non-binary frame'));
+      return;
+    }
+    let msg: GatewayMessage;
+    try {
+      msg = decodeGatewayMessage(bytes);
+    } catch (err) {
+      if (!attempt.authenticated) {
+        this.#fail(
+          attempt,
+          new ConnectionError('the gateway sent an undecodable frame during login', 1000, '', { cause: err }),
+        );
+      } else {
+        this.emit('error', err as Error);
+      }
+      return;
+    }
+    const p = msg.payload;
+    if (p === undefined) return;
+    switch (p.$case) {
+      case 'degas': {
+        if (!attempt.authenticated || p.value.degasId.length !== Limits.ID_LENGTH) return;
+        const { degasId, payload } = p.value;
+        this.emit('message', { degasId, degasIdHex: idToHex(degasId), payload });
+        return;
+      }
+      case 'error':
+        this.#onGatewayError(attempt, p.value.code, p.value.degasId, p.value.accountId, p.value.detail);
+        return;
+      case 'authRequest': {
+        if (attempt.authenticated || attempt.challenged || p.value.request?.$case !== 'ethereumAuth') {
+          this.#fail(attempt, new ConnectionError('unexpected auth_request from the gateway', 1000, ''));
+          return;
+        }
+        attempt.challenged = true;
+        void this.#answer(attempt, p.value.request.value.challenge);
+        return;
+      }
+      case 'authOk': {
+        if (attempt.authenticated || !attempt.challenged) return;
+        if (!idEquals(p.value.accountId, this.accountId)) {
+          this.#fail(attempt, new ConnectionError('the gateway confirmed a different account', 1000, ''));
+          return;
+        }
+        attempt.authenticated = true;
+        clearTimeout(attempt.timer);
+        attempt.timer = undefined;
+        this.#established = true;
+        this.#failures = 0;
+        this.#setState('connected');
+        const pending = this.#pending;
+        this.#pending = undefined;
+        pending?.resolve();
+        return;
+      }
+    }
+  }
+
+  async #answer(attempt: Attempt, challengeJson: string): Promise<void> {
+    let signature: Uint8Array;
+    try {
+      const fields = parseChallenge(challengeJson);
+      const typed = loginTypedData(fields, this.#authDomain === undefined ? {} : { domainName: this.#authDomain });
+      signature = await this.#signer.signTypedData(typed);
+    } catch (cause) {
+      if (this.#attempt !== attempt) return;
+      const what =
+        (cause as { code?: unknown })?.code === 'INVALID_CHALLENGE'
+          ? 'the gateway sent an invalid challenge'
+          : 'the signer failed';
+      this.#fail(attempt, new AuthError(`${what}: ${(cause as Error)?.message ?? cause}`, { cause }));
+      return;
+    }
+    if (this.#attempt !== attempt || attempt.ws.readyState !== OPEN) return;
+    attempt.ws.send(encodeClientMessage({ payload: { $case: 'ethAuth', value: { signature } } }));
+  }
+
+  #onGatewayError(attempt: Attempt, code: number, degasId: Uint8Array, accountId: Uint8Array, detail: string): void {
+    const event: GatewayErrorEvent = { code, codeName: errorCodeName(code) ?? 'UNKNOWN', detail };
+    if (degasId.length === Limits.ID_LENGTH) {
+      event.degasId = degasId;
+      event.degasIdHex = idToHex(degasId);
+    }
+    if (accountId.length === Limits.ID_LENGTH) {
+      event.accountId = accountId;
+      event.accountIdHex = idToHex(accountId);
+    }
+    if (code === ErrorCode.AUTH_FAIL) attempt.authFail = event;
+    this.emit('gatewayError', event);
+  }
+
+  #onSocketClose(attempt: Attempt, code: number, reason: string): void {
+    this.#detach(attempt);
+    let error: DegasError;
+    if (code === CloseCode.AUTH_FAILED || attempt.authFail) {
+      const detail = attempt.authFail?.detail ?? reason;
+      error = new AuthError(`authentication failed${detail ? `: ${detail}` : ''}`, { detail });
+    } else if (code === CloseCode.DUP_SESSION) {
+      error = new DuplicateSessionError('this session was replaced by a newer login of the same account');
+    } else if (!attempt.authenticated) {
+      const why = attempt.socketError ?? (reason || `close code ${code}`);
+      error = new ConnectionError(`connection to ${this.url} failed before login completed: ${why}`, code, reason);
+    } else {
+      error = new ClosedError(`the gateway closed the connection (${code}${reason ? ` ${reason}` : ''})`, code, reason);
+    }
+    this.#ended(attempt, code, reason, error);
+  }
+
+  /** Aborts an attempt for a reason found on this side. */
+  #fail(attempt: Attempt, error: DegasError): void {
+    this.#detach(attempt, CloseCode.NORMAL, error.name);
+    this.#ended(attempt, CloseCode.NORMAL, error.name, error);
+  }
+
+  #ended(attempt: Attempt | undefined, code: number, reason: string, error: DegasError): void {
+    const wasAuthenticated = attempt?.authenticated ?? false;
+    const terminal =
+      error instanceof AuthError ||
+      error instanceof DuplicateSessionError ||
+      code === CloseCode.PROTOCOL_VIOLATION ||
+      code === CloseCode.AUTH_FAILED ||
+      code === CloseCode.DUP_SESSION;
+    let willReconnect = false;
+    if (this.#reconnect && this.#established && !terminal) {
+      // An established session that drops reconnects only for transient close codes; a failed
+      // reconnection attempt (refused, timed out, gateway still restarting) always tries again.
+      willReconnect = wasAuthenticated ? shouldReconnect(code) : true;
+      if (willReconnect && !wasAuthenticated && this.#failures + 1 >= this.#reconnect.maxAttempts)
+        willReconnect = false;
+    }
+    this.emit('close', { code, reason, willReconnect, error });
+    if (this.#state === 'closed') return; // a listener called close()
+    if (!willReconnect) {
+      this.#toClosed(error);
+      return;
+    }
+    if (!wasAuthenticated) this.#failures++;
+    else this.#failures = 0;
+    const delay = backoffDelay(wasAuthenticated ? 0 : this.#failures, this.#reconnect!);
+    this.#setState('reconnecting');
+    this.#reconnectTimer = setTimeout(() => {
+      this.#reconnectTimer = undefined;
+      this.#open();
+    }, delay);
+  }
+
+  #toClosed(error: DegasError): void {
+    this.#clearReconnect();
+    this.#attempt = undefined;
+    this.#setState('closed');
+    const pending = this.#pending;
+    this.#pending = undefined;
+    pending?.reject(error);
+  }
+
+  /** Stops listening to a socket; closes it when `code` is given. */
+  #detach(attempt: Attempt, code?: number, reason?: string): void {
+    if (this.#attempt === attempt) this.#attempt = undefined;
+    clearTimeout(attempt.timer);
+    attempt.timer = undefined;
+    const ws = attempt.ws;
+    ws.onopen = null;
+    ws.onmessage = null;
+    ws.onclose = null;
+    // Keep an error listener: `ws` throws on an 'error' event nobody listens to.
+    ws.onerror = noop;
+    if (code !== undefined) {
+      try {
+        ws.close(code, reason);
+      } catch {
+        // Already closing.
+      }
+    }
+  }
+
+  #clearReconnect(): void {
+    if (this.#reconnectTimer !== undefined) clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer = undefined;
+  }
+}

@@ -1,0 +1,240 @@
+/**
+ * @degas/client in a real browser: headless Debian Chromium (driven by playwright-core) loads a
+ * page bundled with esbuild for browsers from the package's browser entry, logs in through a
+ * real gateway with a test key, and exchanges messages with a real Degas (@degas/degas-sdk).
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DegasServer } from '@degas/degas-sdk';
+import {
+  createFileAccountDirectory,
+  createStaticDegasDirectory,
+  type GatewayHandle,
+  startGateway,
+} from '@degas/gateway';
+import { idToHex } from '@degas/proto';
+import { testAccount, testDegasId, testKey } from '@degas/test-utils';
+import * as esbuild from 'esbuild';
+import { type Browser, chromium, type Page } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const PACKAGE_DIR = resolve(here, '../..');
+const CHROMIUM = '/usr/bin/chromium';
+const TOKEN = 'browser-test-internal-token';
+
+const alice = testAccount(41);
+const degasId = idToHex(testDegasId(41));
+const unknownDegasId = idToHex(testDegasId(42));
+
+/** What page.js puts on `window` (the test page runs in the browser, these run in Node). */
+interface TestWindow {
+  degasTestReady?: boolean;
+  degasTest: {
+    echo(args: Record<string, unknown>): Promise<{
+      address: string;
+      states: string[];
+      received: { degasIdHex: string; text: string; hex: string; isUint8Array: boolean }[];
+      gatewayErrors: { codeName: string; degasIdHex: string | null }[];
+      hasGlobalWebSocket: boolean;
+    }>;
+    wrongKey(args: Record<string, unknown>): Promise<Record<string, unknown>>;
+  };
+}
+
+let dir: string;
+let accounts: Awaited<ReturnType<typeof createFileAccountDirectory>>;
+let degas: DegasServer;
+let gateway: GatewayHandle;
+let web: Server;
+let webUrl: string;
+let gatewayUrl: string;
+let bundledInputs: string[];
+let browser: Browser;
+
+function listen(server: Server): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
+  });
+}
+
+async function openTestPage(): Promise<{
+  page: Page;
+  framesSent: (string | Buffer)[];
+  framesReceived: (string | Buffer)[];
+  pageErrors: Error[];
+}> {
+  const page = await browser.newPage();
+  const framesSent: (string | Buffer)[] = [];
+  const framesReceived: (string | Buffer)[] = [];
+  const pageErrors: Error[] = [];
+  page.on('websocket', (ws) => {
+    ws.on('framesent', ({ payload }) => framesSent.push(payload));
+    ws.on('framereceived', ({ payload }) => framesReceived.push(payload));
+  });
+  page.on('pageerror', (err) => pageErrors.push(err));
+  await page.goto(webUrl);
+  await page.waitForFunction(() => (globalThis as unknown as TestWindow).degasTestReady === true);
+  return { page, framesSent, framesReceived, pageErrors };
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'degas-browser-'));
+
+  // The account directory as an operator keeps it: a JSON file with the test key's address.
+  const accountsFile = join(dir, 'accounts.json');
+  await writeFile(
+    accountsFile,
+    JSON.stringify({
+      accounts: [{ id: alice.idHex, signers: [{ type: 'ethereum', address: alice.address, disabled: false }] }],
+    }),
+  );
+  accounts = await createFileAccountDirectory({ path: accountsFile, watch: false });
+
+  // An echo Degas: answers every message with "echo:" + the payload.
+  degas = new DegasServer({ degasId, token: TOKEN, port: 0, host: '127.0.0.1' });
+  degas.on('message', ({ accountId, payload }) => {
+    const reply = new Uint8Array(5 + payload.length);
+    reply.set(new TextEncoder().encode('echo:'));
+    reply.set(payload, 5);
+    degas.send(accountId, reply);
+  });
+  const degasPort = (await degas.listen()).port;
+
+  gateway = await startGateway({
+    host: '127.0.0.1',
+    port: 0,
+    adminPort: false,
+    accounts,
+    degas: createStaticDegasDirectory([{ id: degasId, url: `ws://127.0.0.1:${degasPort}` }]),
+    internalToken: TOKEN,
+    verifierThreads: 1,
+  });
+  gatewayUrl = `ws://127.0.0.1:${gateway.port}`;
+
+  // The page: bundled for browsers, so @degas/client resolves to its browser entry.
+  const result = await esbuild.build({
+    entryPoints: [join(here, 'page.js')],
+    bundle: true,
+    write: false,
+    platform: 'browser',
+    format: 'esm',
+    target: 'es2022',
+    metafile: true,
+    absWorkingDir: PACKAGE_DIR,
+    logLevel: 'silent',
+  });
+  bundledInputs = Object.keys(result.metafile.inputs).map((p) => resolve(PACKAGE_DIR, p));
+  const bundle = result.outputFiles[0]!.text;
+  const html =
+    '<!doctype html><meta charset="utf-8"><title>degas</title><script type="module" src="/bundle.js"></script>';
+  web = createServer((req, res) => {
+    if (req.url === '/') {
+      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end(html);
+    } else if (req.url === '/bundle.js') {
+      res.writeHead(200, { 'Content-Type': 'text/javascript; charset=utf-8' }).end(bundle);
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  webUrl = `http://127.0.0.1:${await listen(web)}/`;
+
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless=new',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+}, 30_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await new Promise<void>((resolve) => (web ? web.close(() => resolve()) : resolve()));
+  await gateway?.close();
+  await degas?.close();
+  accounts?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+test('the bundle uses the browser entry of @degas/client and contains no ws or Node built-ins', () => {
+  expect(bundledInputs).toContain(join(PACKAGE_DIR, 'dist', 'index.js'));
+  expect(bundledInputs).toContain(join(PACKAGE_DIR, 'dist', 'client.js'));
+  expect(
+    bundledInputs.filter((p) => p === join(PACKAGE_DIR, 'dist', 'node.js') || /[/\\]ws[/\\]|node:/.test(p)),
+  ).toEqual([]);
+});
+
+test('a page logs in with a key and exchanges messages with a Degas through the gateway', async () => {
+  const { page, framesSent, framesReceived, pageErrors } = await openTestPage();
+  const texts = ['hello', 'from', 'chromium ✓'];
+  const result = await page.evaluate((args) => (globalThis as unknown as TestWindow).degasTest.echo(args), {
+    url: gatewayUrl,
+    accountId: alice.idHex,
+    privateKey: hexKey(41),
+    degasId,
+    unknownDegasId,
+    texts,
+  });
+  await page.close();
+
+  expect(pageErrors).toEqual([]);
+  expect(result.hasGlobalWebSocket).toBe(true);
+  expect(result.address.toLowerCase()).toBe(alice.address);
+  expect(result.states).toEqual(['connecting', 'authenticating', 'connected', 'closed']);
+  expect(result.received).toEqual([
+    ...texts.map((t) => ({
+      degasIdHex: degasId,
+      text: `echo:${t}`,
+      hex: Buffer.from(`echo:${t}`).toString('hex'),
+      isUint8Array: true,
+    })),
+    {
+      degasIdHex: degasId,
+      text: expect.any(String),
+      hex: `${Buffer.from('echo:').toString('hex')}000102fdfeff`,
+      isUint8Array: true,
+    },
+  ]);
+  // The gateway names the Degas it could not reach.
+  expect(result.gatewayErrors).toEqual([{ codeName: 'DEGAS_ERROR', degasIdHex: unknownDegasId }]);
+  // hello, eth_auth, 4 messages to the echo Degas and 1 to the unknown one; every frame binary.
+  expect(framesSent.length).toBe(7);
+  expect(framesSent.filter((f) => typeof f === 'string')).toEqual([]);
+  // auth_request, auth_ok, 4 echoes, DEGAS_ERROR: binary too.
+  expect(framesReceived.length).toBe(7);
+  expect(framesReceived.filter((f) => typeof f === 'string')).toEqual([]);
+}, 20_000);
+
+test('a page that signs with a key the account does not know gets AuthError and stays closed', async () => {
+  const { page, pageErrors } = await openTestPage();
+  const result = await page.evaluate((args) => (globalThis as unknown as TestWindow).degasTest.wrongKey(args), {
+    url: gatewayUrl,
+    accountId: alice.idHex,
+    privateKey: hexKey(99),
+  });
+  await page.close();
+  expect(pageErrors).toEqual([]);
+  expect(result).toEqual({
+    connected: false,
+    isAuthError: true,
+    name: 'AuthError',
+    code: 'AUTH_FAILED',
+    states: ['connecting', 'authenticating', 'closed'],
+    finalState: 'closed',
+  });
+}, 20_000);
+
+function hexKey(n: number): string {
+  return Buffer.from(testKey(n)).toString('hex');
+}

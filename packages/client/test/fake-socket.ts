@@ -1,0 +1,97 @@
+import { createChallenge } from '@degas/auth-eth';
+import { type ClientMessage, decodeClientMessage, encodeGatewayMessage, type GatewayMessage } from '@degas/proto';
+import type { ClientState, DegasClient, WebSocketLike } from '../src/index.js';
+
+/** How a {@link FakeSocket} answers: log in everyone, or stay silent after the upgrade. */
+export type FakeBehavior = 'accept' | 'silent';
+
+/**
+ * An in-memory WebSocket driven by the test, for state-machine tests under fake timers.
+ * With behavior 'accept' it plays a gateway that accepts any signature.
+ */
+export class FakeSocket implements WebSocketLike {
+  static instances: FakeSocket[] = [];
+  static behavior: FakeBehavior = 'accept';
+  binaryType = 'blob';
+  readyState = 0;
+  bufferedAmount = 0;
+  onopen: ((event: unknown) => void) | null = null;
+  onmessage: ((event: unknown) => void) | null = null;
+  onerror: ((event: unknown) => void) | null = null;
+  onclose: ((event: unknown) => void) | null = null;
+  readonly sent: ClientMessage[] = [];
+  readonly raw: Uint8Array[] = [];
+  closedWith: { code: number | undefined; reason: string | undefined } | undefined;
+  readonly behavior: FakeBehavior;
+
+  constructor(readonly url: string) {
+    this.behavior = FakeSocket.behavior;
+    FakeSocket.instances.push(this);
+  }
+
+  static reset(): void {
+    FakeSocket.instances = [];
+    FakeSocket.behavior = 'accept';
+  }
+
+  static get last(): FakeSocket {
+    const s = FakeSocket.instances.at(-1);
+    if (!s) throw new Error('no socket was created');
+    return s;
+  }
+
+  send(data: Uint8Array): void {
+    if (!(data instanceof Uint8Array)) throw new TypeError('only binary frames');
+    this.raw.push(data);
+    const msg = decodeClientMessage(data);
+    this.sent.push(msg);
+    if (this.behavior !== 'accept') return;
+    if (msg.payload?.$case === 'hello') {
+      const { json } = createChallenge();
+      queueMicrotask(() =>
+        this.receive({
+          payload: { $case: 'authRequest', value: { request: { $case: 'ethereumAuth', value: { challenge: json } } } },
+        }),
+      );
+    } else if (msg.payload?.$case === 'ethAuth') {
+      const hello = this.sent[0]?.payload;
+      const accountId = hello?.$case === 'hello' ? hello.value.accountId : new Uint8Array(16);
+      queueMicrotask(() => this.receive({ payload: { $case: 'authOk', value: { accountId } } }));
+    }
+  }
+
+  close(code?: number, reason?: string): void {
+    this.closedWith = { code, reason };
+    this.readyState = 2;
+  }
+
+  /** The server completes the upgrade. */
+  open(): void {
+    this.readyState = 1;
+    this.onopen?.({});
+  }
+
+  receive(msg: GatewayMessage): void {
+    const bytes = encodeGatewayMessage(msg);
+    this.onmessage?.({ data: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) });
+  }
+
+  /** The connection ends with `code` (1006 = dropped). */
+  drop(code = 1006, reason = ''): void {
+    this.readyState = 3;
+    this.onclose?.({ code, reason });
+  }
+}
+
+/** Resolves when `client` enters `state` (at once if it is there). */
+export function reach(client: DegasClient, state: ClientState): Promise<void> {
+  if (client.state === state) return Promise.resolve();
+  return new Promise((resolve) => {
+    const on = (s: ClientState) => {
+      if (s !== state) return;
+      client.off('state', on);
+      resolve();
+    };
+    client.on('state', on);
+  });
+}

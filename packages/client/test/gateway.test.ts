@@ -1,0 +1,247 @@
+/**
+ * The client against the real gateway (@degas/gateway, in process) and a Degas built with
+ * @degas/degas-sdk.
+ */
+
+import { DegasServer } from '@degas/degas-sdk';
+import { createStaticDegasDirectory, type GatewayHandle, startGateway } from '@degas/gateway';
+import { ErrorCode, idToHex, randomId } from '@degas/proto';
+import { type MemoryAccountDirectory, memoryAccounts, testAccount, testKey } from '@degas/test-utils';
+import {
+  AuthError,
+  type ClientState,
+  type CloseEvent,
+  DegasClient,
+  type DegasClientOptions,
+  DuplicateSessionError,
+  type GatewayErrorEvent,
+} from '../src/node.js';
+
+const TOKEN = 'client-test-internal-token';
+const degasId = randomId();
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+let degas: DegasServer;
+let accounts: MemoryAccountDirectory;
+let accountSeq = 5000;
+const gateways: GatewayHandle[] = [];
+const clients: DegasClient[] = [];
+
+async function startTestGateway(port = 0): Promise<GatewayHandle> {
+  const gw = await startGateway({
+    host: '127.0.0.1',
+    port,
+    adminPort: false,
+    accounts,
+    degas: createStaticDegasDirectory([{ id: degasId, url: `ws://127.0.0.1:${degas.address()!.port}`, token: TOKEN }]),
+    verifierThreads: 1,
+    shutdownTimeoutMs: 2000,
+    closeTimeoutMs: 1000,
+    dialTimeoutMs: 1000,
+  });
+  gateways.push(gw);
+  return gw;
+}
+
+function newAccount() {
+  const a = testAccount(accountSeq++);
+  accounts.set(a);
+  return a;
+}
+
+function client(
+  gw: GatewayHandle,
+  options: Partial<DegasClientOptions> & Pick<DegasClientOptions, 'accountId' | 'signer'>,
+) {
+  const c = new DegasClient({
+    url: `ws://127.0.0.1:${gw.port}`,
+    reconnect: { initialDelayMs: 20, maxDelayMs: 100 },
+    ...options,
+  });
+  clients.push(c);
+  return c;
+}
+
+function nextEvent<K extends 'message' | 'gatewayError' | 'close'>(c: DegasClient, event: K) {
+  return new Promise<
+    K extends 'message'
+      ? { degasIdHex: string; payload: Uint8Array }
+      : K extends 'close'
+        ? CloseEvent
+        : GatewayErrorEvent
+  >((resolve) => c.once(event, resolve as never));
+}
+
+function reach(c: DegasClient, state: ClientState): Promise<void> {
+  if (c.state === state) return Promise.resolve();
+  return new Promise((resolve) => {
+    const on = (s: ClientState) => {
+      if (s === state) {
+        c.off('state', on);
+        resolve();
+      }
+    };
+    c.on('state', on);
+  });
+}
+
+beforeAll(async () => {
+  degas = new DegasServer({ degasId, token: TOKEN, port: 0, host: '127.0.0.1' });
+  // Echo Degas: answers each message with "echo:" + payload.
+  degas.on('message', ({ accountId, payload }) => {
+    degas.send(accountId, new Uint8Array([...enc.encode('echo:'), ...payload]));
+  });
+  await degas.listen();
+  accounts = memoryAccounts();
+});
+
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.close();
+  await Promise.all(gateways.splice(0).map((g) => g.close()));
+});
+
+afterAll(async () => {
+  await degas.close();
+});
+
+test('connects, round-trips through a degas-sdk Degas, and receives multicast', async () => {
+  const gw = await startTestGateway();
+  const alice = newAccount();
+  const bob = newAccount();
+  const a = client(gw, { accountId: alice.idHex, signer: alice.key });
+  const b = client(gw, { accountId: bob.id, signer: bob.signer });
+  const states: ClientState[] = [];
+  a.on('state', (s) => states.push(s));
+  await Promise.all([a.connect(), b.connect()]);
+  expect(states).toEqual(['connecting', 'authenticating', 'connected']);
+
+  const atDegas = new Promise<{ accountIdHex: string; sessionId: bigint }>((r) => degas.once('message', r));
+  const reply = nextEvent(a, 'message');
+  a.send(degasId, enc.encode('ping'));
+  const seen = await atDegas;
+  expect(seen.accountIdHex).toBe(alice.idHex);
+  const m = await reply;
+  expect(m.degasIdHex).toBe(idToHex(degasId));
+  expect(dec.decode(m.payload)).toBe('echo:ping');
+
+  // One degas_to_clients frame reaches both players; the iterator sees it too.
+  const it = b.messages();
+  const toA = nextEvent(a, 'message');
+  degas.sendMany([alice.id, bob.id], enc.encode('tick'));
+  expect(dec.decode((await toA).payload)).toBe('tick');
+  const got = await it.next();
+  expect(dec.decode(got.value!.payload)).toBe('tick');
+  await it.return!();
+});
+
+test('a key that is not a signer of the account fails with AuthError and does not reconnect', async () => {
+  const gw = await startTestGateway();
+  const alice = newAccount();
+  const c = client(gw, { accountId: alice.id, signer: testKey(999_999) });
+  const errors: string[] = [];
+  c.on('gatewayError', (e) => errors.push(e.codeName));
+  const closed = nextEvent(c, 'close');
+  await expect(c.connect()).rejects.toBeInstanceOf(AuthError);
+  const e = await closed;
+  expect(e).toMatchObject({ code: 4001, willReconnect: false });
+  expect(errors).toEqual(['AUTH_FAIL']);
+  expect(c.state).toBe('closed');
+  const opened = gw.stats.connectionsOpened;
+  // Well past the 20–100 ms reconnect delays: nothing tries again.
+  await new Promise((r) => setTimeout(r, 300));
+  expect(gw.stats.connectionsOpened).toBe(opened);
+});
+
+test('DEGAS_ERROR for an unknown Degas arrives as a typed gatewayError naming it; the connection stays', async () => {
+  const gw = await startTestGateway();
+  const alice = newAccount();
+  const c = client(gw, { accountId: alice.id, signer: alice.signer });
+  await c.connect();
+  const unknown = randomId();
+  const error = nextEvent(c, 'gatewayError');
+  c.send(unknown, enc.encode('anyone there?'));
+  const e = await error;
+  expect(e.code).toBe(ErrorCode.DEGAS_ERROR);
+  expect(e.codeName).toBe('DEGAS_ERROR');
+  expect(e.degasIdHex).toBe(idToHex(unknown));
+  expect(e.degasId).toEqual(unknown);
+  expect(c.state).toBe('connected');
+  const reply = nextEvent(c, 'message');
+  c.send(degasId, enc.encode('still'));
+  expect(dec.decode((await reply).payload)).toBe('echo:still');
+});
+
+test('DUP_SESSION: a second client of the account kicks the first, which does not reconnect', async () => {
+  const gw = await startTestGateway();
+  const alice = newAccount();
+  const first = client(gw, { accountId: alice.id, signer: alice.key });
+  await first.connect();
+  const firstMsg = new Promise<{ sessionId: bigint }>((r) => degas.once('message', r));
+  first.send(degasId, enc.encode('from first'));
+  const firstSession = (await firstMsg).sessionId;
+
+  const kicked = nextEvent(first, 'close');
+  const dupError = nextEvent(first, 'gatewayError');
+  const notice = new Promise<{ sessionId: bigint; stale: boolean }>((r) => degas.once('sessionClosed', r));
+  const second = client(gw, { accountId: alice.id, signer: alice.key });
+  await second.connect();
+  expect((await dupError).codeName).toBe('DUP_SESSION');
+  const e = await kicked;
+  expect(e).toMatchObject({ code: 4002, willReconnect: false });
+  expect(e.error).toBeInstanceOf(DuplicateSessionError);
+  expect(first.state).toBe('closed');
+  expect(await notice).toMatchObject({ sessionId: firstSession, stale: false });
+
+  const secondMsg = new Promise<{ sessionId: bigint }>((r) => degas.once('message', r));
+  second.send(degasId, enc.encode('from second'));
+  const secondSession = (await secondMsg).sessionId;
+  expect(secondSession).not.toBe(firstSession);
+  expect(degas.sessionOf(alice.id)).toBe(secondSession);
+  const opened = gw.stats.connectionsOpened;
+  await new Promise((r) => setTimeout(r, 300));
+  expect(gw.stats.connectionsOpened).toBe(opened);
+  expect(second.state).toBe('connected');
+});
+
+test('reconnects and re-authenticates after the gateway restarts on the same port', async () => {
+  const gw = await startTestGateway();
+  const port = gw.port;
+  const alice = newAccount();
+  const c = client(gw, { accountId: alice.id, signer: alice.key });
+  await c.connect();
+  const states: ClientState[] = [];
+  c.on('state', (s) => states.push(s));
+  const closed = nextEvent(c, 'close');
+  const goingAway = nextEvent(c, 'gatewayError');
+  await gw.close();
+  gateways.splice(gateways.indexOf(gw), 1);
+  expect((await goingAway).codeName).toBe('GOING_AWAY');
+  expect(await closed).toMatchObject({ code: 1001, willReconnect: true });
+  expect(c.state === 'reconnecting' || c.state === 'connecting').toBe(true);
+
+  const gw2 = await startTestGateway(port);
+  await reach(c, 'connected');
+  expect(states[0]).toBe('reconnecting');
+  expect(states.at(-1)).toBe('connected');
+  expect(gw2.stats.authSuccesses).toBe(1);
+  const reply = nextEvent(c, 'message');
+  c.send(degasId, enc.encode('back'));
+  expect(dec.decode((await reply).payload)).toBe('echo:back');
+});
+
+test('close() ends the session at the gateway and leaves nothing running', async () => {
+  const gw = await startTestGateway();
+  const alice = newAccount();
+  const c = client(gw, { accountId: alice.id, signer: alice.key });
+  await c.connect();
+  const msg = new Promise<{ sessionId: bigint }>((r) => degas.once('message', r));
+  c.send(degasId, enc.encode('bye'));
+  const session = (await msg).sessionId;
+  const notice = new Promise<{ sessionId: bigint; stale: boolean }>((r) => degas.once('sessionClosed', r));
+  c.close();
+  expect(c.state).toBe('closed');
+  expect(await notice).toMatchObject({ sessionId: session, stale: false });
+  expect(degas.isPresent(alice.id)).toBe(false);
+  expect(() => c.send(degasId, enc.encode('x'))).toThrow(/connected/);
+});

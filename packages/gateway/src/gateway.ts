@@ -1,0 +1,456 @@
+/**
+ * `startGateway`: wires the modules of ARCHITECTURE.md 2 together — upgrade guard, ws server,
+ * client sessions, router, Degas links, verification pool and admin server — and owns the
+ * shared ping timer and the shutdown sequence.
+ */
+import type { Server as HttpServer, IncomingMessage } from 'node:http';
+import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { Duplex } from 'node:stream';
+import { DEFAULT_AUTH_DOMAIN, DEFAULT_AUTH_MESSAGE } from '@degas/auth-eth';
+import { Limits } from '@degas/proto';
+import { WebSocketServer } from 'ws';
+import { startAdminServer } from './admin.js';
+import { type DegasLink, LinkPool } from './links.js';
+import { type Logger, silentLogger } from './logger.js';
+import { Router } from './router.js';
+import { ClientSession, type SessionContext, type SessionSettings } from './session.js';
+import { createStats, type GatewayStats } from './stats.js';
+import type { AdminServer, GatewayOptions, GatewaySnapshot, MutableDegasDirectory } from './types.js';
+import { createUpgradeServer, rejectUpgrade, UpgradeGuard } from './upgrade.js';
+import { createVerifier, type Verifier, type VerifierKind } from './verifier.js';
+
+/** A running gateway. */
+export interface GatewayHandle {
+  /** The client WebSocket port (0 in `server`/`noServer` mode when it cannot be known). */
+  readonly port: number;
+  /** The admin HTTP port, or undefined without an admin server. */
+  readonly adminPort: number | undefined;
+  /** The HTTP server the gateway listens on (its own, or the one passed as `server`). */
+  readonly server: HttpServer | undefined;
+  /** Which signature verifier runs. */
+  readonly verifier: VerifierKind;
+  /** Whether ws masks/unmasks with the `bufferutil` addon ("bufferutil") or in JavaScript ("js"). */
+  readonly masking: 'bufferutil' | 'js';
+  /** Live counters (also rendered on /metrics). */
+  readonly stats: GatewayStats;
+  /** Passes an HTTP upgrade request to the gateway (for `noServer`, usable in every mode). */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** Gauges: connections by state, links, verifier. */
+  snapshot(): GatewaySnapshot;
+  /** Graceful shutdown (GOING_AWAY + 1001 to every client, notices, links, workers); idempotent. */
+  close(): Promise<void>;
+}
+
+/** Options after validation, with every default filled in. */
+interface Resolved {
+  host: string;
+  port: number;
+  server: HttpServer | undefined;
+  noServer: boolean;
+  adminPort: number | false;
+  adminHost: string;
+  adminToken: string | undefined;
+  internalToken: string | undefined;
+  authDomain: string;
+  authMessage: string;
+  helloTimeoutMs: number;
+  authTimeoutMs: number;
+  pingIntervalMs: number;
+  rateLimit: number;
+  rateLimitGraceMs: number;
+  maxConnections: number;
+  maxPendingPerIp: number;
+  allowedOrigins: readonly string[];
+  sendBufferLimit: number;
+  degasQueueLimit: number;
+  maxFrame: number;
+  maxInternalFrame: number;
+  dialTimeoutMs: number;
+  closeTimeoutMs: number;
+  headersTimeoutMs: number;
+  shutdownTimeoutMs: number;
+  verifier: 'auto' | 'native' | 'noble';
+  verifierThreads: number | undefined;
+  logger: Logger;
+}
+
+function int(
+  options: GatewayOptions,
+  name: keyof GatewayOptions,
+  def: number,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
+  const v = options[name];
+  if (v === undefined) return def;
+  if (typeof v !== 'number' || !Number.isInteger(v))
+    throw new TypeError(`${name} must be an integer, got ${String(v)}`);
+  if (v < min || v > max) throw new RangeError(`${name} must be from ${min} to ${max}, got ${v}`);
+  return v;
+}
+
+function str(options: GatewayOptions, name: keyof GatewayOptions, def: string | undefined): string | undefined {
+  const v = options[name];
+  if (v === undefined) return def;
+  if (typeof v !== 'string') throw new TypeError(`${name} must be a string`);
+  return v;
+}
+
+function resolveOptions(options: GatewayOptions): Resolved {
+  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+  const accounts = options.accounts as unknown;
+  if (
+    accounts === null ||
+    typeof accounts !== 'object' ||
+    typeof (accounts as { getAccount?: unknown }).getAccount !== 'function'
+  ) {
+    throw new TypeError('accounts must be an AccountDirectory (an object with getAccount)');
+  }
+  const degas = options.degas as unknown;
+  if (degas === null || typeof degas !== 'object' || typeof (degas as { resolve?: unknown }).resolve !== 'function') {
+    throw new TypeError('degas must be a DegasDirectory (an object with resolve)');
+  }
+  const noServer = options.noServer === true;
+  if (options.noServer !== undefined && typeof options.noServer !== 'boolean')
+    throw new TypeError('noServer must be a boolean');
+  if (noServer && options.server !== undefined) throw new TypeError('use either server or noServer, not both');
+  if (options.server !== undefined && (typeof options.server !== 'object' || typeof options.server.on !== 'function')) {
+    throw new TypeError('server must be an http.Server');
+  }
+  const host = str(options, 'host', '0.0.0.0') as string;
+  let adminPort: number | false = 9090;
+  if (options.adminPort === false) adminPort = false;
+  else adminPort = int(options, 'adminPort', 9090, 0, 65535);
+  const verifier = options.verifier ?? 'auto';
+  if (verifier !== 'auto' && verifier !== 'native' && verifier !== 'noble') {
+    throw new RangeError(`verifier must be "auto", "native" or "noble", got ${String(verifier)}`);
+  }
+  const allowedOrigins = options.allowedOrigins ?? [];
+  if (!Array.isArray(allowedOrigins) || allowedOrigins.some((o) => typeof o !== 'string')) {
+    throw new TypeError('allowedOrigins must be an array of strings');
+  }
+  const authMessage = str(options, 'authMessage', DEFAULT_AUTH_MESSAGE) as string;
+  if (authMessage === '') throw new RangeError('authMessage must not be empty');
+  const authDomain = str(options, 'authDomain', DEFAULT_AUTH_DOMAIN) as string;
+  if (authDomain === '') throw new RangeError('authDomain must not be empty');
+  const logger = options.logger ?? silentLogger;
+  if (typeof logger !== 'object' || typeof logger.info !== 'function') throw new TypeError('logger must be a Logger');
+  const maxFrame = int(options, 'maxFrame', Limits.MAX_FRAME, 1024, 64 * 1024 * 1024);
+  return {
+    host,
+    port: int(options, 'port', 8080, 0, 65535),
+    server: options.server,
+    noServer,
+    adminPort,
+    adminHost: str(options, 'adminHost', host) as string,
+    adminToken: str(options, 'adminToken', undefined),
+    internalToken: str(options, 'internalToken', undefined),
+    authDomain,
+    authMessage,
+    helloTimeoutMs: int(options, 'helloTimeoutMs', Limits.HELLO_TIMEOUT_MS, 1),
+    authTimeoutMs: int(options, 'authTimeoutMs', Limits.AUTH_TIMEOUT_MS, 1),
+    pingIntervalMs: int(options, 'pingIntervalMs', Limits.PING_INTERVAL_MS, 10),
+    rateLimit: int(options, 'rateLimit', Limits.RATE_LIMIT, 0),
+    rateLimitGraceMs: int(options, 'rateLimitGraceMs', Limits.RATE_LIMIT_GRACE_MS, 0),
+    maxConnections: int(options, 'maxConnections', 100_000, 1),
+    maxPendingPerIp: int(options, 'maxPendingPerIp', 64, 1),
+    allowedOrigins,
+    sendBufferLimit: int(options, 'sendBufferLimit', Limits.SEND_BUFFER, 0),
+    degasQueueLimit: int(options, 'degasQueueLimit', Limits.DEGAS_QUEUE, 0),
+    maxFrame,
+    maxInternalFrame: int(options, 'maxInternalFrame', Limits.MAX_INTERNAL_FRAME, 1024, 64 * 1024 * 1024),
+    dialTimeoutMs: int(options, 'dialTimeoutMs', 3000, 1),
+    closeTimeoutMs: int(options, 'closeTimeoutMs', 5000, 1),
+    headersTimeoutMs: int(options, 'headersTimeoutMs', 10_000, 1),
+    shutdownTimeoutMs: int(options, 'shutdownTimeoutMs', 10_000, 0),
+    verifier,
+    verifierThreads: options.verifierThreads === undefined ? undefined : int(options, 'verifierThreads', 1, 1, 256),
+    logger,
+  };
+}
+
+/** Whether ws found the `bufferutil` addon (it silently falls back to JS masking otherwise). */
+function detectMasking(): 'bufferutil' | 'js' {
+  if (process.env.WS_NO_BUFFER_UTIL) return 'js';
+  try {
+    const require = createRequire(import.meta.url);
+    const fromWs = createRequire(require.resolve('ws'));
+    fromWs('bufferutil');
+    return 'bufferutil';
+  } catch {
+    return 'js';
+  }
+}
+
+function isMutable(dir: GatewayOptions['degas']): dir is MutableDegasDirectory {
+  return typeof (dir as Partial<MutableDegasDirectory>).register === 'function';
+}
+
+function delay(ms: number): { promise: Promise<void>; cancel(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  const promise = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, Math.max(0, ms));
+  });
+  return { promise, cancel: () => clearTimeout(timer) };
+}
+
+/**
+ * Starts a gateway: the client WebSocket endpoint (own port, an existing HTTP server, or
+ * `noServer` + `handle.handleUpgrade`), the verification pool and, unless `adminPort: false`, the
+ * admin HTTP server.
+ * @example
+ * const gw = await startGateway({
+ *   port: 8080,
+ *   accounts: await createFileAccountDirectory({ path: './accounts.json' }),
+ *   degas: createStaticDegasDirectory([{ id: '0x00112233445566778899aabbccddeeff', url: 'ws://127.0.0.1:7000' }]),
+ * });
+ * process.on('SIGTERM', () => gw.close());
+ */
+export async function startGateway(options: GatewayOptions): Promise<GatewayHandle> {
+  const o = resolveOptions(options);
+  const log = o.logger;
+  const stats = createStats();
+  const masking = detectMasking();
+  const verifier: Verifier = await createVerifier({
+    kind: o.verifier,
+    threads: o.verifierThreads,
+    message: o.authMessage,
+    domainName: o.authDomain,
+    stats,
+    logger: log,
+  });
+  const router = new Router<ClientSession, DegasLink>();
+  const connections = new Set<ClientSession>();
+  const guard = new UpgradeGuard({
+    allowedOrigins: o.allowedOrigins,
+    maxConnections: o.maxConnections,
+    maxPendingPerIp: o.maxPendingPerIp,
+    stats,
+    logger: log,
+  });
+  const links = new LinkPool({
+    directory: options.degas,
+    internalToken: o.internalToken,
+    queueLimit: o.degasQueueLimit,
+    maxInternalFrame: o.maxInternalFrame,
+    dialTimeoutMs: o.dialTimeoutMs,
+    closeTimeoutMs: o.closeTimeoutMs,
+    stats,
+    logger: log,
+    router: router as unknown as Router<object, DegasLink>,
+    findClient: (key) => router.getSession(key),
+  });
+  const settings: SessionSettings = {
+    helloTimeoutMs: o.helloTimeoutMs,
+    authTimeoutMs: o.authTimeoutMs,
+    rateLimit: o.rateLimit,
+    rateLimitGraceMs: o.rateLimitGraceMs,
+    sendBufferLimit: o.sendBufferLimit,
+    authMessage: o.authMessage,
+  };
+  let closeWaiters: (() => void)[] = [];
+  const ctx: SessionContext = {
+    settings,
+    stats,
+    logger: log,
+    accounts: options.accounts,
+    verifier,
+    links,
+    router,
+    guard,
+    onClosed(session) {
+      if (connections.delete(session)) stats.connectionsClosed++;
+      if (connections.size === 0 && closeWaiters.length > 0) {
+        const waiters = closeWaiters;
+        closeWaiters = [];
+        for (const w of waiters) w();
+      }
+    },
+  };
+
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: o.maxFrame,
+    perMessageDeflate: false,
+    clientTracking: false,
+    skipUTF8Validation: false,
+    // ws 8.19–8.23 options that @types/ws 8.18 does not know yet.
+    ...({
+      closeTimeout: o.closeTimeoutMs,
+      maxFragments: 1024,
+      maxPendingAutoPongs: 60,
+      autoPong: true,
+    } as object),
+  });
+  wss.on('error', (err: Error) => log.error('websocket server error', { error: err.message }));
+  // No 'wsClientError' listener: with one, ws leaves the HTTP answer (405/400 with the
+  // Sec-WebSocket-Version header) to the listener and the socket would be held open (CATALOGUE #2, #3).
+
+  const handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    try {
+      const ticket = guard.admit(req, socket);
+      if (ticket === undefined) return;
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        try {
+          if (guard.draining) {
+            ws.close(1001);
+            return;
+          }
+          stats.connectionsOpened++;
+          const session = new ClientSession(ctx, ws, ticket);
+          connections.add(session);
+        } catch (err) {
+          log.error('unexpected error setting up a connection', {
+            error: err instanceof Error ? err.message : String(err),
+          });
+          ws.terminate();
+        }
+      });
+    } catch (err) {
+      log.error('unexpected error in upgrade', { error: err instanceof Error ? err.message : String(err) });
+      stats.upgradesRejected.bad_request++;
+      rejectUpgrade(socket, 500);
+    }
+  };
+
+  let server: HttpServer | undefined;
+  let ownServer = false;
+  let port = 0;
+  if (!o.noServer) {
+    if (o.server !== undefined) server = o.server;
+    else {
+      server = createUpgradeServer(o.headersTimeoutMs);
+      ownServer = true;
+    }
+    server.on('upgrade', handleUpgrade);
+    if (ownServer) server.on('connection', (socket) => guard.trackSocket(socket));
+    if (ownServer) {
+      const s = server;
+      await new Promise<void>((resolve, reject) => {
+        const onError = (err: Error) => reject(err);
+        s.once('error', onError);
+        // Node's default backlog (511) overflows in a login storm: the kernel drops the excess
+        // handshakes and those clients retry only after 1 s, 3 s, 7 s (bench: 5000 logins took 10 s).
+        // The kernel caps this at net.core.somaxconn.
+        s.listen({ port: o.port, host: o.host, backlog: 8192 }, () => {
+          s.off('error', onError);
+          resolve();
+        });
+      }).catch(async (err: unknown) => {
+        await verifier.close();
+        throw err;
+      });
+      s.on('error', (err: Error) => log.error('http server error', { error: err.message }));
+    }
+    const addr = server.address();
+    if (addr !== null && typeof addr === 'object') port = (addr as AddressInfo).port;
+  }
+
+  // One interval for every connection and link: cheaper than a timer per connection.
+  const pingTimer = setInterval(() => {
+    for (const session of connections) session.heartbeat();
+    links.pingAll();
+  }, o.pingIntervalMs);
+  pingTimer.unref();
+
+  const snapshot = (): GatewaySnapshot => {
+    let forward = 0;
+    for (const s of connections) if (s.phase === 'forward') forward++;
+    return {
+      connectionsAuth: connections.size - forward,
+      connectionsForward: forward,
+      links: links.snapshot(),
+      verifier: verifier.kind,
+      verifierThreads: verifier.threads,
+      verifierPending: verifier.pending(),
+      draining: guard.draining,
+    };
+  };
+
+  let admin: AdminServer | undefined;
+  if (o.adminPort !== false) {
+    try {
+      admin = await startAdminServer({
+        host: o.adminHost,
+        port: o.adminPort,
+        token: o.adminToken,
+        stats,
+        snapshot,
+        degas: isMutable(options.degas) ? options.degas : undefined,
+        ready: () => !guard.draining,
+        logger: log,
+      });
+    } catch (err) {
+      clearInterval(pingTimer);
+      if (server !== undefined) server.off('upgrade', handleUpgrade);
+      if (ownServer) server?.close();
+      await verifier.close();
+      throw err;
+    }
+  }
+
+  log.info('gateway started', {
+    port,
+    admin_port: admin?.port,
+    mode: o.noServer ? 'noServer' : ownServer ? 'port' : 'server',
+    verifier: verifier.kind,
+    verifier_threads: verifier.threads,
+    masking,
+  });
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      const started = performance.now();
+      const deadline = delay(o.shutdownTimeoutMs);
+      guard.draining = true;
+      log.info('gateway shutting down', { connections: connections.size });
+      // Stop accepting: the listening socket closes; upgrades still arriving on kept-alive
+      // connections are answered 503 by the guard.
+      let serverClosed: Promise<void> = Promise.resolve();
+      if (ownServer && server !== undefined) {
+        const s = server;
+        serverClosed = new Promise<void>((resolve) => s.close(() => resolve()));
+        s.closeIdleConnections();
+      }
+      clearInterval(pingTimer);
+      for (const session of connections) session.goingAway();
+      if (connections.size > 0) {
+        const allClosed = new Promise<void>((resolve) => closeWaiters.push(resolve));
+        await Promise.race([allClosed, deadline.promise]);
+        for (const session of [...connections]) session.terminate();
+      }
+      // The session_closed notices are queued on the links by now; close them after the clients.
+      await links.close(Math.max(100, o.shutdownTimeoutMs - (performance.now() - started)));
+      await verifier.close();
+      await Promise.allSettled([
+        Promise.resolve().then(() => options.accounts.close?.()),
+        Promise.resolve().then(() => options.degas.close?.()),
+        admin?.close(),
+      ]);
+      if (server !== undefined) server.off('upgrade', handleUpgrade);
+      if (ownServer && server !== undefined) {
+        server.closeAllConnections();
+        await Promise.race([serverClosed, delay(100).promise]);
+      }
+      wss.close();
+      deadline.cancel();
+      log.info('gateway stopped');
+    })();
+    return closing;
+  };
+
+  return {
+    port,
+    adminPort: admin?.port,
+    server,
+    verifier: verifier.kind,
+    masking,
+    stats,
+    handleUpgrade,
+    snapshot,
+    close,
+  };
+}

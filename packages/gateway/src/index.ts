@@ -1,0 +1,26 @@
+/**
+ * @degas/gateway — the Degas Message Service gateway. Start one with {@link startGateway}; the
+ * `degas-gateway` command is a thin shim over it.
+ */
+export { createFileAccountDirectory, createRpcAccountDirectory } from './accounts.js';
+export { startAdminServer } from './admin.js';
+export { loadConfig } from './config.js';
+export { createStaticDegasDirectory, createTemplateDegasDirectory } from './degas-directory.js';
+export { type GatewayHandle, startGateway } from './gateway.js';
+export { createLogger, isLogLevel, type LogFields, type Logger, type LogLevel, silentLogger } from './logger.js';
+export { type AuthFailReason, createStats, type GatewayStats, type UpgradeRejectReason } from './stats.js';
+export type {
+  Account,
+  AccountDirectory,
+  AdminServer,
+  AdminServerOptions,
+  DegasDirectory,
+  DegasEndpoint,
+  EthereumSigner,
+  GatewayOptions,
+  GatewaySnapshot,
+  LinkState,
+  MutableDegasDirectory,
+} from './types.js';
+export { createVerifier, type Verifier, type VerifierKind, type VerifierOptions } from './verifier.js';
+export { loadNativeSecp256k1, verifyDigestNative, verifyDigestNoble } from './verify-core.js';

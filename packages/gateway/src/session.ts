@@ -1,0 +1,486 @@
+/**
+ * One client connection: the AuthState → ForwardState machine of PROTOCOL.md 4, its deadlines,
+ * rate limit and close codes. It talks to the transport only through the ws socket it is given,
+ * and to routing only through the router and the link pool.
+ */
+
+import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { createChallenge, normalizeAddress } from '@degas/auth-eth';
+import {
+  type ClientHelloMessage,
+  type ClientMessage,
+  CloseCode,
+  decodeClientMessage,
+  ErrorCode,
+  encodeGatewayInternalMessage,
+  encodeGatewayMessage,
+  forwardEncoder,
+  idEquals,
+  idKey,
+  Limits,
+} from '@degas/proto';
+import type WebSocket from 'ws';
+import type { ClientTarget, DegasLink, LinkPool, LinkSender } from './links.js';
+import type { Logger } from './logger.js';
+import type { Router } from './router.js';
+import { type AuthFailReason, countClose, type GatewayStats } from './stats.js';
+import type { Account, AccountDirectory } from './types.js';
+import type { UpgradeGuard, UpgradeTicket } from './upgrade.js';
+import type { Verifier } from './verifier.js';
+
+const EMPTY = new Uint8Array(0);
+
+/** The settings a session needs (already validated and defaulted by startGateway). */
+export interface SessionSettings {
+  helloTimeoutMs: number;
+  authTimeoutMs: number;
+  rateLimit: number;
+  rateLimitGraceMs: number;
+  sendBufferLimit: number;
+  authMessage: string;
+}
+
+/** Everything a session shares with the rest of the gateway. */
+export interface SessionContext {
+  settings: SessionSettings;
+  stats: GatewayStats;
+  logger: Logger;
+  accounts: AccountDirectory;
+  verifier: Verifier;
+  links: LinkPool;
+  router: Router<ClientSession, DegasLink>;
+  guard: UpgradeGuard;
+  /** Called once when the socket has closed. */
+  onClosed(session: ClientSession): void;
+}
+
+/**
+ * Where a connection is. `hello`, `lookup`, `challenge` and `verifying` are AuthState;
+ * `closed` means the gateway started closing (or the socket is gone) and nothing more is processed.
+ */
+export type SessionPhase = 'hello' | 'lookup' | 'challenge' | 'verifying' | 'forward' | 'closed';
+
+/** Same text for every authentication failure, so that replies cannot enumerate accounts or signers. */
+export const AUTH_FAIL_DETAIL = 'authentication failed';
+
+/**
+ * An encoded `GatewayMessage{error}`.
+ * @example
+ * ws.send(errorFrame(ErrorCode.AUTH_FAIL, 'authentication failed'));
+ */
+export function errorFrame(
+  code: ErrorCode,
+  detail: string,
+  degasId: Uint8Array = EMPTY,
+  accountId: Uint8Array = EMPTY,
+): Uint8Array {
+  return encodeGatewayMessage({ payload: { $case: 'error', value: { code, degasId, accountId, detail } } });
+}
+
+const AUTH_FAIL_FRAME = errorFrame(ErrorCode.AUTH_FAIL, AUTH_FAIL_DETAIL);
+const GOING_AWAY_FRAME = errorFrame(ErrorCode.GOING_AWAY, 'gateway shutting down');
+const DUP_SESSION_FRAME = errorFrame(ErrorCode.DUP_SESSION, 'replaced by a newer session of this account');
+
+function isThenable<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | null | undefined)?.then === 'function';
+}
+
+/** A random non-zero 64-bit session id from the CSPRNG. */
+export function randomSessionId(): bigint {
+  for (;;) {
+    const id = randomBytes(8).readBigUInt64BE(0);
+    if (id !== 0n) return id;
+  }
+}
+
+/** One client connection. */
+export class ClientSession implements LinkSender, ClientTarget {
+  phase: SessionPhase = 'hello';
+  /** Answered the last ping (the shared ping timer clears it and terminates if still clear). */
+  alive = true;
+  accountId: Uint8Array = EMPTY;
+  accountKey = '';
+  sessionId = 0n;
+  readonly ws: WebSocket;
+  readonly ip: string;
+  private readonly ctx: SessionContext;
+  private readonly ticket: UpgradeTicket;
+  private address = '';
+  private challenge: string | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private forward: ((payload: Uint8Array) => Uint8Array) | undefined;
+  private readonly sentTo = new Set<DegasLink>();
+  private lastLink: DegasLink | undefined;
+  private tokens = 0;
+  private lastRefill = 0;
+  private firstDrop = -1;
+  private socketClosed = false;
+
+  constructor(ctx: SessionContext, ws: WebSocket, ticket: UpgradeTicket) {
+    this.ctx = ctx;
+    this.ws = ws;
+    this.ticket = ticket;
+    this.ip = ticket.ip;
+    ws.on('message', (data: Buffer, isBinary: boolean) => this.onMessage(data, isBinary));
+    ws.on('pong', () => {
+      this.alive = true;
+    });
+    ws.on('error', (err: Error) => {
+      // ws closes the socket itself (1002/1007/1008/1009); the error is the reason, for the log.
+      ctx.logger.debug('client socket error', { error: err.message, ip: this.ip });
+    });
+    ws.on('close', () => this.onSocketClose());
+    this.timer = setTimeout(() => this.authFail('hello_timeout'), ctx.settings.helloTimeoutMs);
+  }
+
+  // ---- inbound --------------------------------------------------------------------------------
+
+  private onMessage(data: Buffer, isBinary: boolean): void {
+    if (this.phase === 'closed') return;
+    try {
+      if (!isBinary) {
+        this.close(CloseCode.UNSUPPORTED_DATA);
+        return;
+      }
+      if (this.phase === 'forward') this.onForwardFrame(data);
+      else this.onAuthFrame(data);
+    } catch (err) {
+      this.ctx.logger.error('unexpected error handling a client frame', {
+        error: err instanceof Error ? err.message : String(err),
+        phase: this.phase,
+      });
+      this.close(CloseCode.INTERNAL_ERROR);
+    }
+  }
+
+  private onAuthFrame(data: Buffer): void {
+    let msg: ClientMessage;
+    try {
+      msg = decodeClientMessage(data);
+    } catch {
+      this.authFail('bad_frame');
+      return;
+    }
+    const p = msg.payload;
+    if (this.phase === 'hello' && p?.$case === 'hello') this.onHello(p.value);
+    else if (this.phase === 'challenge' && p?.$case === 'ethAuth') this.onEthAuth(p.value.signature);
+    else this.authFail(p === undefined ? 'bad_frame' : 'unexpected_message');
+  }
+
+  private onHello(hello: ClientHelloMessage): void {
+    if (hello.accountId.length !== Limits.ID_LENGTH || hello.signer?.$case !== 'ethereumSigner') {
+      this.authFail('bad_hello');
+      return;
+    }
+    let address: string;
+    try {
+      address = normalizeAddress(hello.signer.value.address);
+    } catch {
+      this.authFail('bad_hello');
+      return;
+    }
+    this.accountId = Uint8Array.from(hello.accountId);
+    this.accountKey = idKey(this.accountId);
+    this.address = address;
+    this.phase = 'lookup';
+    this.restartTimer('auth_timeout', this.ctx.settings.authTimeoutMs);
+    let result: Account | undefined | Promise<Account | undefined>;
+    try {
+      result = this.ctx.accounts.getAccount(this.accountId);
+    } catch (err) {
+      this.onDirectoryError(err);
+      return;
+    }
+    if (isThenable(result)) {
+      result.then(
+        (account) => this.guarded(() => this.onAccount(account)),
+        (err: unknown) => this.guarded(() => this.onDirectoryError(err)),
+      );
+    } else this.onAccount(result);
+  }
+
+  private onDirectoryError(err: unknown): void {
+    if (this.phase !== 'lookup') return;
+    this.ctx.logger.warn('account directory lookup failed', {
+      error: err instanceof Error ? err.message : String(err),
+    });
+    this.authFail('directory_error');
+  }
+
+  private onAccount(account: Account | undefined): void {
+    if (this.phase !== 'lookup') return;
+    const address = this.address;
+    let enabled = false;
+    if (account !== undefined && account !== null && Array.isArray(account.signers)) {
+      for (const s of account.signers) {
+        if (
+          s.type === 'ethereum' &&
+          !s.disabled &&
+          typeof s.address === 'string' &&
+          s.address.toLowerCase() === address
+        ) {
+          enabled = true;
+          break;
+        }
+      }
+    }
+    if (!enabled) {
+      this.authFail('unknown_signer');
+      return;
+    }
+    const { challenge, json } = createChallenge({ message: this.ctx.settings.authMessage });
+    this.challenge = challenge;
+    this.phase = 'challenge';
+    this.restartTimer('auth_timeout', this.ctx.settings.authTimeoutMs);
+    this.ws.send(
+      encodeGatewayMessage({
+        payload: { $case: 'authRequest', value: { request: { $case: 'ethereumAuth', value: { challenge: json } } } },
+      }),
+    );
+  }
+
+  private onEthAuth(signature: Uint8Array): void {
+    const challenge = this.challenge;
+    // One attempt per challenge: it is forgotten now, whatever the outcome.
+    this.challenge = undefined;
+    if (challenge === undefined) {
+      this.authFail('unexpected_message');
+      return;
+    }
+    this.phase = 'verifying';
+    this.ctx.verifier.verify(challenge, signature, this.address).then((ok) => this.guarded(() => this.onVerified(ok)));
+  }
+
+  private onVerified(ok: boolean): void {
+    if (this.phase !== 'verifying') return;
+    if (!ok) {
+      this.authFail('bad_signature');
+      return;
+    }
+    this.promote();
+  }
+
+  /** Authentication succeeded: replace any session of the account, then enter ForwardState. */
+  private promote(): void {
+    const { router, stats, settings } = this.ctx;
+    const previous = router.getSession(this.accountKey);
+    // The old session's session_closed notices are queued before this one's auth_ok (PROTOCOL 5.3).
+    if (previous !== undefined && previous !== this) previous.kick();
+    this.clearTimer();
+    this.sessionId = randomSessionId();
+    this.forward = forwardEncoder(this.accountId, this.sessionId, Buffer.allocUnsafe);
+    this.phase = 'forward';
+    this.tokens = settings.rateLimit * 2;
+    this.lastRefill = performance.now();
+    this.ctx.guard.releasePending(this.ticket);
+    router.setSession(this.accountKey, this);
+    stats.authSuccesses++;
+    this.ws.send(encodeGatewayMessage({ payload: { $case: 'authOk', value: { accountId: this.accountId } } }));
+  }
+
+  private onForwardFrame(data: Buffer): void {
+    let msg: ClientMessage;
+    try {
+      msg = decodeClientMessage(data);
+    } catch {
+      this.protocolViolation('undecodable ClientMessage');
+      return;
+    }
+    const p = msg.payload;
+    if (p === undefined || p.$case !== 'degas') {
+      this.protocolViolation(p === undefined ? 'empty ClientMessage' : 'already authenticated');
+      return;
+    }
+    const { degasId, payload } = p.value;
+    if (this.ctx.settings.rateLimit > 0 && !this.takeToken(degasId)) return;
+    if (degasId.length !== Limits.ID_LENGTH) {
+      this.sendError(ErrorCode.PROTOCOL_ERROR, 'degas_id must be 16 bytes', degasId);
+      return;
+    }
+    if (payload.length > Limits.MAX_PAYLOAD) {
+      this.sendError(ErrorCode.PAYLOAD_TOO_LARGE, 'payload over 65536 bytes', degasId);
+      return;
+    }
+    let link = this.lastLink;
+    if (link === undefined || link.removed || !idEquals(link.degasId, degasId)) {
+      link = this.ctx.links.get(degasId);
+      this.lastLink = link;
+      if (this.sentTo.size > 256) this.pruneSentTo();
+      this.sentTo.add(link);
+    }
+    const stats = this.ctx.stats;
+    stats.clientToDegasMessages++;
+    stats.clientToDegasBytes += payload.length;
+    link.send((this.forward as (payload: Uint8Array) => Uint8Array)(payload), this);
+  }
+
+  private pruneSentTo(): void {
+    for (const l of this.sentTo) if (l.removed) this.sentTo.delete(l);
+  }
+
+  /** Token bucket (rate/s, burst 2×); false = the message is dropped. */
+  private takeToken(degasId: Uint8Array): boolean {
+    const { rateLimit, rateLimitGraceMs } = this.ctx.settings;
+    const now = performance.now();
+    const burst = rateLimit * 2;
+    let tokens = this.tokens + ((now - this.lastRefill) * rateLimit) / 1000;
+    if (tokens > burst) tokens = burst;
+    this.lastRefill = now;
+    if (tokens >= 1) {
+      this.tokens = tokens - 1;
+      // Back under the rate for a while (half the burst refilled): the grace period starts over.
+      if (this.firstDrop >= 0 && this.tokens >= rateLimit) this.firstDrop = -1;
+      return true;
+    }
+    this.tokens = tokens;
+    this.sendError(ErrorCode.RATE_LIMITED, 'rate limit exceeded', degasId);
+    if (this.firstDrop < 0) this.firstDrop = now;
+    else if (now - this.firstDrop >= rateLimitGraceMs) this.close(CloseCode.RATE_LIMITED);
+    return false;
+  }
+
+  // ---- outbound -------------------------------------------------------------------------------
+
+  /** Sends a frame from a Degas (ClientTarget). False when this connection cannot take it. */
+  deliver(frame: Uint8Array): boolean {
+    if (this.phase !== 'forward') return false;
+    return this.sendFrame(frame);
+  }
+
+  /** A link dropped a message of this session (LinkSender). */
+  linkError(degasId: Uint8Array, detail: string): void {
+    if (this.phase !== 'forward') return;
+    this.sendError(ErrorCode.DEGAS_ERROR, detail, degasId);
+  }
+
+  private sendError(code: ErrorCode, detail: string, degasId: Uint8Array = EMPTY): void {
+    this.ctx.stats.errorsToClients[code]!++;
+    this.sendFrame(errorFrame(code, detail, degasId));
+  }
+
+  /** Sends unless the send buffer is over its limit, in which case the client is a slow consumer. */
+  private sendFrame(frame: Uint8Array): boolean {
+    const ws = this.ws;
+    // The peer's Close already arrived: the socket takes no more data.
+    if (ws.readyState !== 1) return false;
+    if (ws.bufferedAmount > this.ctx.settings.sendBufferLimit) {
+      // No error frame: it would only add to the pile (PROTOCOL.md 6).
+      this.close(CloseCode.SLOW_CONSUMER);
+      return false;
+    }
+    ws.send(frame);
+    return true;
+  }
+
+  // ---- endings --------------------------------------------------------------------------------
+
+  private authFail(reason: AuthFailReason): void {
+    if (this.phase === 'closed' || this.phase === 'forward') return;
+    this.ctx.stats.authFailures[reason]++;
+    this.ctx.stats.errorsToClients[ErrorCode.AUTH_FAIL]!++;
+    this.close(CloseCode.AUTH_FAILED, AUTH_FAIL_FRAME);
+  }
+
+  private protocolViolation(detail: string): void {
+    this.ctx.stats.errorsToClients[ErrorCode.PROTOCOL_ERROR]!++;
+    this.close(CloseCode.PROTOCOL_VIOLATION, errorFrame(ErrorCode.PROTOCOL_ERROR, detail));
+  }
+
+  /** Replaced by a newer login of the same account (DUP_SESSION, 4002). */
+  kick(): void {
+    if (this.phase !== 'forward') return;
+    this.ctx.stats.errorsToClients[ErrorCode.DUP_SESSION]!++;
+    this.close(CloseCode.DUP_SESSION, DUP_SESSION_FRAME);
+  }
+
+  /** Gateway shutdown: GOING_AWAY then 1001, in every state (AuthState included). */
+  goingAway(): void {
+    if (this.phase === 'closed') return;
+    if (this.phase !== 'forward') this.ctx.stats.authFailures.shutdown++;
+    this.ctx.stats.errorsToClients[ErrorCode.GOING_AWAY]!++;
+    this.close(CloseCode.GOING_AWAY, GOING_AWAY_FRAME);
+  }
+
+  /** Ping tick of the shared timer. */
+  heartbeat(): void {
+    const ws = this.ws;
+    if (ws.readyState !== 1) return;
+    if (!this.alive) {
+      this.ctx.logger.debug('ping timeout', { ip: this.ip });
+      this.end();
+      ws.terminate();
+      return;
+    }
+    this.alive = false;
+    ws.ping();
+  }
+
+  /** Terminates the socket at once (end of a shutdown that ran out of time). */
+  terminate(): void {
+    this.end();
+    this.ws.terminate();
+  }
+
+  /**
+   * Starts the closing handshake with `code` (after `frame`, if given). The session ends now: its
+   * router entry is removed and its session_closed notices go out. ws destroys the socket if the
+   * peer does not finish the handshake within closeTimeout.
+   */
+  close(code: number, frame?: Uint8Array): void {
+    if (this.phase === 'closed') return;
+    this.end();
+    countClose(this.ctx.stats, code);
+    const ws = this.ws;
+    if (ws.readyState !== 1) return;
+    if (frame !== undefined) ws.send(frame);
+    ws.close(code);
+  }
+
+  private guarded(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.ctx.logger.error('unexpected error in a session callback', {
+        error: err instanceof Error ? err.message : String(err),
+      });
+      this.close(CloseCode.INTERNAL_ERROR);
+    }
+  }
+
+  /** Ends the session (idempotent): no more processing, router entry and notices. */
+  private end(): void {
+    if (this.phase === 'closed') return;
+    const wasForward = this.phase === 'forward';
+    this.phase = 'closed';
+    this.challenge = undefined;
+    this.clearTimer();
+    if (!wasForward) return;
+    this.ctx.router.removeSession(this.accountKey, this);
+    if (this.sentTo.size > 0) {
+      const notice = encodeGatewayInternalMessage({
+        payload: { $case: 'sessionClosed', value: { accountId: this.accountId, sessionId: this.sessionId } },
+      });
+      for (const link of this.sentTo) if (!link.removed) link.sendNotice(notice);
+      this.sentTo.clear();
+    }
+    this.lastLink = undefined;
+  }
+
+  private onSocketClose(): void {
+    if (this.socketClosed) return;
+    this.socketClosed = true;
+    this.end();
+    this.ctx.onClosed(this);
+  }
+
+  private restartTimer(reason: AuthFailReason, ms: number): void {
+    this.clearTimer();
+    this.timer = setTimeout(() => this.authFail(reason), ms);
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}

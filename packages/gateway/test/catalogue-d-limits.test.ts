@@ -1,0 +1,165 @@
+/** CATALOGUE section D: limits and resource exhaustion after the upgrade. */
+import { idEquals } from '@degas/proto';
+import { degasFrame, encodeFrame, Opcode, type RawClient } from '@degas/test-utils';
+import { type CatalogueEnv, expectClose, expectError, startCatalogueEnv } from './catalogue-env.js';
+
+let env: CatalogueEnv;
+beforeAll(async () => {
+  env = await startCatalogueEnv({ sendBufferLimit: 512 * 1024, helloTimeoutMs: 400, authTimeoutMs: 600 });
+});
+afterAll(async () => {
+  await env.close();
+});
+
+describe('D. limits', () => {
+  it('#35 payload of exactly 65536 → forwarded byte-identical; 65537 → PAYLOAD_TOO_LARGE{degas_id}, connection stays open', async () => {
+    const { client, account } = await env.rawLoggedIn();
+    const max = Buffer.alloc(65_536);
+    for (let i = 0; i < max.length; i++) max[i] = (i * 17 + 3) & 0xff;
+    client.binary(degasFrame(env.degasId, max));
+    const echo = await client.nextMessage();
+    expect(echo.payload?.$case === 'degas' && Buffer.from(echo.payload.value.payload).equals(max)).toBe(true);
+    const from = env.mark();
+    client.binary(degasFrame(env.degasId, Buffer.alloc(65_537, 1)));
+    const err = await expectError(client, 5);
+    expect(idEquals(err.degasId, env.degasId)).toBe(true);
+    client.binary(degasFrame(env.degasId, Buffer.from('still open')));
+    const again = await client.nextMessage();
+    expect(again.payload?.$case).toBe('degas');
+    expect(env.degas.clientMessages(account.id).filter((m) => m.payload.length > 65_536)).toHaveLength(0);
+    await env.assertHealthy(from, { allow: [account.id] });
+  });
+
+  it('#36 envelope over the frame limit (66561 bytes, whole and in 4 fragments) → 1009, nothing forwarded', async () => {
+    const mark = env.mark();
+    for (const fragments of [1, 4]) {
+      const { client } = await env.rawLoggedIn();
+      const body = Buffer.alloc(66_561, 2);
+      if (fragments === 1) client.binary(body);
+      else {
+        const q = Math.ceil(body.length / 4);
+        for (let i = 0; i < 4; i++) {
+          client.frame({
+            opcode: i === 0 ? Opcode.BINARY : Opcode.CONTINUATION,
+            fin: i === 3,
+            payload: body.subarray(i * q, (i + 1) * q),
+          });
+        }
+      }
+      await expectClose(client, 1009);
+    }
+    await env.assertHealthy(mark);
+  });
+
+  it('#37 tiny-fragment exhaustion (20,000 one-byte/empty continuations, 10 connections at once) → 1008 each', async () => {
+    const mark = env.mark();
+    const clients: RawClient[] = [];
+    for (let i = 0; i < 10; i++) clients.push(await env.raw());
+    const before = process.memoryUsage().heapUsed;
+    const cont = encodeFrame({ opcode: Opcode.CONTINUATION, fin: false, payload: 'x', maskKey: Buffer.from([1, 2, 3, 4]) });
+    const empty = encodeFrame({ opcode: Opcode.CONTINUATION, fin: false, maskKey: Buffer.from([1, 2, 3, 4]) });
+    await Promise.all(
+      clients.map(async (c, n) => {
+        c.frame({ opcode: Opcode.BINARY, fin: false, payload: 'start' });
+        const unit = n % 2 === 0 ? cont : empty;
+        const batch = Buffer.concat(Array.from({ length: 1000 }, () => unit));
+        for (let i = 0; i < 20 && !c.isClosed; i++) c.writeRaw(batch);
+        await expectClose(c, 1008);
+      }),
+    );
+    expect(process.memoryUsage().heapUsed - before).toBeLessThan(10 * 10 * 1024 * 1024);
+    await env.assertHealthy(mark);
+  });
+
+  it('#38 slow consumer: client stops reading while the Degas streams 64 KiB messages → 4009 (or terminate), later messages → CLIENT_ERROR', async () => {
+    const { client, account } = await env.rawLoggedIn();
+    client.binary(degasFrame(env.degasId, Buffer.from('hi'))); // make sure the link is up
+    await client.nextMessage();
+    client.pause();
+    const from = env.mark();
+    const chunk = Buffer.alloc(65_000, 9);
+    let gotError = false;
+    for (let i = 0; i < 400 && !gotError; i++) {
+      env.degas.sendToClient(account.id, chunk);
+      if (i % 20 === 19) {
+        gotError = await env.degas
+          .waitFor(
+            (m) => m.payload?.$case === 'error' && m.payload.value.code === 3 && idEquals(m.payload.value.accountId, account.id),
+            200,
+            from,
+          )
+          .then(() => true)
+          .catch(() => false);
+      }
+    }
+    expect(gotError).toBe(true);
+    client.resume();
+    const r = await client.closed(10_000);
+    expect([4009, 1006]).toContain(r.code);
+    await env.assertHealthy(from, { allow: [account.id] });
+  });
+
+  it('#40 pre-auth hoarding: silent connections and hello-then-silence get AUTH_FAIL + 4001 at their deadline', async () => {
+    const mark = env.mark();
+    const silent: RawClient[] = [];
+    const helloOnly: RawClient[] = [];
+    for (let i = 0; i < 20; i++) silent.push(await env.raw());
+    const { helloAndChallenge } = await import('@degas/test-utils');
+    for (let i = 0; i < 10; i++) {
+      const c = await env.raw();
+      await helloAndChallenge(c, env.account());
+      helloOnly.push(c);
+    }
+    const t0 = performance.now();
+    const results = await Promise.all(
+      [...silent, ...helloOnly].map(async (c) => {
+        await expectError(c, 0, 5000);
+        return c.closed();
+      }),
+    );
+    for (const r of results) expect(r.code).toBe(4001);
+    const elapsed = Math.max(...results.map((r) => r.tcpClosedAt)) - t0;
+    expect(elapsed).toBeLessThan(600 + 2000);
+    await env.assertHealthy(mark);
+  });
+});
+
+describe('D. rate limit', () => {
+  let rl: CatalogueEnv;
+  beforeAll(async () => {
+    rl = await startCatalogueEnv({ rateLimit: 100, rateLimitGraceMs: 500 });
+  });
+  afterAll(async () => {
+    await rl.close();
+  });
+
+  it('#39 message flood → RATE_LIMITED per dropped message, then 4008; the Degas receives at most the configured rate', async () => {
+    const { client, account } = await rl.rawLoggedIn();
+    const t0 = performance.now();
+    let sawRateLimited = false;
+    const frame = encodeFrame({ opcode: Opcode.BINARY, payload: degasFrame(rl.degasId, Buffer.from('flood')) });
+    const batch = Buffer.concat(Array.from({ length: 50 }, () => frame));
+    const reader = (async () => {
+      for (;;) {
+        const m = await client.nextMessage(5000).catch(() => undefined);
+        if (!m) return;
+        if (m.payload?.$case === 'error' && m.payload.value.code === 6) {
+          sawRateLimited = true;
+          expect(idEquals(m.payload.value.degasId, rl.degasId)).toBe(true);
+        }
+      }
+    })();
+    while (!client.isClosed && performance.now() - t0 < 5000) {
+      client.writeRaw(batch);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const r = await client.closed();
+    await reader;
+    expect(sawRateLimited).toBe(true);
+    expect(r.code).toBe(4008);
+    const seconds = (r.tcpClosedAt - t0) / 1000;
+    // Burst 2× the rate plus the rate over the time it ran, with slack.
+    expect(rl.degas.clientMessages(account.id).length).toBeLessThanOrEqual(200 + 100 * seconds + 50);
+    await rl.assertHealthy(rl.mark());
+  });
+});

@@ -1,0 +1,277 @@
+import { ErrorCode, idEquals } from '@degas/proto';
+import { AUTH_FAIL_DETAIL } from '../src/session.js';
+import { bytes, clientDegas, makeAccount, startEnv, TestClient, type TestEnv } from './helpers.js';
+
+let env: TestEnv;
+afterEach(async () => {
+  await env?.stop();
+});
+
+const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
+
+function toBig(b: Uint8Array): bigint {
+  let n = 0n;
+  for (const x of b) n = (n << 8n) | BigInt(x);
+  return n;
+}
+function to32(n: bigint): Uint8Array {
+  const out = new Uint8Array(32);
+  for (let i = 31; i >= 0; i--) {
+    out[i] = Number(n & 0xffn);
+    n >>= 8n;
+  }
+  return out;
+}
+
+/** Expects AUTH_FAIL (with the one shared detail text) and close 4001. */
+async function expectAuthFail(client: TestClient): Promise<void> {
+  const e = await client.nextError();
+  expect(e.code).toBe(ErrorCode.AUTH_FAIL);
+  expect(e.detail).toBe(AUTH_FAIL_DETAIL);
+  expect((await client.waitClosed()).code).toBe(4001);
+}
+
+test('auth_ok carries the account id; v of 27/28 and 0/1 are both accepted', async () => {
+  env = await startEnv();
+  const account = env.account();
+  for (const shift of [0, -27]) {
+    const c = env.client();
+    await c.opened;
+    c.hello(account);
+    const sig = await TestClient.sign(account.signer, await c.authRequest());
+    const s = Uint8Array.from(sig);
+    s[64] = (s[64]! < 27 ? s[64]! + 27 : s[64]!) + shift;
+    c.ethAuth(s);
+    const ok = await c.next();
+    expect(ok.payload?.$case).toBe('authOk');
+    if (ok.payload?.$case === 'authOk') expect(idEquals(ok.payload.value.accountId, account.id)).toBe(true);
+  }
+  expect(env.gw.stats.authSuccesses).toBe(2);
+});
+
+test('challenge JSON is {Message, Challenge} with 32 lowercase hex and never repeats', async () => {
+  env = await startEnv({ authMessage: 'Sign in to example.test. Signing is free.' });
+  const account = env.account();
+  const seen = new Set<string>();
+  for (let i = 0; i < 5; i++) {
+    const c = env.client();
+    await c.opened;
+    c.hello(account);
+    const obj = JSON.parse(await c.authRequest());
+    expect(Object.keys(obj)).toEqual(['Message', 'Challenge']);
+    expect(obj.Message).toBe('Sign in to example.test. Signing is free.');
+    expect(obj.Challenge).toMatch(/^[0-9a-f]{32}$/);
+    seen.add(obj.Challenge);
+    c.close();
+  }
+  expect(seen.size).toBe(5);
+});
+
+test('hello deadline → AUTH_FAIL + 4001', async () => {
+  env = await startEnv({ helloTimeoutMs: 150 });
+  const c = env.client();
+  await c.opened;
+  await expectAuthFail(c);
+  expect(env.gw.stats.authFailures.hello_timeout).toBe(1);
+});
+
+test('eth_auth deadline → AUTH_FAIL + 4001; a late signature is not accepted', async () => {
+  env = await startEnv({ authTimeoutMs: 150 });
+  const account = env.account();
+  const c = env.client();
+  await c.opened;
+  c.hello(account);
+  await c.authRequest();
+  await expectAuthFail(c);
+  expect(env.gw.stats.authFailures.auth_timeout).toBe(1);
+});
+
+test('wrong first frames: eth_auth before hello, degas before hello, garbage, empty frame', async () => {
+  env = await startEnv();
+  const frames = [
+    (c: TestClient) => c.ethAuth(new Uint8Array(65)),
+    (c: TestClient) => c.send(clientDegas(new Uint8Array(16), bytes(4))),
+    (c: TestClient) => c.send(Uint8Array.from([0xde, 0xad, 0xbe, 0xef])),
+    (c: TestClient) => c.send(new Uint8Array(0)),
+  ];
+  for (const f of frames) {
+    const c = env.client();
+    await c.opened;
+    f(c);
+    await expectAuthFail(c);
+  }
+});
+
+test('second hello, and a data frame while the lookup or the verification is pending → AUTH_FAIL', async () => {
+  env = await startEnv();
+  const account = env.account();
+  // second hello after auth_request
+  let c = env.client();
+  await c.opened;
+  c.hello(account);
+  await c.authRequest();
+  c.hello(account);
+  await expectAuthFail(c);
+  // during the verification
+  c = env.client();
+  await c.opened;
+  c.hello(account);
+  const sig = await TestClient.sign(account.signer, await c.authRequest());
+  c.ethAuth(sig);
+  c.send(clientDegas(new Uint8Array(16), bytes(1)));
+  await expectAuthFail(c);
+  // during the (slow) directory lookup
+  env.accounts.delayMs = 100;
+  c = env.client();
+  await c.opened;
+  c.hello(account);
+  c.send(clientDegas(new Uint8Array(16), bytes(1)));
+  await expectAuthFail(c);
+  expect(env.gw.stats.authFailures.unexpected_message).toBe(3);
+});
+
+test('signer failures all look the same: unknown account, disabled signer, another account’s signer, bad address', async () => {
+  env = await startEnv();
+  const a = env.account();
+  const b = env.account();
+  const disabled = env.account({ disabled: true });
+  const stranger = makeAccount();
+  const cases = [
+    { id: stranger.id, address: stranger.address }, // no such account
+    { id: disabled.id, address: disabled.address }, // disabled signer
+    { id: a.id, address: b.address }, // signer of another account
+    { id: a.id, address: a.address.slice(2) }, // no 0x
+    { id: a.id, address: `0x${a.address.slice(2, 41)}` }, // 39 digits
+    {
+      id: a.id,
+      address: a.address.replace(/[a-f]/, (ch) => ch.toUpperCase()).replace(/[A-F]/, (ch) => ch.toLowerCase()),
+    },
+    { id: new Uint8Array(15), address: a.address }, // short account id
+  ];
+  for (const hello of cases) {
+    const c = env.client();
+    await c.opened;
+    c.hello(hello);
+    await expectAuthFail(c);
+  }
+});
+
+test('lowercase, checksummed and all-uppercase addresses are accepted', async () => {
+  env = await startEnv();
+  const a = env.account();
+  const hex = a.address.slice(2);
+  for (const address of [a.address, `0x${hex.toLowerCase()}`, `0x${hex.toUpperCase()}`]) {
+    const c = env.client();
+    await c.opened;
+    c.hello({ id: a.id, address });
+    c.ethAuth(await TestClient.sign(a.signer, await c.authRequest()));
+    expect((await c.next()).payload?.$case).toBe('authOk');
+    c.close();
+  }
+});
+
+test('bad signatures: other key, high-s twin, wrong domain, wrong lengths, v out of range, another connection’s challenge', async () => {
+  env = await startEnv();
+  const a = env.account();
+  const other = makeAccount();
+  const attempts: ((challenge: string) => Promise<Uint8Array>)[] = [
+    (ch) => TestClient.sign(other.signer, ch),
+    async (ch) => {
+      const sig = await TestClient.sign(a.signer, ch);
+      const out = Uint8Array.from(sig);
+      out.set(to32(N - toBig(sig.subarray(32, 64))), 32);
+      const v = sig[64]! >= 27 ? sig[64]! - 27 : sig[64]!;
+      out[64] = 27 + (1 - v);
+      return out;
+    },
+    (ch) => TestClient.sign(a.signer, ch, 'Evil'),
+    async (ch) => (await TestClient.sign(a.signer, ch)).subarray(0, 64),
+    async (ch) => Uint8Array.from([...(await TestClient.sign(a.signer, ch)), 0]),
+    async () => new Uint8Array(0),
+    async (ch) => {
+      const s = Uint8Array.from(await TestClient.sign(a.signer, ch));
+      s[64] = 29;
+      return s;
+    },
+    async () => new Uint8Array(65),
+  ];
+  for (const make of attempts) {
+    const c = env.client();
+    await c.opened;
+    c.hello(a);
+    const sig = await make(await c.authRequest());
+    c.ethAuth(sig);
+    await expectAuthFail(c);
+  }
+  // cross-connection: a signature over A's challenge sent on B fails; A can still use it
+  const ca = env.client();
+  const cb = env.client();
+  await Promise.all([ca.opened, cb.opened]);
+  ca.hello(a);
+  cb.hello(a);
+  const sigA = await TestClient.sign(a.signer, await ca.authRequest());
+  await cb.authRequest();
+  cb.ethAuth(sigA);
+  await expectAuthFail(cb);
+  ca.ethAuth(sigA);
+  expect((await ca.next()).payload?.$case).toBe('authOk');
+  // replay of the successful eth_auth on a new connection fails
+  const cr = env.client();
+  await cr.opened;
+  cr.hello(a);
+  await cr.authRequest();
+  cr.ethAuth(sigA);
+  await expectAuthFail(cr);
+});
+
+test('text frame → 1003 before hello and in AuthState (no AUTH_FAIL)', async () => {
+  env = await startEnv();
+  const a = env.account();
+  let c = env.client();
+  await c.opened;
+  c.send('hi');
+  expect((await c.waitClosed()).code).toBe(1003);
+  expect(c.messages).toHaveLength(0);
+  c = env.client();
+  await c.opened;
+  c.hello(a);
+  await c.authRequest();
+  c.send('hi');
+  expect((await c.waitClosed()).code).toBe(1003);
+  expect(c.messages).toHaveLength(1);
+});
+
+test('a failed login never affects the live session of the account', async () => {
+  env = await startEnv();
+  const degas = await env.startDegas({ echo: true });
+  const { client, account } = await env.loggedIn();
+  const attacker = env.client();
+  await attacker.opened;
+  attacker.hello(account);
+  await attacker.authRequest();
+  attacker.ethAuth(
+    await TestClient.sign(makeAccount().signer, '{"Message":"x","Challenge":"00000000000000000000000000000000"}'),
+  );
+  await expectAuthFail(attacker);
+  client.send(clientDegas(degas.id, bytes(8)));
+  expect((await client.nextDegas()).payload).toEqual(bytes(8));
+  expect(client.closed).toBeUndefined();
+});
+
+test('directory errors fail authentication (no crash)', async () => {
+  env = await startEnv();
+  const a = env.account();
+  env.accounts.getAccount = () => Promise.reject(new Error('rpc down'));
+  const c = env.client();
+  await c.opened;
+  c.hello(a);
+  await expectAuthFail(c);
+  env.accounts.getAccount = () => {
+    throw new Error('sync failure');
+  };
+  const d = env.client();
+  await d.opened;
+  d.hello(a);
+  await expectAuthFail(d);
+  expect(env.gw.stats.authFailures.directory_error).toBe(2);
+});

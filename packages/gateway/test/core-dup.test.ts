@@ -1,0 +1,131 @@
+import { ErrorCode, encodeDegasToClient } from '@degas/proto';
+import { Router } from '../src/router.js';
+import { bytes, clientDegas, startEnv, type TestClient, type TestEnv, until } from './helpers.js';
+
+let env: TestEnv;
+afterEach(async () => {
+  await env?.stop();
+});
+
+test('router removal compares the session object, never only the account id', () => {
+  const router = new Router<object, object>();
+  const s1 = {};
+  const s2 = {};
+  router.setSession('a', s1);
+  expect(router.setSession('a', s2)).toBe(s1);
+  expect(router.removeSession('a', s1)).toBe(false);
+  expect(router.getSession('a')).toBe(s2);
+  expect(router.removeSession('a', s2)).toBe(true);
+  expect(router.getSession('a')).toBeUndefined();
+});
+
+test('sequential replacement: DUP_SESSION + 4002 to the old one, Degas traffic goes to the new one', async () => {
+  env = await startEnv();
+  const degas = await env.startDegas();
+  const { client: s1, account } = await env.loggedIn();
+  s1.send(clientDegas(degas.id, bytes(1)));
+  await degas.waitFor((r) => r.length === 1);
+  const s2 = env.client();
+  await s2.login(account);
+  const e = await s1.nextError();
+  expect(e.code).toBe(ErrorCode.DUP_SESSION);
+  expect((await s1.waitClosed()).code).toBe(4002);
+  await degas.send(encodeDegasToClient(account.id, bytes(5)));
+  expect((await s2.nextDegas()).payload).toEqual(bytes(5));
+});
+
+test('a late close of the replaced (half-open) connection never removes the new session', async () => {
+  env = await startEnv({ closeTimeoutMs: 300 });
+  const degas = await env.startDegas();
+  const { client: s1, account } = await env.loggedIn();
+  // S1 goes silent: it reads nothing and never completes the close handshake.
+  (s1.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+  const s2 = env.client();
+  await s2.login(account); // admitted at once, no waiting for S1
+  // S1 is destroyed after closeTimeout; afterwards S2 still receives.
+  await until(
+    () => env.gw.snapshot().connectionsForward === 1 && env.gw.snapshot().connectionsAuth === 0,
+    'S1 gone',
+    3000,
+  );
+  s2.send(clientDegas(degas.id, bytes(1)));
+  await degas.waitFor((r) => r.length === 1);
+  await degas.send(encodeDegasToClient(account.id, bytes(6)));
+  expect((await s2.nextDegas()).payload).toEqual(bytes(6));
+  expect(degas.errors()).toHaveLength(0);
+});
+
+test('session_closed of the replaced session reaches the Degas before the new session’s first message', async () => {
+  env = await startEnv();
+  const degas = await env.startDegas();
+  const { client: s1, account } = await env.loggedIn();
+  s1.send(clientDegas(degas.id, bytes(1)));
+  await degas.waitFor((r) => r.length === 1);
+  const firstSession = degas.clientMessages()[0]!.sessionId;
+  const s2 = env.client();
+  await s2.login(account);
+  s2.send(clientDegas(degas.id, bytes(2)));
+  await degas.waitFor((r) => r.length === 3);
+  const kinds = degas.received.map((m) => m.payload?.$case);
+  expect(kinds).toEqual(['clientMessage', 'sessionClosed', 'clientMessage']);
+  expect(degas.sessionClosed()[0]!.sessionId).toBe(firstSession);
+  const secondSession = degas.clientMessages()[1]!.sessionId;
+  expect(secondSession).not.toBe(firstSession);
+});
+
+test('10 simultaneous logins of one account: exactly one survivor, the last to complete auth', async () => {
+  env = await startEnv();
+  const degas = await env.startDegas();
+  const account = env.account();
+  const opener = await env.loggedIn();
+  opener.client.send(clientDegas(degas.id, bytes(1)));
+  await degas.waitFor((r) => r.length === 1);
+  for (let round = 0; round < 5; round++) {
+    env.accounts.delayMs = () => Math.floor(Math.random() * 50);
+    const clients: TestClient[] = [];
+    for (let i = 0; i < 10; i++) clients.push(env.client());
+    await Promise.all(clients.map((c) => c.login(account)));
+    // Every one reached ForwardState; all but one were then replaced.
+    await until(() => clients.filter((c) => c.closed !== undefined).length === 9, '9 replaced sessions');
+    const survivors = clients.filter((c) => c.closed === undefined);
+    expect(survivors).toHaveLength(1);
+    const last = survivors[0]!;
+    for (const c of clients) {
+      if (c === last) continue;
+      expect(c.closed?.code).toBe(4002);
+      expect(
+        c.messages.some((m) => m.payload?.$case === 'error' && m.payload.value.code === ErrorCode.DUP_SESSION),
+      ).toBe(true);
+    }
+    expect(env.gw.snapshot().connectionsForward).toBe(2); // the survivor + the opener
+    await degas.send(encodeDegasToClient(account.id, bytes(3, round)));
+    expect((await last.nextDegas()).payload).toEqual(bytes(3, round));
+    expect(last.closed).toBeUndefined();
+    last.close();
+    await last.waitClosed();
+  }
+});
+
+test('session_closed goes to every Degas the session used, on close and on abrupt loss', async () => {
+  env = await startEnv();
+  const x = await env.startDegas();
+  const y = await env.startDegas();
+  const unused = await env.startDegas();
+  const { client } = await env.loggedIn();
+  client.send(clientDegas(x.id, bytes(1)));
+  client.send(clientDegas(y.id, bytes(1)));
+  await x.waitFor((r) => r.length === 1);
+  await y.waitFor((r) => r.length === 1);
+  const sid = x.clientMessages()[0]!.sessionId;
+  client.close();
+  await x.waitFor(() => x.sessionClosed().length === 1);
+  await y.waitFor(() => y.sessionClosed().length === 1);
+  expect(x.sessionClosed()[0]!.sessionId).toBe(sid);
+  expect(y.sessionClosed()[0]!.sessionId).toBe(sid);
+  expect(unused.received).toHaveLength(0);
+  const other = await env.loggedIn();
+  other.client.send(clientDegas(x.id, bytes(1)));
+  await x.waitFor(() => x.clientMessages().length === 2);
+  other.client.terminate();
+  await x.waitFor(() => x.sessionClosed().length === 2);
+});

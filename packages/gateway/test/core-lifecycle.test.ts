@@ -1,0 +1,169 @@
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ErrorCode } from '@degas/proto';
+import WebSocket from 'ws';
+import { startGateway } from '../src/gateway.js';
+import {
+  bytes,
+  clientDegas,
+  MemoryAccounts,
+  MemoryDegasDirectory,
+  startEnv,
+  TestClient,
+  type TestEnv,
+  until,
+} from './helpers.js';
+
+let env: TestEnv | undefined;
+afterEach(async () => {
+  await env?.stop();
+  env = undefined;
+});
+
+/** The HTTP status of an upgrade attempt (101 when it was accepted). */
+function upgradeStatus(url: string, headers: Record<string, string> = {}): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { headers, perMessageDeflate: false });
+    ws.on('error', () => {});
+    ws.once('unexpected-response', (_req, res) => {
+      resolve(res.statusCode ?? 0);
+      ws.terminate();
+    });
+    ws.once('open', () => {
+      resolve(101);
+      ws.close();
+    });
+    ws.once('close', () => reject(new Error('closed without a response')));
+  });
+}
+
+test('graceful close: GOING_AWAY + 1001 in both states, session_closed to the Degas, 503 for new upgrades; idempotent', async () => {
+  env = await startEnv();
+  const degas = await env.startDegas();
+  const { client: fwd } = await env.loggedIn();
+  fwd.send(clientDegas(degas.id, bytes(1)));
+  await degas.waitFor((r) => r.length === 1);
+  const auth = env.client();
+  await auth.opened;
+  auth.hello(env.account());
+  await auth.authRequest();
+  const linkClosed = new Promise<number>((resolve) => [...degas.sockets][0]!.once('close', (c) => resolve(c)));
+  const closing = env.gw.close();
+  const again = env.gw.close();
+  for (const c of [fwd, auth]) {
+    const e = await c.nextError();
+    expect(e.code).toBe(ErrorCode.GOING_AWAY);
+    expect((await c.waitClosed()).code).toBe(1001);
+  }
+  await closing;
+  await again;
+  expect(degas.sessionClosed()).toHaveLength(1);
+  expect(await linkClosed).toBe(1001);
+  expect(env.gw.stats.authFailures.shutdown).toBe(1);
+  // the listener is gone: new connections are refused
+  await expect(upgradeStatus(env.url)).rejects.toThrow();
+});
+
+test('shutdown is bounded: clients that never answer the close are destroyed', async () => {
+  env = await startEnv({ shutdownTimeoutMs: 300, closeTimeoutMs: 10_000 });
+  const { client } = await env.loggedIn();
+  (client.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+  const t0 = Date.now();
+  await env.gw.close();
+  expect(Date.now() - t0).toBeLessThan(2000);
+});
+
+test('upgrade guard: foreign Origin → 403, per-IP pending cap → 429, maxConnections → 503', async () => {
+  env = await startEnv({ allowedOrigins: ['https://game.example'], maxPendingPerIp: 2, maxConnections: 3 });
+  expect(await upgradeStatus(env.url, { Origin: 'https://evil.example' })).toBe(403);
+  expect(env.gw.stats.upgradesRejected.origin).toBe(1);
+  const a = env.client({ headers: { Origin: 'https://game.example' } });
+  const b = env.client(); // no Origin: non-browser, accepted
+  await Promise.all([a.opened, b.opened]);
+  expect(await upgradeStatus(env.url)).toBe(429);
+  // authenticating frees the per-IP slot
+  await a.login(env.account()).catch(() => {});
+  const c = env.client();
+  await c.opened;
+  expect(await upgradeStatus(env.url)).toBe(503);
+  expect(env.gw.stats.upgradesRejected.per_ip).toBe(1);
+  expect(env.gw.stats.upgradesRejected.capacity).toBe(1);
+});
+
+test('plain HTTP request on the WebSocket port → 426; permessage-deflate is never negotiated', async () => {
+  env = await startEnv();
+  const status = await new Promise<number>((resolve, reject) => {
+    const req = request(`http://127.0.0.1:${env!.gw.port}/`, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  expect(status).toBe(426);
+  const ws = new WebSocket(env.url, { perMessageDeflate: true });
+  ws.on('error', () => {});
+  const ext = await new Promise<string | undefined>((resolve) => {
+    ws.once('upgrade', (res) => resolve(res.headers['sec-websocket-extensions'] as string | undefined));
+  });
+  expect(ext).toBeUndefined();
+  ws.terminate();
+});
+
+test('server mode and noServer mode', async () => {
+  const accounts = new MemoryAccounts();
+  const degas = new MemoryDegasDirectory();
+  const http = createServer((_req, res) => res.end('app'));
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', () => resolve()));
+  const port = (http.address() as AddressInfo).port;
+  const gw = await startGateway({ server: http, adminPort: false, accounts, degas, verifierThreads: 1 });
+  const c = new TestClient(`ws://127.0.0.1:${port}`);
+  await c.opened;
+  c.send('x');
+  expect((await c.waitClosed()).code).toBe(1003);
+  await gw.close();
+  // noServer: the embedder routes upgrades
+  const gw2 = await startGateway({ noServer: true, adminPort: false, accounts, degas, verifierThreads: 1 });
+  http.on('upgrade', (req, socket, head) => {
+    if (req.url === '/ws') gw2.handleUpgrade(req, socket, head);
+    else socket.destroy();
+  });
+  const d = new TestClient(`ws://127.0.0.1:${port}/ws`);
+  await d.opened;
+  d.send(new Uint8Array(0));
+  expect((await d.nextError()).code).toBe(ErrorCode.AUTH_FAIL);
+  expect((await d.waitClosed()).code).toBe(4001);
+  await gw2.close();
+  await new Promise<void>((resolve) => http.close(() => resolve()));
+});
+
+test('admin server is started with the gateway and closed with it', async () => {
+  env = await startEnv({ adminPort: 0, adminHost: '127.0.0.1' });
+  const port = env.gw.adminPort;
+  expect(typeof port).toBe('number');
+  const body = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text());
+  expect(body.length).toBeGreaterThan(0);
+  expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
+});
+
+test('options are validated with precise errors', async () => {
+  const accounts = new MemoryAccounts();
+  const degas = new MemoryDegasDirectory();
+  await expect(startGateway({ accounts, degas, port: -1 })).rejects.toThrow(RangeError);
+  await expect(startGateway({ accounts, degas, rateLimit: 1.5 })).rejects.toThrow(TypeError);
+  await expect(startGateway({ accounts: {} as never, degas })).rejects.toThrow(TypeError);
+  await expect(startGateway({ accounts, degas, verifier: 'fast' as never })).rejects.toThrow(RangeError);
+});
+
+test('snapshot counts connections by state and reports the verifier', async () => {
+  env = await startEnv();
+  await env.loggedIn();
+  const pending = env.client();
+  await pending.opened;
+  await until(() => env!.gw.snapshot().connectionsAuth === 1, 'auth connection');
+  const snap = env.gw.snapshot();
+  expect(snap.connectionsForward).toBe(1);
+  expect(['native', 'noble']).toContain(snap.verifier);
+  expect(snap.draining).toBe(false);
+  expect(env.gw.masking).toBe('bufferutil');
+});

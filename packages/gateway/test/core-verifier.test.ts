@@ -1,0 +1,136 @@
+import {
+  createChallenge,
+  DEFAULT_AUTH_DOMAIN,
+  DEFAULT_AUTH_MESSAGE,
+  generatePrivateKey,
+  loginDigest,
+  loginTypedData,
+  privateKeySigner,
+} from '@degas/auth-eth';
+import { silentLogger } from '../src/logger.js';
+import { createStats } from '../src/stats.js';
+import { createVerifier } from '../src/verifier.js';
+import { loadNativeSecp256k1, verifyDigestNative, verifyDigestNoble } from '../src/verify-core.js';
+
+const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
+const P = 0xfffffffffffffffffffffffffffffffffffffffffffffffffffffffefffffc2fn;
+
+function to32(n: bigint): Uint8Array {
+  const out = new Uint8Array(32);
+  for (let i = 31; i >= 0; i--) {
+    out[i] = Number(n & 0xffn);
+    n >>= 8n;
+  }
+  return out;
+}
+function toBig(b: Uint8Array): bigint {
+  let n = 0n;
+  for (const x of b) n = (n << 8n) | BigInt(x);
+  return n;
+}
+function sig(r: bigint, s: bigint, v: number): Uint8Array {
+  const out = new Uint8Array(65);
+  out.set(to32(r), 0);
+  out.set(to32(s), 32);
+  out[64] = v;
+  return out;
+}
+
+const native = loadNativeSecp256k1();
+
+test('the native libsecp256k1 binding loads on this machine (the fast path is really used)', () => {
+  expect(native).toBeDefined();
+});
+
+async function signed(): Promise<{ digest: Uint8Array; signature: Uint8Array; address: string; challenge: string }> {
+  const signer = privateKeySigner(generatePrivateKey());
+  const { fields, challenge } = createChallenge();
+  const signature = await signer.signTypedData(loginTypedData(fields));
+  return { digest: loginDigest(fields), signature, address: signer.address.toLowerCase(), challenge };
+}
+
+test('native and noble agree on a hostile table', async () => {
+  const ok = await signed();
+  const r = toBig(ok.signature.subarray(0, 32));
+  const s = toBig(ok.signature.subarray(32, 64));
+  const v = ok.signature[64]! >= 27 ? ok.signature[64]! - 27 : ok.signature[64]!;
+  const table: [string, Uint8Array, boolean][] = [
+    ['valid v=27/28', sig(r, s, 27 + v), true],
+    ['valid v=0/1', sig(r, s, v), true],
+    ['wrong recovery id', sig(r, s, 27 + (1 - v)), false],
+    ['high-s twin', sig(r, N - s, 27 + (1 - v)), false],
+    ['r = 0', sig(0n, s, 27), false],
+    ['s = 0', sig(r, 0n, 27), false],
+    ['r = n', sig(N, s, 27), false],
+    ['s = n', sig(r, N, 27), false],
+    ['r > n (r = p - 1)', sig(P - 1n, s, 27), false],
+    ['all zero', new Uint8Array(65), false],
+    ['v = 2', sig(r, s, 2), false],
+    ['v = 29', sig(r, s, 29), false],
+    ['v = 35', sig(r, s, 35), false],
+    ['v = 255', sig(r, s, 255), false],
+    ['64 bytes', ok.signature.subarray(0, 64), false],
+    ['66 bytes', Uint8Array.from([...ok.signature, 0]), false],
+    ['empty', new Uint8Array(0), false],
+    ['130 bytes', Uint8Array.from([...ok.signature, ...ok.signature]), false],
+    ['r not an x coordinate', sig(5n, s, 27), false],
+  ];
+  for (const [name, bytes, expected] of table) {
+    const a = verifyDigestNoble(ok.digest, bytes, ok.address);
+    const b = native ? verifyDigestNative(native, ok.digest, bytes, ok.address) : a;
+    expect([name, a]).toEqual([name, expected]);
+    expect([name, b]).toEqual([name, expected]);
+  }
+  // another address, and another digest
+  expect(verifyDigestNoble(ok.digest, ok.signature, '0x0000000000000000000000000000000000000000')).toBe(false);
+  const other = new Uint8Array(ok.digest);
+  other[0]! ^= 1;
+  expect(verifyDigestNoble(other, ok.signature, ok.address)).toBe(false);
+  if (native) expect(verifyDigestNative(native, other, ok.signature, ok.address)).toBe(false);
+});
+
+test('native and noble agree on 500 random valid signatures and their corruptions', async () => {
+  for (let i = 0; i < 500; i++) {
+    const ok = await signed();
+    const bad = Uint8Array.from(ok.signature);
+    bad[i % 64]! ^= 1 << (i % 8);
+    for (const [s, expected] of [
+      [ok.signature, true],
+      [bad, undefined],
+    ] as const) {
+      const a = verifyDigestNoble(ok.digest, s, ok.address);
+      if (expected !== undefined) expect(a).toBe(expected);
+      if (native) expect(verifyDigestNative(native, ok.digest, s, ok.address)).toBe(a);
+    }
+  }
+});
+
+test.each(['auto', 'noble'] as const)('the worker pool (%s) verifies, batches and closes', async (kind) => {
+  const stats = createStats();
+  const verifier = await createVerifier({
+    kind,
+    threads: 2,
+    message: DEFAULT_AUTH_MESSAGE,
+    domainName: DEFAULT_AUTH_DOMAIN,
+    stats,
+    logger: silentLogger,
+  });
+  try {
+    expect(verifier.kind).toBe(kind === 'noble' ? 'noble' : native ? 'native' : 'noble');
+    const jobs = await Promise.all(Array.from({ length: 200 }, () => signed()));
+    const results = await Promise.all(
+      jobs.map((j, i) => {
+        const s = Uint8Array.from(j.signature);
+        if (i % 2 === 1) s[10]! ^= 0xff;
+        return verifier.verify(j.challenge, s, j.address);
+      }),
+    );
+    expect(results.filter((r, i) => r === (i % 2 === 0)).length).toBe(200);
+    expect(stats.verifyCount).toBe(200);
+    expect(verifier.pending()).toBe(0);
+    expect(await verifier.verify(jobs[0]!.challenge, new Uint8Array(64), jobs[0]!.address)).toBe(false);
+  } finally {
+    await verifier.close();
+  }
+  expect(await verifier.verify('x', new Uint8Array(65), '0x')).toBe(false);
+});

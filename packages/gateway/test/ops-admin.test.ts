@@ -1,0 +1,238 @@
+import { request } from 'node:http';
+import { idFromHex, idToHex } from '@degas/proto';
+import { startAdminServer } from '../src/admin.js';
+import { createStaticDegasDirectory } from '../src/degas-directory.js';
+import { silentLogger } from '../src/logger.js';
+import { createStats } from '../src/stats.js';
+import type { AdminServer, GatewaySnapshot, MutableDegasDirectory } from '../src/types.js';
+
+const ID = '0x00112233445566778899aabbccddeeff';
+const TOKEN = 'admin-s3cret';
+
+const snapshot = (): GatewaySnapshot => ({
+  connectionsAuth: 1,
+  connectionsForward: 2,
+  links: [],
+  verifier: 'noble',
+  verifierThreads: 1,
+  verifierPending: 0,
+  draining: false,
+});
+
+let ready = false;
+let degas: MutableDegasDirectory;
+let admin: AdminServer;
+let open: AdminServer;
+let noDegas: AdminServer;
+const stats = createStats();
+
+beforeAll(async () => {
+  degas = createStaticDegasDirectory([
+    { id: '0xffeeddccbbaa99887766554433221100', url: 'ws://seed:1', token: 'seed-token' },
+  ]);
+  const base = { host: '127.0.0.1', port: 0, stats, snapshot, ready: () => ready, logger: silentLogger };
+  admin = await startAdminServer({ ...base, token: TOKEN, degas });
+  open = await startAdminServer({ ...base, degas: createStaticDegasDirectory() });
+  noDegas = await startAdminServer({ ...base, token: TOKEN });
+});
+afterAll(async () => {
+  await Promise.all([admin.close(), open.close(), noDegas.close()]);
+});
+
+const url = (s: AdminServer, path: string) => `http://127.0.0.1:${s.port}${path}`;
+const auth = { authorization: `Bearer ${TOKEN}` };
+const put = (s: AdminServer, path: string, body: unknown, headers: Record<string, string> = auth) =>
+  fetch(url(s, path), {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+
+describe('admin server', () => {
+  test('GET /healthz is 200 ok', async () => {
+    const res = await fetch(url(admin, '/healthz'));
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe('ok\n');
+  });
+
+  test('GET /readyz follows ready()', async () => {
+    ready = false;
+    expect((await fetch(url(admin, '/readyz'))).status).toBe(503);
+    ready = true;
+    const res = await fetch(url(admin, '/readyz'));
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe('ready\n');
+  });
+
+  test('GET /metrics is Prometheus text', async () => {
+    stats.authSuccesses = 42;
+    const res = await fetch(url(admin, '/metrics?x=1'));
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
+    const text = await res.text();
+    expect(text).toContain('\ndegas_gateway_auth_successes_total 42\n');
+    expect(text).toContain('degas_gateway_connections{state="forward"} 2\n');
+  });
+
+  test('unknown paths are 404, wrong methods 405 with Allow', async () => {
+    expect((await fetch(url(admin, '/nope'))).status).toBe(404);
+    expect((await fetch(url(admin, '/v1/degas/0x00/extra'))).status).toBe(404);
+    const res = await fetch(url(admin, '/healthz'), { method: 'POST' });
+    expect(res.status).toBe(405);
+    expect(res.headers.get('allow')).toBe('GET, HEAD');
+    expect((await fetch(url(admin, '/v1/degas'), { method: 'PUT', headers: auth })).status).toBe(405);
+    expect((await fetch(url(admin, `/v1/degas/${ID}`), { method: 'POST', headers: auth })).status).toBe(405);
+  });
+
+  test('PUT registers, GET lists without tokens, DELETE unregisters', async () => {
+    const res = await put(admin, `/v1/degas/${ID.toUpperCase().replace('0X', '0x')}`, {
+      url: 'ws://10.0.0.7:7000',
+      token: 'degas-token',
+    });
+    expect(res.status).toBe(204);
+    expect(degas.resolve(idFromHex(ID))).toEqual({ url: 'ws://10.0.0.7:7000', token: 'degas-token' });
+
+    const list = await fetch(url(admin, '/v1/degas'));
+    expect(list.status).toBe(200);
+    const text = await list.text();
+    expect(text).not.toContain('degas-token');
+    expect(text).not.toContain('seed-token');
+    expect(JSON.parse(text)).toEqual({
+      degas: [
+        { id: ID, url: 'ws://10.0.0.7:7000', hasToken: true },
+        { id: '0xffeeddccbbaa99887766554433221100', url: 'ws://seed:1', hasToken: true },
+      ],
+    });
+    const one = await fetch(url(admin, `/v1/degas/${ID}`));
+    expect(await one.json()).toEqual({ id: ID, url: 'ws://10.0.0.7:7000', hasToken: true });
+
+    expect((await fetch(url(admin, `/v1/degas/${ID}`), { method: 'DELETE', headers: auth })).status).toBe(204);
+    expect(degas.resolve(idFromHex(ID))).toBeUndefined();
+    expect((await fetch(url(admin, `/v1/degas/${ID}`), { method: 'DELETE', headers: auth })).status).toBe(404);
+    expect((await fetch(url(admin, `/v1/degas/${ID}`))).status).toBe(404);
+  });
+
+  test.each([
+    ['no header', {}],
+    ['wrong token', { authorization: 'Bearer wrong' }],
+    ['wrong token of equal length', { authorization: `Bearer ${'x'.repeat(TOKEN.length)}` }],
+    ['a prefix of the token', { authorization: `Bearer ${TOKEN.slice(0, -1)}` }],
+    ['wrong scheme', { authorization: `Basic ${Buffer.from(`u:${TOKEN}`).toString('base64')}` }],
+    ['token without scheme', { authorization: TOKEN }],
+    ['empty bearer', { authorization: 'Bearer ' }],
+  ])('write endpoints refuse %s with 401', async (_name, headers: Record<string, string>) => {
+    const res = await put(admin, `/v1/degas/${ID}`, { url: 'ws://evil:1' }, headers);
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toMatch(/^Bearer/);
+    const del = await fetch(url(admin, '/v1/degas/0xffeeddccbbaa99887766554433221100'), { method: 'DELETE', headers });
+    expect(del.status).toBe(401);
+    expect(degas.resolve(idFromHex(ID))).toBeUndefined();
+    expect(degas.resolve(idFromHex('0xffeeddccbbaa99887766554433221100'))).toBeDefined();
+  });
+
+  test('the bearer scheme is case-insensitive', async () => {
+    const res = await put(admin, `/v1/degas/${ID}`, { url: 'ws://ok:1' }, { authorization: `bearer ${TOKEN}` });
+    expect(res.status).toBe(204);
+    degas.unregister(idFromHex(ID));
+  });
+
+  test.each([
+    ['a bad id', '/v1/degas/0x1234', { url: 'ws://a:1' }, 400, /32 hex digits/],
+    ['a percent-encoded id', `/v1/degas/%30x${ID.slice(2)}`, { url: 'ws://a:1' }, 400, /32 hex digits/],
+    ['a malformed escape', '/v1/degas/%E0%A4%A', { url: 'ws://a:1' }, 400, /32 hex digits/],
+    ['an id without 0x', `/v1/degas/${ID.slice(2)}`, { url: 'ws://a:1' }, 400, /32 hex digits/],
+    ['a non-WebSocket URL', `/v1/degas/${ID}`, { url: 'http://a:1' }, 400, /ws:\/\//],
+    ['a missing URL', `/v1/degas/${ID}`, { token: 'x' }, 400, /URL must be a string/],
+    ['a bad token', `/v1/degas/${ID}`, { url: 'ws://a', token: 'a b' }, 400, /visible ASCII/],
+    ['unknown keys', `/v1/degas/${ID}`, { url: 'ws://a', extra: 1 }, 400, /unknown key "extra"/],
+    ['invalid JSON', `/v1/degas/${ID}`, '{nope', 400, /must be JSON/],
+    ['a JSON array', `/v1/degas/${ID}`, '[]', 400, /JSON object/],
+  ])('PUT with %s is refused', async (_name, path, body, status, why) => {
+    const res = await put(admin, path, body);
+    expect(res.status).toBe(status);
+    expect(((await res.json()) as { error: string }).error).toMatch(why);
+    expect(degas.resolve(idFromHex(ID))).toBeUndefined();
+  });
+
+  test('PUT with a non-JSON content type is 415', async () => {
+    const res = await fetch(url(admin, `/v1/degas/${ID}`), {
+      method: 'PUT',
+      headers: { ...auth, 'content-type': 'text/plain' },
+      body: JSON.stringify({ url: 'ws://a' }),
+    });
+    expect(res.status).toBe(415);
+  });
+
+  test('PUT bodies over 64 KiB are 413, declared or streamed', async () => {
+    const big = JSON.stringify({ url: 'ws://a', token: 'x'.repeat(70 * 1024) });
+    expect((await put(admin, `/v1/degas/${ID}`, big)).status).toBe(413);
+    // Chunked: no Content-Length, so the limit is enforced while reading.
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port: admin.port,
+          method: 'PUT',
+          path: `/v1/degas/${ID}`,
+          headers: { ...auth, 'content-type': 'application/json' },
+        },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
+      req.on('error', reject);
+      for (let i = 0; i < 20; i++) req.write('x'.repeat(8192));
+      req.end();
+    });
+    expect(status).toBe(413);
+    expect(degas.resolve(idFromHex(ID))).toBeUndefined();
+  });
+
+  test('without a token configured, writes are open', async () => {
+    const res = await put(open, `/v1/degas/${ID}`, { url: 'ws://a:1' }, {});
+    expect(res.status).toBe(204);
+    const list = (await (await fetch(url(open, '/v1/degas'))).json()) as { degas: { id: string }[] };
+    expect(list.degas.map((d) => d.id)).toEqual([ID]);
+  });
+
+  test('without a mutable Degas directory, registration is 501 (after auth)', async () => {
+    expect((await put(noDegas, `/v1/degas/${ID}`, { url: 'ws://a:1' }, {})).status).toBe(401);
+    expect((await put(noDegas, `/v1/degas/${ID}`, { url: 'ws://a:1' })).status).toBe(501);
+    expect((await fetch(url(noDegas, '/v1/degas'))).status).toBe(501);
+  });
+
+  test('listening twice on one port fails', async () => {
+    await expect(
+      startAdminServer({
+        host: '127.0.0.1',
+        port: admin.port,
+        stats,
+        snapshot,
+        ready: () => true,
+        logger: silentLogger,
+      }),
+    ).rejects.toThrow(/EADDRINUSE/);
+  });
+
+  test('options are validated', async () => {
+    await expect(
+      startAdminServer({ host: '127.0.0.1', port: 70000, stats, snapshot, ready: () => true, logger: silentLogger }),
+    ).rejects.toThrow(RangeError);
+    await expect(
+      startAdminServer({
+        host: '127.0.0.1',
+        port: 0,
+        token: 'a b',
+        stats,
+        snapshot,
+        ready: () => true,
+        logger: silentLogger,
+      }),
+    ).rejects.toThrow(/visible ASCII/);
+  });
+
+  test('idToHex round trip of listed ids', () => {
+    expect(degas.list().map((e) => idToHex(e.id))).toContain('0xffeeddccbbaa99887766554433221100');
+  });
+});

@@ -1,0 +1,325 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { privateKeyToAddress } from '@degas/auth-eth';
+import { idFromHex, idToHex, Limits } from '@degas/proto';
+import { buildGatewayOptions, ConfigError, envName, fileKey, loadConfig, OPTIONS, usage } from '../src/config.js';
+import { isMutableDegasDirectory } from '../src/degas-directory.js';
+
+const A = '0x00112233445566778899aabbccddeeff';
+const B = '0xffeeddccbbaa99887766554433221100';
+const ADDR = privateKeyToAddress(`0x${'22'.repeat(32)}`);
+
+let dir: string;
+let accountsFile: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'degas-config-'));
+  accountsFile = join(dir, 'accounts.json');
+  await writeFile(
+    accountsFile,
+    JSON.stringify({ accounts: [{ id: A, signers: [{ type: 'ethereum', address: ADDR }] }] }),
+  );
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+const cfg = async (name: string, value: unknown) => {
+  const p = join(dir, name);
+  await writeFile(p, typeof value === 'string' ? value : JSON.stringify(value));
+  return p;
+};
+const load = (argv: string[], env: NodeJS.ProcessEnv = {}) => loadConfig(argv, env, { cwd: dir });
+
+/** The ConfigError of `p`, asserting it is one line and names `flag`. */
+async function configError(p: Promise<unknown>, flag: string): Promise<string> {
+  const err = await p.then(
+    () => {
+      throw new Error('expected a ConfigError');
+    },
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(ConfigError);
+  const { message } = err as ConfigError;
+  expect(message).not.toMatch(/[\r\n]/);
+  expect(message).toContain(flag);
+  expect((err as ConfigError).flag).toBe(flag);
+  return message;
+}
+
+describe('loadConfig', () => {
+  test('defaults', async () => {
+    const c = await load([]);
+    expect(c).toMatchObject({
+      host: '0.0.0.0',
+      port: 8080,
+      adminPort: 9090,
+      adminHost: undefined,
+      accounts: join(dir, 'accounts.json'),
+      accountsRpc: undefined,
+      degas: [],
+      degasFileEntries: [],
+      allowedOrigins: [],
+      helloTimeoutMs: Limits.HELLO_TIMEOUT_MS,
+      authTimeoutMs: Limits.AUTH_TIMEOUT_MS,
+      pingIntervalMs: Limits.PING_INTERVAL_MS,
+      rateLimit: 1000,
+      maxConnections: 100_000,
+      maxPendingPerIp: 64,
+      sendBufferLimit: 4 * 1024 * 1024,
+      degasQueueLimit: 4 * 1024 * 1024,
+      shutdownTimeoutMs: 10_000,
+      verifier: 'auto',
+      logLevel: 'info',
+      adminToken: undefined,
+      internalToken: undefined,
+    });
+  });
+
+  test('every option has a flag, env name and file key', () => {
+    expect(envName('admin-token')).toBe('DEGAS_ADMIN_TOKEN');
+    expect(envName('internal-token')).toBe('DEGAS_INTERNAL_TOKEN');
+    expect(fileKey('degas-url-template')).toBe('degasUrlTemplate');
+    const text = usage();
+    for (const o of OPTIONS) expect(text).toContain(`--${o.flag} `);
+    for (const line of text.split('\n').filter((l) => l.startsWith('  --'))) expect(line.length).toBeLessThan(160);
+  });
+
+  test('flags > env > config file > defaults', async () => {
+    const file = await cfg('precedence.json', {
+      port: 1111,
+      host: '127.0.0.2',
+      rateLimit: 5,
+      logLevel: 'warn',
+      allowedOrigin: ['https://file.example'],
+    });
+    const env = {
+      DEGAS_CONFIG: file,
+      DEGAS_PORT: '2222',
+      DEGAS_HOST: '127.0.0.3',
+      DEGAS_ALLOWED_ORIGIN: 'https://env.example, https://env2.example',
+    };
+    const fromFile = await load([], { DEGAS_CONFIG: file });
+    expect(fromFile).toMatchObject({
+      port: 1111,
+      host: '127.0.0.2',
+      rateLimit: 5,
+      logLevel: 'warn',
+      allowedOrigins: ['https://file.example'],
+    });
+    expect(fromFile.configFile).toBe(file);
+    const fromEnv = await load([], env);
+    expect(fromEnv).toMatchObject({
+      port: 2222,
+      host: '127.0.0.3',
+      rateLimit: 5,
+      allowedOrigins: ['https://env.example', 'https://env2.example'],
+    });
+    const fromFlags = await load(
+      ['--port', '3333', '--allowed-origin=https://a.example', '--allowed-origin', 'http://localhost:5173'],
+      env,
+    );
+    expect(fromFlags).toMatchObject({
+      port: 3333,
+      host: '127.0.0.3',
+      rateLimit: 5,
+      allowedOrigins: ['https://a.example', 'http://localhost:5173'],
+    });
+    // --config as a flag wins over DEGAS_CONFIG.
+    const other = await cfg('other.json', { port: 4444 });
+    expect((await load(['--config', other], env)).port).toBe(2222);
+    expect((await load(['--config', other], {})).port).toBe(4444);
+  });
+
+  test('an empty environment variable counts as unset', async () => {
+    const c = await load([], { DEGAS_ADMIN_TOKEN: '', DEGAS_PORT: '' });
+    expect(c.adminToken).toBeUndefined();
+    expect(c.port).toBe(8080);
+  });
+
+  test('tokens from env and flags', async () => {
+    const c = await load(['--admin-token', 'adm'], { DEGAS_INTERNAL_TOKEN: 'int', DEGAS_ADMIN_TOKEN: 'env-adm' });
+    expect(c.internalToken).toBe('int');
+    expect(c.adminToken).toBe('adm');
+  });
+
+  test('--degas (repeatable, flags, env and file forms), --degas-file and --degas-url-template', async () => {
+    const degasFile = await cfg('degas.json', { degas: [{ id: B, url: 'wss://b.example', token: 'tb' }] });
+    const c = await load([
+      '--degas',
+      `${A}=ws://127.0.0.1:7000`,
+      `--degas-file=${degasFile}`,
+      '--degas-url-template',
+      'ws://degas-{id}.ns.svc:7000',
+    ]);
+    expect(c.degas.map((d) => [idToHex(d.id), d.url])).toEqual([[A, 'ws://127.0.0.1:7000']]);
+    expect(c.degasFileEntries.map((d) => [idToHex(d.id), d.url, d.token])).toEqual([[B, 'wss://b.example', 'tb']]);
+    expect(c.degasUrlTemplate).toBe('ws://degas-{id}.ns.svc:7000');
+    const env = await load([], { DEGAS_DEGAS: `${A}=ws://a:1,${B}=ws://b:2` });
+    expect(env.degas.map((d) => d.url)).toEqual(['ws://a:1', 'ws://b:2']);
+    const file = await cfg('cfg-degas.json', { degas: [`${A}=ws://a:1`, { id: B, url: 'ws://b:2', token: 'tok' }] });
+    const fromFile = await load(['--config', file]);
+    expect(fromFile.degas.map((d) => [idToHex(d.id), d.url, d.token])).toEqual([
+      [A, 'ws://a:1', undefined],
+      [B, 'ws://b:2', 'tok'],
+    ]);
+  });
+
+  test('relative paths in the config file are relative to the file', async () => {
+    await rm(join(dir, 'sub'), { recursive: true, force: true });
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(join(dir, 'sub'));
+    const file = await cfg('sub/c.json', { accounts: 'acc.json' });
+    expect((await loadConfig(['--config', file], {}, { cwd: '/' })).accounts).toBe(join(dir, 'sub', 'acc.json'));
+    expect((await loadConfig(['--accounts', 'x.json'], {}, { cwd: dir })).accounts).toBe(join(dir, 'x.json'));
+  });
+
+  test('--admin-port off disables the admin server', async () => {
+    expect((await load(['--admin-port', 'off'])).adminPort).toBe(false);
+    expect((await load(['--admin-port', '0'])).adminPort).toBe(0);
+  });
+
+  test.each<[string, string[], NodeJS.ProcessEnv, string, RegExp]>([
+    ['an unknown flag', ['--prot', '1'], {}, '--prot', /unknown option --prot/],
+    ['a positional argument', ['serve'], {}, 'serve', /unexpected argument "serve"/],
+    ['a missing value', ['--port'], {}, '--port', /--port: missing value/],
+    ['a flag as value', ['--port', '--host', 'x'], {}, '--port', /missing value/],
+    ['a repeated single flag', ['--port', '1', '--port=2'], {}, '--port', /given more than once/],
+    ['a non-integer port', ['--port', '80.5'], {}, '--port', /integer from 0 to 65535, got "80.5"/],
+    ['an out-of-range port', ['--port=65536'], {}, '--port', /integer from 0 to 65535/],
+    ['a negative count', ['--max-connections', '-1'], {}, '--max-connections', /integer from 1/],
+    ['a zero timeout', ['--hello-timeout-ms', '0'], {}, '--hello-timeout-ms', /integer from 1 to 2147483647/],
+    ['a timeout over setTimeout’s range', ['--auth-timeout-ms', '2147483648'], {}, '--auth-timeout-ms', /2147483647/],
+    ['a bad admin port', ['--admin-port', 'none'], {}, '--admin-port', /or "off"/],
+    ['a malformed --degas id', ['--degas', '0x1234=ws://a'], {}, '--degas', /"0x" followed by 32 hex digits/],
+    ['--degas without =', ['--degas', A], {}, '--degas', /expected 0xID=URL/],
+    ['a bad --degas URL', ['--degas', `${A}=http://a`], {}, '--degas', /ws:\/\/ or wss:\/\//],
+    ['a duplicate --degas', ['--degas', `${A}=ws://a`, '--degas', `${A}=ws://b`], {}, '--degas', /given twice/],
+    ['a template without {id}', ['--degas-url-template', 'ws://a'], {}, '--degas-url-template', /\{id\}/],
+    ['a template with a bad scheme', ['--degas-url-template', 'https://{id}'], {}, '--degas-url-template', /ws:\/\//],
+    ['a bad accounts-rpc URL', ['--accounts-rpc', 'ftp://x'], {}, '--accounts-rpc', /http:\/\/ or https:\/\//],
+    [
+      'both accounts sources',
+      ['--accounts-rpc', 'http://x', '--accounts', 'a.json'],
+      {},
+      '--accounts-rpc',
+      /cannot be combined with --accounts/,
+    ],
+    ['a bad log level', ['--log-level', 'loud'], {}, '--log-level', /one of debug, info, warn, error, silent/],
+    ['a bad verifier', ['--verifier', 'fast'], {}, '--verifier', /auto, native, noble/],
+    ['an origin with a path', ['--allowed-origin', 'https://a.example/'], {}, '--allowed-origin', /no path/],
+    ['an origin that is not a URL', ['--allowed-origin', 'game.example'], {}, '--allowed-origin', /origin like/],
+    ['a token with a space', ['--internal-token', 'a b'], {}, '--internal-token', /visible ASCII/],
+    ['an empty host', ['--host='], {}, '--host', /must not be empty/],
+    ['a bad env value', [], { DEGAS_PORT: 'eighty' }, '--port', /^DEGAS_PORT \(--port\): expected an integer/],
+    ['a bad env list', [], { DEGAS_DEGAS: `${A}=ws://ok,nope` }, '--degas', /DEGAS_DEGAS \(--degas\): "nope"/],
+    [
+      'a missing config file',
+      ['--config', 'missing.json'],
+      {},
+      '--config',
+      /cannot read .*missing\.json: no such file/,
+    ],
+    ['a missing degas file', ['--degas-file', 'missing.json'], {}, '--degas-file', /cannot read/],
+  ])('rejects %s', async (_name, argv, env, flag, why) => {
+    expect(await configError(load(argv, env), flag)).toMatch(why);
+  });
+
+  test.each<[string, unknown, string, RegExp]>([
+    ['invalid JSON', '{port: 1}', '--config', /is not valid JSON/],
+    ['not an object', '[1]', '--config', /must contain a JSON object/],
+    ['an unknown key', { prot: 1 }, '--config', /unknown key "prot"/],
+    ['a flag-style key', { 'admin-port': 1 }, '--config', /unknown key "admin-port"/],
+    ['a string for a number', { port: 'x' }, '--port', /"port" \(--port\): expected an integer/],
+    ['a number for a string', { host: 5 }, '--host', /expected a string, got a number/],
+    ['a string for a list', { allowedOrigin: 'https://a.example' }, '--allowed-origin', /expected a list of origins/],
+    ['a bad degas object', { degas: [{ id: A, url: 'ws://a', x: 1 }] }, '--degas', /unknown key "x"/],
+  ])('rejects a config file with %s', async (_name, content, flag, why) => {
+    const p = await cfg(`bad-${Math.random()}.json`, content);
+    expect(await configError(load(['--config', p]), flag)).toMatch(why);
+  });
+
+  test('an invalid degas file names --degas-file and the entry', async () => {
+    const p = await cfg('bad-degas.json', {
+      degas: [
+        { id: A, url: 'ws://a' },
+        { id: A, url: 'ws://b' },
+      ],
+    });
+    expect(await configError(load(['--degas-file', p]), '--degas-file')).toMatch(/degas\[1\]\.id: duplicate/);
+    const q = await cfg('dup-degas.json', { degas: [{ id: A, url: 'ws://a' }] });
+    expect(await configError(load(['--degas-file', q, '--degas', `${A}=ws://x`]), '--degas-file')).toMatch(
+      /also given with --degas/,
+    );
+  });
+});
+
+describe('buildGatewayOptions', () => {
+  test('file accounts + static and template Degas, with every option passed on', async () => {
+    const c = await load([
+      '--accounts',
+      accountsFile,
+      '--degas',
+      `${A}=ws://127.0.0.1:7000`,
+      '--degas-url-template',
+      'ws://degas-{id}:7000',
+      '--internal-token',
+      'itok',
+      '--admin-token',
+      'atok',
+      '--auth-domain',
+      'My Game',
+      '--rate-limit',
+      '0',
+      '--verifier',
+      'noble',
+      '--verifier-threads',
+      '2',
+    ]);
+    const built = await buildGatewayOptions(c);
+    try {
+      const o = built.options;
+      expect(o).toMatchObject({
+        host: '0.0.0.0',
+        port: 8080,
+        adminPort: 9090,
+        internalToken: 'itok',
+        adminToken: 'atok',
+        authDomain: 'My Game',
+        rateLimit: 0,
+        verifier: 'noble',
+        verifierThreads: 2,
+      });
+      expect('authMessage' in o).toBe(false);
+      expect(await o.accounts.getAccount(idFromHex(A))).toMatchObject({ signers: [{ address: ADDR.toLowerCase() }] });
+      expect(await o.degas.resolve(idFromHex(A))).toEqual({ url: 'ws://127.0.0.1:7000' });
+      expect(await o.degas.resolve(idFromHex(B))).toEqual({ url: `ws://degas-${B.slice(2)}:7000` });
+      expect(isMutableDegasDirectory(o.degas)).toBe(true);
+    } finally {
+      await built.close();
+      await built.close();
+    }
+  });
+
+  test('rpc accounts', async () => {
+    const built = await buildGatewayOptions(await load(['--accounts-rpc', 'http://127.0.0.1:1/rpc']));
+    expect(built.options.accounts).toBe(built.accounts);
+    expect('reload' in built.accounts).toBe(false);
+    await built.close();
+  });
+
+  test('a missing or invalid accounts file is a ConfigError naming --accounts', async () => {
+    expect(
+      await configError(
+        load(['--accounts', 'nope.json']).then((c) => buildGatewayOptions(c)),
+        '--accounts',
+      ),
+    ).toMatch(/no such file .*accounts add/);
+    const bad = await cfg('bad-accounts.json', { accounts: [{ id: '0x12', signers: [] }] });
+    expect(
+      await configError(
+        load(['--accounts', bad]).then((c) => buildGatewayOptions(c)),
+        '--accounts',
+      ),
+    ).toMatch(/accounts\[0\]\.id/);
+  });
+});

@@ -1,0 +1,97 @@
+/**
+ * Runs the real `degas-gateway` bin (packages/gateway/dist/bin.js) as a child process on port 0
+ * and waits for its "listening" log line, which carries the ports it actually bound.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { dirname, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { deferred, within } from './wait.js';
+
+/** The bin of the gateway package in this checkout. */
+export const GATEWAY_BIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../gateway/dist/bin.js');
+
+/** A running gateway process. */
+export interface SpawnedGateway {
+  port: number;
+  adminPort: number;
+  proc: ChildProcess;
+  /** Every stderr line so far (JSON log lines and anything else). */
+  stderrLines: string[];
+  stdoutLines: string[];
+  /** Parsed JSON log lines so far. */
+  logs: Record<string, unknown>[];
+  kill(signal?: NodeJS.Signals): void;
+  /** Resolves with the exit code (or signal) once the process has exited. */
+  exited(ms?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/**
+ * Spawns `node dist/bin.js --port 0 --admin-port 0 ...args` and resolves once it logs
+ * `{"msg":"listening","port":…,"adminPort":…}`. Rejects (and kills it) if it exits first or
+ * does not get there within `timeoutMs`.
+ * @example
+ * const gw = await spawnGateway(['--accounts', file, '--degas', `${id}=${url}`]);
+ * gw.kill('SIGTERM'); expect((await gw.exited()).code).toBe(0);
+ */
+export async function spawnGateway(
+  args: readonly string[],
+  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; nodeArgs?: readonly string[]; bin?: string } = {},
+): Promise<SpawnedGateway> {
+  const proc = spawn(
+    process.execPath,
+    [...(options.nodeArgs ?? []), options.bin ?? GATEWAY_BIN, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1', ...args],
+    { env: { ...process.env, NODE_OPTIONS: '', ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const stderrLines: string[] = [];
+  const stdoutLines: string[] = [];
+  const logs: Record<string, unknown>[] = [];
+  const exit = deferred<{ code: number | null; signal: NodeJS.Signals | null }>();
+  proc.on('exit', (code, signal) => exit.resolve({ code, signal }));
+  const listening = deferred<{ port: number; adminPort: number }>();
+  const onLine = (line: string) => {
+    stderrLines.push(line);
+    let obj: unknown;
+    try {
+      obj = JSON.parse(line);
+    } catch {
+      return;
+    }
+    if (typeof obj !== 'object' || obj === null) return;
+    const rec = obj as Record<string, unknown>;
+    logs.push(rec);
+    if (rec.msg === 'listening' && typeof rec.port === 'number') {
+      listening.resolve({ port: rec.port, adminPort: typeof rec.adminPort === 'number' ? rec.adminPort : -1 });
+    }
+  };
+  createInterface({ input: proc.stderr as NodeJS.ReadableStream }).on('line', onLine);
+  createInterface({ input: proc.stdout as NodeJS.ReadableStream }).on('line', (l) => {
+    stdoutLines.push(l);
+    onLine(l);
+  });
+  void exit.promise.then(({ code, signal }) =>
+    listening.reject(
+      new Error(`gateway exited (code ${code}, signal ${signal}) before listening:\n${stderrLines.join('\n')}`),
+    ),
+  );
+  let ports: { port: number; adminPort: number };
+  try {
+    ports = await within(options.timeoutMs ?? 10_000, listening.promise, 'the gateway to log "listening"');
+  } catch (e) {
+    proc.kill('SIGKILL');
+    throw e;
+  }
+  return {
+    ...ports,
+    proc,
+    stderrLines,
+    stdoutLines,
+    logs,
+    kill(signal = 'SIGTERM') {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+    },
+    exited(ms = 15_000) {
+      return within(ms, exit.promise, 'the gateway process to exit');
+    },
+  };
+}

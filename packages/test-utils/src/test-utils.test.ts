@@ -1,0 +1,131 @@
+import type { AddressInfo } from 'node:net';
+import { createChallenge, loginTypedData, verifyLogin } from '@degas/auth-eth';
+import { encodeDegasToClient, idToHex } from '@degas/proto';
+import WebSocket, { WebSocketServer } from 'ws';
+import {
+  encodeFrame,
+  httpUpgrade,
+  memoryAccounts,
+  Opcode,
+  RawClient,
+  startTestDegas,
+  testAccount,
+  testDegasId,
+  TimeoutError,
+  within,
+} from './index.js';
+
+let wss: WebSocketServer;
+let port: number;
+const serverReceived: Buffer[] = [];
+
+beforeAll(async () => {
+  wss = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: false, maxPayload: 70_000 });
+  await new Promise<void>((r) => wss.once('listening', () => r()));
+  port = (wss.address() as AddressInfo).port;
+  wss.on('connection', (ws) => {
+    ws.on('error', () => {});
+    ws.on('message', (data: Buffer) => {
+      serverReceived.push(data);
+      ws.send(data);
+    });
+  });
+});
+afterAll(async () => {
+  for (const c of wss.clients) c.terminate();
+  await new Promise((r) => wss.close(r));
+});
+
+describe('encodeFrame', () => {
+  it('writes minimal and forced length encodings', () => {
+    expect(encodeFrame({ opcode: 2, payload: new Uint8Array(125), mask: false }).length).toBe(127);
+    expect(encodeFrame({ opcode: 2, payload: new Uint8Array(126), mask: false }).subarray(0, 4)).toEqual(
+      Buffer.from([0x82, 126, 0, 126]),
+    );
+    const f = encodeFrame({ opcode: 2, payload: new Uint8Array(1), mask: false, lengthEncoding: 64 });
+    expect(f.length).toBe(11);
+    expect(f[1]).toBe(127);
+    expect(encodeFrame({ opcode: 0xb, rsv: 7, fin: false, mask: false })[0]).toBe(0x7b);
+    expect(() => encodeFrame({ opcode: 16 })).toThrow(RangeError);
+  });
+});
+
+describe('RawClient against a ws server', () => {
+  it('round-trips masked and fragmented binary frames; server frames are unmasked', async () => {
+    const c = await RawClient.connect({ port });
+    expect(c.response.status).toBe(101);
+    const payload = Buffer.from([0, 1, 2, 0xff, 0xfe]);
+    c.binary(payload);
+    expect(await c.nextData()).toEqual(payload);
+    const big = Buffer.alloc(65_536, 7);
+    c.frame({ opcode: Opcode.BINARY, fin: false, payload: big.subarray(0, 1000) });
+    c.ping('x');
+    await c.writeChopped(encodeFrame({ opcode: Opcode.CONTINUATION, payload: big.subarray(1000) }), 9973);
+    expect(await c.nextPong()).toEqual(Buffer.from('x'));
+    expect(await c.nextData()).toEqual(big);
+    expect(c.received.every((f) => !f.masked)).toBe(true);
+    c.close(4000, 'bye');
+    const r = await c.closed();
+    expect(r.code).toBe(4000);
+    expect(r.tcpClosedWithoutCloseFrame).toBe(false);
+  });
+
+  it('reports a protocol close (1002) for an unmasked frame', async () => {
+    const c = await RawClient.connect({ port });
+    c.binary(Buffer.from('x'), { mask: false });
+    expect((await c.closed()).code).toBe(1002);
+  });
+
+  it('returns the HTTP status of a rejected upgrade', async () => {
+    const r = await httpUpgrade({ port, key: null });
+    expect(r.response.status).toBe(400);
+    expect(r.client).toBeUndefined();
+  });
+});
+
+describe('accounts', () => {
+  it('testAccount signs Login typed data that verifies, and memoryAccounts serves it', async () => {
+    const a = testAccount(1);
+    expect(testAccount(1).address).toBe(a.address);
+    expect(a.address).toMatch(/^0x[0-9a-f]{40}$/);
+    const { fields } = createChallenge();
+    const signature = await a.signer.signTypedData(loginTypedData(fields));
+    expect(verifyLogin({ fields, signature, address: a.address })).toBe(true);
+    const dir = memoryAccounts([a]);
+    expect((await dir.getAccount(a.id))?.signers[0]?.address).toBe(a.address);
+    expect(await dir.getAccount(testAccount(2).id)).toBeUndefined();
+  });
+});
+
+describe('startTestDegas', () => {
+  it('checks the bearer token and Degas-Id, records upgrade attempts, echoes', async () => {
+    const degasId = testDegasId(1);
+    const degas = await startTestDegas({ degasId, token: 't0k', echo: true });
+    try {
+      const open = (headers: Record<string, string>) =>
+        new Promise<number>((resolve) => {
+          const ws = new WebSocket(degas.url, { headers });
+          ws.on('unexpected-response', (_q, res) => {
+            resolve(res.statusCode ?? 0);
+            ws.terminate();
+          });
+          ws.on('open', () => {
+            resolve(101);
+            ws.close();
+          });
+          ws.on('error', () => {});
+        });
+      expect(await open({ Authorization: 'Bearer nope', 'Degas-Id': idToHex(degasId) })).toBe(401);
+      expect(await open({ Authorization: 'Bearer t0k', 'Degas-Id': idToHex(testDegasId(2)) })).toBe(403);
+      expect(await open({ Authorization: 'Bearer t0k', 'Degas-Id': idToHex(degasId) })).toBe(101);
+      expect(degas.upgradeAttempts.length).toBe(3);
+    } finally {
+      await degas.close();
+    }
+  });
+
+  it('within rejects with TimeoutError', async () => {
+    await expect(within(10, new Promise(() => {}))).rejects.toBeInstanceOf(TimeoutError);
+    expect(encodeDegasToClient(testAccount(1).id, new Uint8Array(1)).length).toBeGreaterThan(16);
+  });
+});
