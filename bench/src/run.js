@@ -9,7 +9,7 @@ import { GATEWAY_BIN, gatewayAvailable, killAll, SRC_DIR } from './lib/procs.js'
 import { commitInfo, evaluateTargets, formatReport, machineInfo, writeResult } from './lib/report.js';
 import { runFanout } from './scenarios/fanout.js';
 import { runIdle } from './scenarios/idle.js';
-import { runLoginStorm } from './scenarios/login-storm.js';
+import { measureNobleRate, runLoginStorm } from './scenarios/login-storm.js';
 import { runRelay } from './scenarios/relay.js';
 
 const SCENARIOS = ['relay', 'fanout', 'login-storm', 'idle'];
@@ -25,6 +25,7 @@ const USAGE = `usage: node src/run.js [${SCENARIOS.join('|')} ...] [options]
   fanout:       --recipients N (default 1000)  --fanout-payloads 64,1024
   login-storm:  --logins N (default 5000)  --calm N (default 100)  --calm-interval-ms N (default 20;
                 0 = unpaced closed loop)  --storm-nice N (default 10)  --verifier native|noble
+                --noble-logins N (default 1000; a second storm with --verifier noble, 0 = skip)
   idle:         --idle N (default 20000, capped by the open-files limit)`;
 
 /**
@@ -53,6 +54,7 @@ function main() {
       calm: { type: 'string' },
       'calm-interval-ms': { type: 'string' },
       'storm-nice': { type: 'string' },
+      'noble-logins': { type: 'string' },
       verifier: { type: 'string' },
       idle: { type: 'string' },
       help: { type: 'boolean', default: false },
@@ -121,6 +123,7 @@ function main() {
       verifier: v.verifier,
       rawBaseline: true,
       stormNice: num(v['storm-nice'], 10),
+      nobleLogins: num(v['noble-logins'], q ? 0 : 1000),
     },
     idle: {
       connections: Math.min(idleWanted, idleMax),
@@ -171,7 +174,22 @@ function main() {
         ctx.log(`${s}: start`);
         if (s === 'relay') result.scenarios.push(...(await runRelay(cfg.relay, ctx)));
         if (s === 'fanout') result.scenarios.push(...(await runFanout(cfg.fanout, ctx)));
-        if (s === 'login-storm') result.scenarios.push(...(await runLoginStorm(cfg.storm, ctx)));
+        if (s === 'login-storm') {
+          result.scenarios.push(...(await runLoginStorm(cfg.storm, ctx)));
+          if (cfg.storm.nobleLogins > 0 && cfg.storm.verifier === undefined) {
+            // The portable path: the same storm, smaller, with the pure-JS verifier.
+            const nobleRate = await measureNobleRate(q ? 200 : 1500);
+            ctx.log(`login-storm: @noble/secp256k1 single-thread rate ${nobleRate}/s`);
+            const noble = {
+              ...cfg.storm,
+              logins: cfg.storm.nobleLogins,
+              verifier: 'noble',
+              rawBaseline: false,
+              nobleRate,
+            };
+            result.scenarios.push(...(await runLoginStorm(noble, ctx)));
+          }
+        }
         if (s === 'idle') result.scenarios.push(...(await runIdle(cfg.idle, ctx)));
         ctx.log(`${s}: done in ${((Date.now() - t) / 1000).toFixed(1)} s`);
       }

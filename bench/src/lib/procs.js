@@ -135,6 +135,7 @@ export function startGateway(o) {
             port: rec.port,
             adminPort,
             url: `ws://127.0.0.1:${rec.port}`,
+            info: rec,
             logLines,
           });
         }

@@ -19,7 +19,7 @@ import { concatSamples, round3, summarize } from '../lib/stats.js';
 /**
  * @typedef {{ logins: number, calm: number, stormProcs: number, payloadBytes: number, warmupMs: number,
  *   durationMs: number, intervalMs: number, verifier?: string | undefined, rawBaseline: boolean,
- *   stormNice: number }} StormConfig
+ *   stormNice: number, nobleRate?: number }} StormConfig
  */
 
 /**
@@ -150,10 +150,23 @@ export async function runLoginStorm(cfg, ctx) {
       calm_interval_ms: cfg.intervalMs,
       storm_loadgen_nice: cfg.stormNice,
       payload_bytes: cfg.payloadBytes,
-      gateway: { ...g, ...st, verifier },
+      gateway: {
+        ...g,
+        ...st,
+        verifier,
+        verifier_threads: gw.info.verifierThreads ?? null,
+        masking: gw.info.masking ?? null,
+      },
       baseline: { kind: 'same-clients-without-storm', ...q },
       ratio: q.p99_ms > 0 ? round3(/** @type {number} */ (g.p99_ms) / /** @type {number} */ (q.p99_ms)) : null,
     };
+    if (verifier === 'noble' && cfg.nobleRate !== undefined) {
+      // Issue #5: without the native addon, at least 0.9 × (pool size × single-thread noble rate).
+      const threads = gw.info.verifierThreads ?? 1;
+      row.gateway.noble_single_thread_per_s = cfg.nobleRate;
+      row.gateway.noble_pool_bound_per_s = Math.round(threads * cfg.nobleRate);
+      row.ratio_vs_noble_pool = round3(st.logins_per_s / (threads * cfg.nobleRate));
+    }
     ctx.log(
       `login-storm ${cfg.logins} (${verifier}): ${st.logins_per_s} logins/s, all in ${st.time_to_all_authenticated_ms} ms, ` +
         `${st.cpu_us_per_login} µs gateway CPU/login, p99 calm ${q.p99_ms} ms → storm ${g.p99_ms} ms (ratio ${row.ratio})`,
@@ -181,4 +194,30 @@ export async function runLoginStorm(cfg, ctx) {
     for (const l of [calm, ...storm]) await l.stop();
   }
   return [row];
+}
+
+/**
+ * Single-thread @noble/secp256k1 login verifications per second in this process (the same work
+ * a noble worker does per login: digest + recovery + address compare).
+ * @param {number} ms
+ */
+export async function measureNobleRate(ms) {
+  const { loginDigest, recoverAddress } = await import('@degas/auth-eth');
+  const secp = (await import('secp256k1')).default;
+  const { privateKey } = await import('../lib/keys.js');
+  const key = privateKey(0);
+  const fields = { Message: 'bench', Challenge: '00112233445566778899aabbccddeeff' };
+  const digest = loginDigest(fields);
+  const { signature, recid } = secp.ecdsaSign(digest, key);
+  const sig = new Uint8Array(65);
+  sig.set(signature);
+  sig[64] = 27 + recid;
+  recoverAddress(digest, sig); // warm up
+  let n = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < ms) {
+    recoverAddress(loginDigest(fields), sig);
+    n++;
+  }
+  return Math.round((n / (performance.now() - t0)) * 1000);
 }

@@ -363,13 +363,12 @@ export class DegasClient extends TypedEmitter<DegasClientEvents> {
     const max = options.maxBuffered ?? 1024;
     if (!Number.isInteger(max) || max < 1) throw new RangeError('maxBuffered must be a positive integer');
     const buffer: ClientMessageEvent[] = [];
-    let waiter: ((r: IteratorResult<ClientMessageEvent>) => void) | undefined;
+    const waiters: ((r: IteratorResult<ClientMessageEvent>) => void)[] = [];
     let done = false;
     const onMessage = (m: ClientMessageEvent) => {
+      const waiter = waiters.shift();
       if (waiter) {
-        const w = waiter;
-        waiter = undefined;
-        w({ value: m, done: false });
+        waiter({ value: m, done: false });
         return;
       }
       buffer.push(m);
@@ -380,8 +379,7 @@ export class DegasClient extends TypedEmitter<DegasClientEvents> {
       done = true;
       this.off('message', onMessage);
       this.off('state', onState);
-      if (waiter) waiter({ value: undefined, done: true });
-      waiter = undefined;
+      for (const waiter of waiters.splice(0)) waiter({ value: undefined, done: true });
     };
     const onState = (s: ClientState) => {
       if (s === 'closed') finish();
@@ -393,9 +391,7 @@ export class DegasClient extends TypedEmitter<DegasClientEvents> {
         const m = buffer.shift();
         if (m) return Promise.resolve({ value: m, done: false });
         if (done) return Promise.resolve({ value: undefined, done: true });
-        return new Promise((resolve) => {
-          waiter = resolve;
-        });
+        return new Promise((resolve) => waiters.push(resolve));
       },
       return: () => {
         finish();

@@ -18,7 +18,8 @@ export * from './index.js';
  */
 export class DegasClient extends BaseDegasClient {
   constructor(options: DegasClientOptions) {
-    super({ WebSocket: NodeClientWebSocket, ...options });
+    if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
+    super({ ...options, WebSocket: options.WebSocket ?? NodeClientWebSocket });
   }
 }
 

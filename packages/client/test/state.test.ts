@@ -312,6 +312,11 @@ test('messages() yields in order, buffers boundedly and ends on close', async ()
   const pending = it.next();
   FakeSocket.last.receive({ payload: { $case: 'degas', value: { degasId, payload: Uint8Array.of(4) } } });
   expect((await pending).value?.payload).toEqual(Uint8Array.of(4));
+  const [p5, p6] = [it.next(), it.next()];
+  for (const n of [5, 6])
+    FakeSocket.last.receive({ payload: { $case: 'degas', value: { degasId, payload: Uint8Array.of(n) } } });
+  expect((await p5).value?.payload).toEqual(Uint8Array.of(5));
+  expect((await p6).value?.payload).toEqual(Uint8Array.of(6));
   const end = it.next();
   client.close();
   expect(await end).toEqual({ value: undefined, done: true });
