@@ -5,7 +5,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { GATEWAY_BIN, gatewayAvailable, killAll, SRC_DIR } from './lib/procs.js';
+import { GATEWAY_BIN, gatewayAvailable, killAll, SRC_DIR, setGatewayBin } from './lib/procs.js';
 import { commitInfo, evaluateTargets, formatReport, machineInfo, writeResult } from './lib/report.js';
 import { runFanout } from './scenarios/fanout.js';
 import { runIdle } from './scenarios/idle.js';
@@ -20,6 +20,7 @@ const USAGE = `usage: node src/run.js [${SCENARIOS.join('|')} ...] [options]
   --no-latest           do not update DIR/latest.json
   --no-gateway          baselines only (before the gateway is built)
   --cpu-prof            run the gateway with --cpu-prof (profiles in DIR/prof/<scenario>/)
+  --gateway-bin FILE    benchmark another gateway build (default packages/gateway/dist/bin.js)
   relay:        --clients 1,100,1000  --payloads 64,1024,16384,65536  --full-matrix
                 --warmup-ms N  --duration-ms N  --repeat N (best of N per cell)
   fanout:       --recipients N (default 1000)  --fanout-payloads 64,1024
@@ -42,6 +43,7 @@ function main() {
       'no-latest': { type: 'boolean', default: false },
       'no-gateway': { type: 'boolean', default: false },
       'cpu-prof': { type: 'boolean', default: false },
+      'gateway-bin': { type: 'string' },
       clients: { type: 'string' },
       payloads: { type: 'string' },
       'full-matrix': { type: 'boolean', default: false },
@@ -138,6 +140,7 @@ function main() {
     );
   }
   const outDir = v.out ?? join(SRC_DIR, '..', 'results');
+  if (v['gateway-bin']) setGatewayBin(v['gateway-bin']);
   const withGateway = !v['no-gateway'];
   if (withGateway && !gatewayAvailable()) {
     console.error(`${GATEWAY_BIN} does not exist: run \`pnpm build\` first (or pass --no-gateway for baselines only)`);
@@ -161,6 +164,7 @@ function main() {
     commit,
     dirty,
     quick: q,
+    gateway_bin: withGateway ? GATEWAY_BIN : null,
     machine: machineInfo(),
     config: { scenarios: wanted, ...cfg },
     scenarios: /** @type {any[]} */ ([]),

@@ -9,7 +9,15 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 export const SRC_DIR = join(here, '..');
 export const REPO_DIR = join(SRC_DIR, '..', '..');
-export const GATEWAY_BIN = join(REPO_DIR, 'packages', 'gateway', 'dist', 'bin.js');
+export let GATEWAY_BIN = join(REPO_DIR, 'packages', 'gateway', 'dist', 'bin.js');
+
+/**
+ * Benchmarks another build of the gateway (e.g. a copy of dist/ from before a change).
+ * @param {string} path
+ */
+export function setGatewayBin(path) {
+  GATEWAY_BIN = path;
+}
 
 /** @type {Set<import('node:child_process').ChildProcess>} */
 const live = new Set();

@@ -21,6 +21,9 @@ import type { Router } from './router.js';
 import type { GatewayStats } from './stats.js';
 import type { DegasDirectory, DegasEndpoint, LinkState } from './types.js';
 
+/** Frames shorter than this start a per-turn cork of the link socket (see corkUntilNextTurn). */
+const CORK_BELOW = 8192;
+
 /** Whoever sent a message on a link; gets DEGAS_ERROR when the message is dropped. */
 export interface LinkSender {
   linkError(degasId: Uint8Array, detail: string): void;
@@ -52,7 +55,7 @@ export interface LinkPoolOptions {
 /** First and last backoff step after a failed dial (PROTOCOL.md 5.2). */
 export const BACKOFF_MIN_MS = 100;
 export const BACKOFF_MAX_MS = 10_000;
-/** A link that is lost sooner than this after opening counts as a failed dial (flapping Degas). */
+/** A link lost sooner than this after opening counts towards flapping (see onClose). */
 const STABLE_LINK_MS = 1_000;
 
 const EMPTY = new Uint8Array(0);
@@ -95,6 +98,8 @@ export class DegasLink {
   private ws: WebSocket | undefined;
   private queue: Queued[] = [];
   private failures = 0;
+  /** Consecutive losses of links that were open less than STABLE_LINK_MS. */
+  private quickLosses = 0;
   private openedAt = 0;
   private backoffTimer: NodeJS.Timeout | undefined;
   private alive = true;
@@ -125,7 +130,7 @@ export class DegasLink {
         sender.linkError(this.degasId, 'Degas is congested');
         return;
       }
-      if (this.corked === undefined) this.corkUntilNextTurn(ws);
+      if (this.corked === undefined && frame.length < CORK_BELOW) this.corkUntilNextTurn(ws);
       ws.send(frame);
       return;
     }
@@ -135,7 +140,8 @@ export class DegasLink {
   /**
    * Many clients' messages for this Degas arrive in one poll phase; corking the link's socket
    * until setImmediate sends them in one writev instead of one write syscall each (the syscalls
-   * were ~65% of the gateway's CPU in the relay benchmark).
+   * were ~65% of the gateway's CPU in the relay benchmark). Only small frames start a cork
+   * (CORK_BELOW): holding large frames back costs more than the syscalls it saves (bench, 16–64 KiB).
    */
   private corkUntilNextTurn(ws: WebSocket): void {
     const socket = (ws as unknown as { _socket?: Socket | null })._socket;
@@ -279,11 +285,14 @@ export class DegasLink {
     } else if (this.state === 'open') {
       const lived = performance.now() - this.openedAt;
       this.log.warn('degas link lost', { code, lived_ms: Math.round(lived) });
-      if (lived < STABLE_LINK_MS) this.enterBackoff();
-      else {
+      // PROTOCOL 5.2: the next message re-dials. A Degas that keeps dropping the link right after
+      // accepting it (flapping) gets one immediate re-dial, then the backoff of a failed dial.
+      if (lived >= STABLE_LINK_MS) {
         this.failures = 0;
+        this.quickLosses = 0;
         this.state = 'idle';
-      }
+      } else if (++this.quickLosses === 1) this.state = 'idle';
+      else this.enterBackoff();
     }
   }
 

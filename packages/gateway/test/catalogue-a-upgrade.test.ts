@@ -144,7 +144,9 @@ describe('A. connection caps', () => {
       s.write('GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n');
       return s;
     });
-    await Promise.all(sockets.map((s) => new Promise((r) => (s.readyState === 'open' ? r(null) : s.once('connect', r)))));
+    await Promise.all(
+      sockets.map((s) => new Promise((r) => (s.readyState === 'open' ? r(null) : s.once('connect', r)))),
+    );
     const extra = await httpUpgrade({ port: capEnv.port });
     try {
       if (extra.client) expect((await extra.client.closed(1500).catch(() => ({ code: 101 }))).code).toBe(1013);

@@ -4,7 +4,13 @@
  */
 import { decodeClientMessage, idEquals } from '@degas/proto';
 import { degasFrame, encodeFrame, helloAndChallenge, Opcode, type RawClient } from '@degas/test-utils';
-import { type CatalogueEnv, expectAuthFail, expectClose, expectErrorThenClose, startCatalogueEnv } from './catalogue-env.js';
+import {
+  type CatalogueEnv,
+  expectAuthFail,
+  expectClose,
+  expectErrorThenClose,
+  startCatalogueEnv,
+} from './catalogue-env.js';
 
 let env: CatalogueEnv;
 beforeAll(async () => {
@@ -35,15 +41,18 @@ export function envelopeOfSize(degasId: Uint8Array, total: number, fill = (i: nu
 }
 
 describe('B. framing', () => {
-  it.each(['pre-hello', 'forward'] as const)('#11 unmasked binary frame (%s) → 1002 at once, TCP closed', async (state) => {
-    const mark = env.mark();
-    const c = await clientIn(state);
-    const t0 = performance.now();
-    c.binary(degasFrame(env.degasId, Buffer.from('unmasked')), { mask: false });
-    const r = await expectClose(c, 1002);
-    expect(r.tcpClosedAt - t0).toBeLessThan(1000);
-    await env.assertHealthy(mark);
-  });
+  it.each(['pre-hello', 'forward'] as const)(
+    '#11 unmasked binary frame (%s) → 1002 at once, TCP closed',
+    async (state) => {
+      const mark = env.mark();
+      const c = await clientIn(state);
+      const t0 = performance.now();
+      c.binary(degasFrame(env.degasId, Buffer.from('unmasked')), { mask: false });
+      const r = await expectClose(c, 1002);
+      expect(r.tcpClosedAt - t0).toBeLessThan(1000);
+      await env.assertHealthy(mark);
+    },
+  );
 
   it('#12 RSV bits 1–7 on binary, Ping, Close and continuation → 1002; the message before is delivered; no Pong after', async () => {
     const mark = env.mark();
@@ -132,7 +141,11 @@ describe('B. framing', () => {
   it('#15 a data frame inside an unfinished fragmented message → 1002', async () => {
     const mark = env.mark();
     const { client } = await env.rawLoggedIn();
-    client.frame({ opcode: Opcode.BINARY, fin: false, payload: degasFrame(env.degasId, Buffer.from('abc')).subarray(0, 5) });
+    client.frame({
+      opcode: Opcode.BINARY,
+      fin: false,
+      payload: degasFrame(env.degasId, Buffer.from('abc')).subarray(0, 5),
+    });
     client.binary(degasFrame(env.degasId, Buffer.from('second')));
     await expectClose(client, 1002);
     await env.assertHealthy(mark);
@@ -234,16 +247,19 @@ describe('B. framing', () => {
     }
   });
 
-  it.each(['pre-hello', 'auth', 'forward'] as const)('#21 text frame → 1003 in every state (%s), no AUTH_FAIL instead', async (state) => {
-    const mark = env.mark();
-    const c = await clientIn(state);
-    c.text('{"hello":"as json"}');
-    const r = await expectClose(c, 1003);
-    expect(r.code).toBe(1003);
-    // No error frame (AUTH_FAIL or other) in place of the 1003.
-    expect(c.pendingMessages()).toBe(0);
-    await env.assertHealthy(mark);
-  });
+  it.each(['pre-hello', 'auth', 'forward'] as const)(
+    '#21 text frame → 1003 in every state (%s), no AUTH_FAIL instead',
+    async (state) => {
+      const mark = env.mark();
+      const c = await clientIn(state);
+      c.text('{"hello":"as json"}');
+      const r = await expectClose(c, 1003);
+      expect(r.code).toBe(1003);
+      // No error frame (AUTH_FAIL or other) in place of the 1003.
+      expect(c.pendingMessages()).toBe(0);
+      await env.assertHealthy(mark);
+    },
+  );
 
   it.each([
     ['0xFF 0xFE', Buffer.from([0xff, 0xfe])],

@@ -12,7 +12,10 @@ afterAll(async () => {
   await env.close();
 });
 
-async function clientIn(state: 'pre-hello' | 'forward', options: { autoCloseReply?: boolean; autoPong?: boolean } = {}) {
+async function clientIn(
+  state: 'pre-hello' | 'forward',
+  options: { autoCloseReply?: boolean; autoPong?: boolean } = {},
+) {
   if (state === 'forward') return (await env.rawLoggedIn(undefined, options)).client;
   return env.raw(options);
 }
@@ -20,17 +23,20 @@ async function clientIn(state: 'pre-hello' | 'forward', options: { autoCloseRepl
 const nonUtf8 = Buffer.from(Array.from({ length: 125 }, (_, i) => 0x80 + (i % 0x7f)));
 
 describe('C. control frames and the closing handshake', () => {
-  it.each(['pre-hello', 'forward'] as const)('#24 Ping echo (empty, "hello", 125 non-UTF-8 bytes, octet-chopped), %s', async (state) => {
-    const mark = env.mark();
-    const c = await clientIn(state);
-    for (const payload of [Buffer.alloc(0), Buffer.from('hello'), nonUtf8]) {
-      c.ping(payload);
-      expect(await c.nextPong()).toEqual(payload);
-      await c.writeChopped(encodeFrame({ opcode: Opcode.PING, payload }), 1);
-      expect(await c.nextPong()).toEqual(payload);
-    }
-    await env.assertHealthy(mark);
-  });
+  it.each(['pre-hello', 'forward'] as const)(
+    '#24 Ping echo (empty, "hello", 125 non-UTF-8 bytes, octet-chopped), %s',
+    async (state) => {
+      const mark = env.mark();
+      const c = await clientIn(state);
+      for (const payload of [Buffer.alloc(0), Buffer.from('hello'), nonUtf8]) {
+        c.ping(payload);
+        expect(await c.nextPong()).toEqual(payload);
+        await c.writeChopped(encodeFrame({ opcode: Opcode.PING, payload }), 1);
+        expect(await c.nextPong()).toEqual(payload);
+      }
+      await env.assertHealthy(mark);
+    },
+  );
 
   it('#25 Ping of 126 bytes → 1002', async () => {
     const mark = env.mark();
@@ -65,7 +71,11 @@ describe('C. control frames and the closing handshake', () => {
     const mark = env.mark();
     const c = await clientIn('forward');
     c.pause();
-    const ping = encodeFrame({ opcode: Opcode.PING, payload: Buffer.alloc(125, 0x55), maskKey: Buffer.from([1, 2, 3, 4]) });
+    const ping = encodeFrame({
+      opcode: Opcode.PING,
+      payload: Buffer.alloc(125, 0x55),
+      maskKey: Buffer.from([1, 2, 3, 4]),
+    });
     const batch = Buffer.concat(Array.from({ length: 500 }, () => ping));
     let sent = 0;
     const done = c.closed(20_000);

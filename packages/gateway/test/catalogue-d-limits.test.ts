@@ -56,7 +56,12 @@ describe('D. limits', () => {
     const clients: RawClient[] = [];
     for (let i = 0; i < 10; i++) clients.push(await env.raw());
     const before = process.memoryUsage().heapUsed;
-    const cont = encodeFrame({ opcode: Opcode.CONTINUATION, fin: false, payload: 'x', maskKey: Buffer.from([1, 2, 3, 4]) });
+    const cont = encodeFrame({
+      opcode: Opcode.CONTINUATION,
+      fin: false,
+      payload: 'x',
+      maskKey: Buffer.from([1, 2, 3, 4]),
+    });
     const empty = encodeFrame({ opcode: Opcode.CONTINUATION, fin: false, maskKey: Buffer.from([1, 2, 3, 4]) });
     await Promise.all(
       clients.map(async (c, n) => {
@@ -84,7 +89,10 @@ describe('D. limits', () => {
       if (i % 20 === 19) {
         gotError = await env.degas
           .waitFor(
-            (m) => m.payload?.$case === 'error' && m.payload.value.code === 3 && idEquals(m.payload.value.accountId, account.id),
+            (m) =>
+              m.payload?.$case === 'error' &&
+              m.payload.value.code === 3 &&
+              idEquals(m.payload.value.accountId, account.id),
             200,
             from,
           )

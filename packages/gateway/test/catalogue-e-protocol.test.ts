@@ -58,19 +58,22 @@ async function authState(): Promise<{ c: RawClient; account: TestAccount; challe
 }
 
 describe('E. application protocol', () => {
-  it.each(garbage)('#43/#44/#46 garbage (%s): AUTH_FAIL/4001 before hello and in AuthState, PROTOCOL_ERROR/4003 in ForwardState', async (_n, bytes) => {
-    const mark = env.mark();
-    const pre = await env.raw();
-    pre.binary(bytes);
-    await expectAuthFail(pre);
-    const { c } = await authState();
-    c.binary(bytes);
-    await expectAuthFail(c);
-    const { client } = await env.rawLoggedIn();
-    client.binary(bytes);
-    await expectErrorThenClose(client, 4, 4003);
-    await env.assertHealthy(mark);
-  });
+  it.each(garbage)(
+    '#43/#44/#46 garbage (%s): AUTH_FAIL/4001 before hello and in AuthState, PROTOCOL_ERROR/4003 in ForwardState',
+    async (_n, bytes) => {
+      const mark = env.mark();
+      const pre = await env.raw();
+      pre.binary(bytes);
+      await expectAuthFail(pre);
+      const { c } = await authState();
+      c.binary(bytes);
+      await expectAuthFail(c);
+      const { client } = await env.rawLoggedIn();
+      client.binary(bytes);
+      await expectErrorThenClose(client, 4, 4003);
+      await env.assertHealthy(mark);
+    },
+  );
 
   it('#46 a valid hello followed by trailing junk after a 0x00 tag → rejected (AUTH_FAIL/4001)', async () => {
     const c = await env.raw();
@@ -153,7 +156,9 @@ describe('E. application protocol', () => {
     const a = env.account();
     for (const n of [0, 15, 17, 32]) {
       const c = await env.raw();
-      c.binary(helloFrame(a.id.length >= n ? a.id.subarray(0, n) : Buffer.concat([a.id, Buffer.alloc(n - 16, 1)]), a.address));
+      c.binary(
+        helloFrame(a.id.length >= n ? a.id.subarray(0, n) : Buffer.concat([a.id, Buffer.alloc(n - 16, 1)]), a.address),
+      );
       await expectAuthFail(c);
     }
     const { client, account } = await env.rawLoggedIn();

@@ -9,18 +9,18 @@ import { type GatewayErrorMessage, type GatewayMessage, idEquals, idToHex } from
 import {
   type CloseResult,
   degasFrame,
+  loginRaw,
   type MemoryAccountDirectory,
   memoryAccounts,
   RawClient,
+  startTestDegas,
   type TestAccount,
   type TestDegas,
   testAccount,
   testDegasId,
-  startTestDegas,
   type UpgradeOptions,
   WsTestClient,
   within,
-  loginRaw,
 } from '@degas/test-utils';
 import secp256k1 from 'secp256k1';
 import { createStaticDegasDirectory } from '../src/degas-directory.js';
@@ -60,7 +60,10 @@ export interface CatalogueEnv {
   /** A raw client connected to the gateway (101 done). */
   raw(options?: Partial<UpgradeOptions>): Promise<RawClient>;
   /** A raw client logged in as a fresh (or the given) account. */
-  rawLoggedIn(account?: TestAccount, options?: Partial<UpgradeOptions>): Promise<{ client: RawClient; account: TestAccount }>;
+  rawLoggedIn(
+    account?: TestAccount,
+    options?: Partial<UpgradeOptions>,
+  ): Promise<{ client: RawClient; account: TestAccount }>;
   /** Index into `degas.received` to check against later. */
   mark(): number;
   /** The standard after-check (a)–(c). `allow` lists accounts whose client messages may reach the Degas. */
@@ -132,10 +135,13 @@ export async function startCatalogueEnv(
       const allowed = [canaryAccount.id, ...(options.allow ?? [])];
       const foreign = degas.received
         .slice(since)
-        .filter((m) => m.payload?.$case === 'clientMessage' && !allowed.some((id) => idEquals(id, m.payload!.value.accountId)));
-      expect(foreign.map((m) => (m.payload?.$case === 'clientMessage' ? idToHex(m.payload.value.accountId) : ''))).toEqual(
-        [],
-      );
+        .filter(
+          (m) =>
+            m.payload?.$case === 'clientMessage' && !allowed.some((id) => idEquals(id, m.payload!.value.accountId)),
+        );
+      expect(
+        foreign.map((m) => (m.payload?.$case === 'clientMessage' ? idToHex(m.payload.value.accountId) : '')),
+      ).toEqual([]);
       expect(degas.undecodable).toHaveLength(0);
       expect(degas.textFrames).toBe(0);
       // (c) alive: the round trip above went through the gateway's event loop.

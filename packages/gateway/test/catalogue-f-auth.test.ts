@@ -1,7 +1,16 @@
 /** CATALOGUE section F: Ethereum signature authentication. */
-import { jest } from '@jest/globals';
+
 import { hashTypedData, loginTypedData, parseChallenge } from '@degas/auth-eth';
-import { degasFrame, ethAuthFrame, helloAndChallenge, loginRaw, type RawClient, type TestAccount, testAccount } from '@degas/test-utils';
+import {
+  degasFrame,
+  ethAuthFrame,
+  helloAndChallenge,
+  loginRaw,
+  type RawClient,
+  type TestAccount,
+  testAccount,
+} from '@degas/test-utils';
+import { jest } from '@jest/globals';
 import {
   type CatalogueEnv,
   expectAuthFail,
@@ -174,7 +183,7 @@ describe('F. Ethereum signature authentication', () => {
     }
   });
 
-  it('#60 altered message content (Message ±1 char, Challenge upper-cased, another connection\'s challenge) → AUTH_FAIL', async () => {
+  it("#60 altered message content (Message ±1 char, Challenge upper-cased, another connection's challenge) → AUTH_FAIL", async () => {
     const other = await challenged();
     const alters: ((m: { Message: string; Challenge: string }) => { Message: string; Challenge: string })[] = [
       (m) => ({ ...m, Message: `${m.Message}.` }),
@@ -287,7 +296,11 @@ describe('F. Ethereum signature authentication', () => {
     for (const form of ['lower', 'checksum', 'upper'] as const) {
       const a = env.account();
       const address =
-        form === 'lower' ? a.address : form === 'checksum' ? toChecksumAddress(a.address) : `0x${a.address.slice(2).toUpperCase()}`;
+        form === 'lower'
+          ? a.address
+          : form === 'checksum'
+            ? toChecksumAddress(a.address)
+            : `0x${a.address.slice(2).toUpperCase()}`;
       const c = await env.raw();
       await loginRaw(c, a, { address });
       c.destroy();
@@ -295,7 +308,14 @@ describe('F. Ethereum signature authentication', () => {
     const a = env.account();
     const cs = toChecksumAddress(a.address);
     const flipped = cs.replace(/[a-f]/, (ch) => ch.toUpperCase());
-    const bads = [flipped, a.address.slice(2), a.address.slice(0, 41), `${a.address}0`, ` ${a.address} `, `0x${'g'.repeat(40)}`];
+    const bads = [
+      flipped,
+      a.address.slice(2),
+      a.address.slice(0, 41),
+      `${a.address}0`,
+      ` ${a.address} `,
+      `0x${'g'.repeat(40)}`,
+    ];
     const { helloFrame } = await import('@degas/test-utils');
     for (const addr of bads) {
       const c = await env.raw();
@@ -311,7 +331,12 @@ describe('F. Ethereum signature authentication', () => {
 
   it('#67 contract-wallet style signatures (ERC-6492 suffix, 130-byte Safe concat, 1 KB) → AUTH_FAIL quickly', async () => {
     for (const make of [
-      (s: Buffer) => Buffer.concat([s, Buffer.alloc(64), Buffer.from('6492649264926492649264926492649264926492649264926492649264926492', 'hex')]),
+      (s: Buffer) =>
+        Buffer.concat([
+          s,
+          Buffer.alloc(64),
+          Buffer.from('6492649264926492649264926492649264926492649264926492649264926492', 'hex'),
+        ]),
       (s: Buffer) => Buffer.concat([s, s]),
       () => Buffer.alloc(1024, 7),
     ]) {

@@ -71,7 +71,7 @@ describe('G. one session per account', () => {
     }
   });
 
-  it('#73 session_closed{S1} reaches the Degas before S2\'s first client_message', async () => {
+  it("#73 session_closed{S1} reaches the Degas before S2's first client_message", async () => {
     const { client: s1, account } = await env.rawLoggedIn();
     s1.binary(degasFrame(env.degasId, Buffer.from('from s1')));
     await s1.nextMessage();

@@ -23,6 +23,15 @@ function to32(n: bigint): Uint8Array {
   return out;
 }
 
+/** The address with the case of one hex letter flipped: a wrong checksum when that leaves it mixed case. */
+function flipOneLetter(address: string): string {
+  const i = address.slice(2).search(/[a-fA-F]/) + 2;
+  const ch = address[i]!;
+  const flipped = ch === ch.toUpperCase() ? ch.toLowerCase() : ch.toUpperCase();
+  const out = address.slice(0, i) + flipped + address.slice(i + 1);
+  return /[a-f]/.test(out.slice(2)) && /[A-F]/.test(out.slice(2)) ? out : `${address}0`;
+}
+
 /** Expects AUTH_FAIL (with the one shared detail text) and close 4001. */
 async function expectAuthFail(client: TestClient): Promise<void> {
   const e = await client.nextError();
@@ -142,10 +151,7 @@ test('signer failures all look the same: unknown account, disabled signer, anoth
     { id: a.id, address: b.address }, // signer of another account
     { id: a.id, address: a.address.slice(2) }, // no 0x
     { id: a.id, address: `0x${a.address.slice(2, 41)}` }, // 39 digits
-    {
-      id: a.id,
-      address: a.address.replace(/[a-f]/, (ch) => ch.toUpperCase()).replace(/[A-F]/, (ch) => ch.toLowerCase()),
-    },
+    { id: a.id, address: flipOneLetter(a.address) }, // wrong EIP-55 checksum
     { id: new Uint8Array(15), address: a.address }, // short account id
   ];
   for (const hello of cases) {

@@ -171,9 +171,9 @@ test('text frame from a Degas closes the link with 1003; the next message re-dia
   link.send('text');
   expect(await closed).toBe(1003);
   client.send(clientDegas(degas.id, bytes(2)));
-  // the link was open > 1 s? no — a quick loss enters backoff; either way the client hears back
-  const m = await client.next();
-  expect(['degas', 'error']).toContain(m.payload?.$case);
+  // a lost link is re-dialed by the next message (PROTOCOL 5.2)
+  expect((await client.nextDegas()).payload).toEqual(bytes(2));
+  expect(degas.upgrades).toHaveLength(2);
 });
 
 function varint(n: number): number[] {

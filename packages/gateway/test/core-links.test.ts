@@ -273,3 +273,24 @@ test('ping timeout: a client that does not answer pings is terminated, in AuthSt
   await new Promise((r) => setTimeout(r, 350));
   expect(client.closed).toBeUndefined();
 });
+
+test('flapping Degas (accepts, then drops the link at once): one immediate re-dial, then backoff', async () => {
+  env = await startEnv({ rateLimit: 0 });
+  const degas = await env.startDegas();
+  const { client } = await env.loggedIn();
+  const started = Date.now();
+  let errors = 0;
+  while (Date.now() - started < 1000) {
+    for (const s of degas.sockets) s.terminate();
+    client.send(clientDegas(degas.id, bytes(1)));
+    await new Promise((r) => setTimeout(r, 10));
+    while (client.messages.length > 0) {
+      client.messages.shift();
+      errors++;
+    }
+  }
+  expect(errors).toBeGreaterThan(0);
+  // ~100 attempts were made by the client; backoff keeps the dials to a handful
+  expect(degas.upgrades.length).toBeLessThanOrEqual(10);
+  expect(client.closed).toBeUndefined();
+});

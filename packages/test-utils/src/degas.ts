@@ -297,7 +297,12 @@ export async function startTestDegas(options: TestDegasOptions): Promise<TestDeg
  * @example
  * const hole = await startBlackhole(); // dial ws://127.0.0.1:${hole.port}
  */
-export async function startBlackhole(): Promise<{ port: number; url: string; accepted: () => number; close(): Promise<void> }> {
+export async function startBlackhole(): Promise<{
+  port: number;
+  url: string;
+  accepted: () => number;
+  close(): Promise<void>;
+}> {
   const { createServer: createNetServer } = await import('node:net');
   const sockets = new Set<Socket>();
   let accepted = 0;

@@ -9,7 +9,14 @@ export type { TestDegas, TestDegasMode, TestDegasOptions } from './degas.js';
 export { startBlackhole, startTestDegas } from './degas.js';
 export type { LoginCapable, LoginResult } from './login.js';
 export { degasFrame, ethAuthFrame, helloAndChallenge, helloFrame, LoginError, loginRaw } from './login.js';
-export type { CloseResult, FrameSpec, HttpResponseHead, ReceivedFrame, UpgradeOptions, UpgradeResult } from './raw-client.js';
+export type {
+  CloseResult,
+  FrameSpec,
+  HttpResponseHead,
+  ReceivedFrame,
+  UpgradeOptions,
+  UpgradeResult,
+} from './raw-client.js';
 export { closePayload, encodeFrame, httpUpgrade, Opcode, RawClient, UpgradeRejectedError } from './raw-client.js';
 export type { SpawnedGateway } from './spawn.js';
 export { GATEWAY_BIN, spawnGateway } from './spawn.js';

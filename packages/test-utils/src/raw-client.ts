@@ -47,10 +47,13 @@ export interface FrameSpec {
  */
 export function encodeFrame(spec: FrameSpec): Buffer {
   const { fin = true, rsv = 0, opcode, mask = true } = spec;
-  if (!Number.isInteger(opcode) || opcode < 0 || opcode > 15) throw new RangeError(`opcode must be 0–15, got ${opcode}`);
+  if (!Number.isInteger(opcode) || opcode < 0 || opcode > 15)
+    throw new RangeError(`opcode must be 0–15, got ${opcode}`);
   if (!Number.isInteger(rsv) || rsv < 0 || rsv > 7) throw new RangeError(`rsv must be 0–7, got ${rsv}`);
   const payload =
-    typeof spec.payload === 'string' ? Buffer.from(spec.payload, 'utf8') : Buffer.from(spec.payload ?? new Uint8Array(0));
+    typeof spec.payload === 'string'
+      ? Buffer.from(spec.payload, 'utf8')
+      : Buffer.from(spec.payload ?? new Uint8Array(0));
   const length = BigInt(spec.declaredLength ?? payload.length);
   if (length < 0n || length > 0xffffffffffffffffn) throw new RangeError('declaredLength must fit 64 bits');
   const encoding = spec.lengthEncoding ?? (length < 126n ? 7 : length <= 0xffffn ? 16 : 64);

@@ -40,7 +40,17 @@ export async function spawnGateway(
 ): Promise<SpawnedGateway> {
   const proc = spawn(
     process.execPath,
-    [...(options.nodeArgs ?? []), options.bin ?? GATEWAY_BIN, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1', ...args],
+    [
+      ...(options.nodeArgs ?? []),
+      options.bin ?? GATEWAY_BIN,
+      '--port',
+      '0',
+      '--admin-port',
+      '0',
+      '--host',
+      '127.0.0.1',
+      ...args,
+    ],
     { env: { ...process.env, NODE_OPTIONS: '', ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const stderrLines: string[] = [];

@@ -9,9 +9,9 @@ import {
   Opcode,
   RawClient,
   startTestDegas,
+  TimeoutError,
   testAccount,
   testDegasId,
-  TimeoutError,
   within,
 } from './index.js';
 
