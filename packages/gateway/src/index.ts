@@ -2,12 +2,18 @@
  * @degas/gateway — the Degas Message Service gateway. Start one with {@link startGateway}; the
  * `degas-gateway` command is a thin shim over it.
  */
-export { createFileAccountDirectory, createRpcAccountDirectory } from './accounts.js';
+export { addAccount, createFileAccountDirectory, createRpcAccountDirectory } from './accounts.js';
 export { startAdminServer } from './admin.js';
-export { loadConfig } from './config.js';
-export { createStaticDegasDirectory, createTemplateDegasDirectory } from './degas-directory.js';
+export { type BuiltOptions, buildGatewayOptions, type Config, ConfigError, loadConfig } from './config.js';
+export {
+  chainDegasDirectories,
+  createStaticDegasDirectory,
+  createTemplateDegasDirectory,
+  loadDegasFile,
+} from './degas-directory.js';
 export { type GatewayHandle, startGateway } from './gateway.js';
 export { createLogger, isLogLevel, type LogFields, type Logger, type LogLevel, silentLogger } from './logger.js';
+export { METRICS_CONTENT_TYPE, renderMetrics } from './metrics.js';
 export { type AuthFailReason, createStats, type GatewayStats, type UpgradeRejectReason } from './stats.js';
 export type {
   Account,

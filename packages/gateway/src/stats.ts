@@ -69,7 +69,10 @@ export function createStats(): GatewayStats {
   return {
     connectionsOpened: 0,
     connectionsClosed: 0,
-    upgradesRejected: Object.fromEntries(upgradeRejectReasons.map((r) => [r, 0])) as Record<UpgradeRejectReason, number>,
+    upgradesRejected: Object.fromEntries(upgradeRejectReasons.map((r) => [r, 0])) as Record<
+      UpgradeRejectReason,
+      number
+    >,
     authSuccesses: 0,
     authFailures: Object.fromEntries(authFailReasons.map((r) => [r, 0])) as Record<AuthFailReason, number>,
     clientToDegasMessages: 0,

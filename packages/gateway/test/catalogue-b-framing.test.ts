@@ -190,7 +190,7 @@ describe('B. framing', () => {
     const payload = Buffer.from('fragmented message \u00ff\u0000 with control frames interleaved');
     const env1 = Buffer.from(degasFrame(env.degasId, payload));
     const third = Math.ceil(env1.length / 3);
-    const parts = [env1.subarray(0, third), env1.subarray(third, 2 * third), env1.subarray(2 * third)];
+    const parts = [env1.subarray(0, third), env1.subarray(third, 2 * third), env1.subarray(2 * third)] as const;
     await client.writeChopped(encodeFrame({ opcode: Opcode.BINARY, fin: false, payload: parts[0] }), 1, 2);
     await client.writeChopped(encodeFrame({ opcode: Opcode.PING, payload: 'mid' }), 1, 2);
     expect(await client.nextPong()).toEqual(Buffer.from('mid'));

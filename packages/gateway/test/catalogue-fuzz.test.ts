@@ -6,7 +6,7 @@
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { degasFrame, encodeFrame, ethAuthFrame, helloFrame, loginRaw, RawClient, testAccount } from '@degas/test-utils';
+import { degasFrame, encodeFrame, ethAuthFrame, helloFrame, loginRaw, RawClient } from '@degas/test-utils';
 import { type CatalogueEnv, startCatalogueEnv } from './catalogue-env.js';
 
 setFlagsFromString('--expose-gc');

@@ -93,7 +93,8 @@ describe('G. one session per account', () => {
     s1.pause();
     const t0 = performance.now();
     const { client: s2 } = await env.rawLoggedIn(account);
-    expect(performance.now() - t0).toBeLessThan(1000);
+    // "At once" = not after the ping timeout (30 s here); generous for a loaded CI machine.
+    expect(performance.now() - t0).toBeLessThan(5000);
     s1.resume();
     const r = await s1.closed(5000);
     expect([4002, 1006]).toContain(r.code);
