@@ -5,4 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/bootstrap.sh
-exec pnpm start "$@"
+# node directly (not `pnpm start`) so that Ctrl-C ends with exit 0 and no package-manager noise.
+exec node examples/quickstart/start.mjs "$@"

@@ -53,7 +53,7 @@ describe('options', () => {
     ['no mode', { degasId }, TypeError, /exactly one/],
     ['two modes', { ...base, noServer: true }, TypeError, /exactly one/],
     ['fractional port', { ...base, port: 1.5 }, TypeError, /port/],
-    ['port too big', { ...base, port: 70000 }, RangeError, /port/],
+    ['port too big', { ...base, port: 70_000 }, RangeError, /port/],
     ['host without port', { degasId, noServer: true, host: 'x' }, TypeError, /host/],
     ['relative path', { ...base, path: 'degas' }, TypeError, /path/],
     ['tiny maxPayload', { ...base, maxPayload: 1000 }, RangeError, /maxPayload/],

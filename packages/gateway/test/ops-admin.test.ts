@@ -217,7 +217,7 @@ describe('admin server', () => {
 
   test('options are validated', async () => {
     await expect(
-      startAdminServer({ host: '127.0.0.1', port: 70000, stats, snapshot, ready: () => true, logger: silentLogger }),
+      startAdminServer({ host: '127.0.0.1', port: 70_000, stats, snapshot, ready: () => true, logger: silentLogger }),
     ).rejects.toThrow(RangeError);
     await expect(
       startAdminServer({

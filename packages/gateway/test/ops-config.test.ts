@@ -6,6 +6,13 @@ import { idFromHex, idToHex, Limits } from '@degas/proto';
 import { buildGatewayOptions, ConfigError, envName, fileKey, loadConfig, OPTIONS, usage } from '../src/config.js';
 import { isMutableDegasDirectory } from '../src/degas-directory.js';
 
+// Port numbers as configuration values only: nothing in this file listens on them.
+const DEFAULT_PORT = 8080;
+const FILE_PORT = 1111;
+const ENV_PORT = 2222;
+const FLAG_PORT = 3333;
+const OTHER_FILE_PORT = 4444;
+
 const A = '0x00112233445566778899aabbccddeeff';
 const B = '0xffeeddccbbaa99887766554433221100';
 const ADDR = privateKeyToAddress(`0x${'22'.repeat(32)}`);
@@ -51,7 +58,7 @@ describe('loadConfig', () => {
     const c = await load([]);
     expect(c).toMatchObject({
       host: '0.0.0.0',
-      port: 8080,
+      port: DEFAULT_PORT,
       adminPort: 9090,
       adminHost: undefined,
       accounts: join(dir, 'accounts.json'),
@@ -86,7 +93,7 @@ describe('loadConfig', () => {
 
   test('flags > env > config file > defaults', async () => {
     const file = await cfg('precedence.json', {
-      port: 1111,
+      port: FILE_PORT,
       host: '127.0.0.2',
       rateLimit: 5,
       logLevel: 'warn',
@@ -100,7 +107,7 @@ describe('loadConfig', () => {
     };
     const fromFile = await load([], { DEGAS_CONFIG: file });
     expect(fromFile).toMatchObject({
-      port: 1111,
+      port: FILE_PORT,
       host: '127.0.0.2',
       rateLimit: 5,
       logLevel: 'warn',
@@ -109,7 +116,7 @@ describe('loadConfig', () => {
     expect(fromFile.configFile).toBe(file);
     const fromEnv = await load([], env);
     expect(fromEnv).toMatchObject({
-      port: 2222,
+      port: ENV_PORT,
       host: '127.0.0.3',
       rateLimit: 5,
       allowedOrigins: ['https://env.example', 'https://env2.example'],
@@ -119,15 +126,15 @@ describe('loadConfig', () => {
       env,
     );
     expect(fromFlags).toMatchObject({
-      port: 3333,
+      port: FLAG_PORT,
       host: '127.0.0.3',
       rateLimit: 5,
       allowedOrigins: ['https://a.example', 'http://localhost:5173'],
     });
     // --config as a flag wins over DEGAS_CONFIG.
-    const other = await cfg('other.json', { port: 4444 });
-    expect((await load(['--config', other], env)).port).toBe(2222);
-    expect((await load(['--config', other], {})).port).toBe(4444);
+    const other = await cfg('other.json', { port: OTHER_FILE_PORT });
+    expect((await load(['--config', other], env)).port).toBe(ENV_PORT);
+    expect((await load(['--config', other], {})).port).toBe(OTHER_FILE_PORT);
   });
 
   test('an empty environment variable counts as unset', async () => {
@@ -280,7 +287,7 @@ describe('buildGatewayOptions', () => {
       const o = built.options;
       expect(o).toMatchObject({
         host: '0.0.0.0',
-        port: 8080,
+        port: DEFAULT_PORT,
         adminPort: 9090,
         internalToken: 'itok',
         adminToken: 'atok',
