@@ -3,7 +3,7 @@
 // Without scenario names it runs all four. See bench/README.md.
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { GATEWAY_BIN, gatewayAvailable, killAll, SRC_DIR, setGatewayBin } from './lib/procs.js';
 import { commitInfo, evaluateTargets, formatReport, machineInfo, writeResult } from './lib/report.js';
@@ -21,6 +21,7 @@ const USAGE = `usage: node src/run.js [${SCENARIOS.join('|')} ...] [options]
   --no-gateway          baselines only (before the gateway is built)
   --cpu-prof            run the gateway with --cpu-prof (profiles in DIR/prof/<scenario>/)
   --gateway-bin FILE    benchmark another gateway build (default packages/gateway/dist/bin.js)
+  --gateway-node-args S extra node flags for the gateway, e.g. "--trace-gc" (its stdout: DIR/gateway-stdout.log)
   relay:        --clients 1,100,1000  --payloads 64,1024,16384,65536  --full-matrix
                 --warmup-ms N  --duration-ms N  --repeat N (best of N per cell)
   fanout:       --recipients N (default 1000)  --fanout-payloads 64,1024
@@ -31,7 +32,7 @@ const USAGE = `usage: node src/run.js [${SCENARIOS.join('|')} ...] [options]
 
 /**
  * @typedef {{ tmpDir: string, withGateway: boolean, log: (line: string) => void,
- *   gatewayNodeArgs: (scenario: string) => string[] }} Context
+ *   gatewayNodeArgs: (scenario: string) => string[], gatewayStdout: string | undefined }} Context
  */
 
 function main() {
@@ -44,6 +45,7 @@ function main() {
       'no-gateway': { type: 'boolean', default: false },
       'cpu-prof': { type: 'boolean', default: false },
       'gateway-bin': { type: 'string' },
+      'gateway-node-args': { type: 'string' },
       clients: { type: 'string' },
       payloads: { type: 'string' },
       'full-matrix': { type: 'boolean', default: false },
@@ -152,8 +154,11 @@ function main() {
     tmpDir,
     withGateway,
     log: (line) => console.error(`[bench] ${line}`),
-    gatewayNodeArgs: (scenario) =>
-      v['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${join(outDir, 'prof', scenario)}`] : [],
+    gatewayNodeArgs: (scenario) => [
+      ...(v['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${join(outDir, 'prof', scenario)}`] : []),
+      ...(v['gateway-node-args']?.split(' ').filter(Boolean) ?? []),
+    ],
+    gatewayStdout: v['gateway-node-args'] ? join(outDir, 'gateway-stdout.log') : undefined,
   };
   const wanted = positionals.length > 0 ? SCENARIOS.filter((s) => positionals.includes(s)) : SCENARIOS;
   const started = new Date();
@@ -164,7 +169,7 @@ function main() {
     commit,
     dirty,
     quick: q,
-    gateway_bin: withGateway ? GATEWAY_BIN : null,
+    gateway_bin: withGateway ? relative(join(SRC_DIR, '..', '..'), GATEWAY_BIN) : null,
     machine: machineInfo(),
     config: { scenarios: wanted, ...cfg },
     scenarios: /** @type {any[]} */ ([]),

@@ -2,7 +2,7 @@
 // they report their port over IPC), the real gateway bin (spawned, its port is parsed from its
 // "listening" log line) and load generators (forked, driven by request/response messages).
 import { fork, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -81,7 +81,8 @@ export function gatewayAvailable() {
 
 /**
  * Starts the real gateway bin.
- * @param {{ accountsFile: string, degasUrl: string, degasIdHex: string, nodeArgs?: string[], extraArgs?: string[] }} o
+ * @param {{ accountsFile: string, degasUrl: string, degasIdHex: string, nodeArgs?: string[], extraArgs?: string[],
+ *   stdoutFile?: string | undefined }} o
  */
 export function startGateway(o) {
   const args = [
@@ -103,7 +104,9 @@ export function startGateway(o) {
     'info',
     ...(o.extraArgs ?? []),
   ];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const stdout = o.stdoutFile ? openSync(o.stdoutFile, 'a') : 'ignore';
+  const child = spawn(process.execPath, args, { stdio: ['ignore', stdout, 'pipe'] });
+  if (typeof stdout === 'number') closeSync(stdout);
   live.add(child);
   /** @type {any[]} */
   const logLines = [];

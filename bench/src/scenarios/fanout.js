@@ -30,6 +30,7 @@ export async function runFanout(cfg, ctx) {
       accountsFile,
       degasUrl: degas.url,
       degasIdHex: DEGAS_ID_HEX,
+      stdoutFile: ctx.gatewayStdout,
       nodeArgs: ctx.gatewayNodeArgs('fanout'),
     });
   }

@@ -101,6 +101,7 @@ export async function runLoginStorm(cfg, ctx) {
     degasUrl: degas.url,
     degasIdHex: DEGAS_ID_HEX,
     extraArgs: cfg.verifier ? ['--verifier', cfg.verifier] : [],
+    stdoutFile: ctx.gatewayStdout,
     nodeArgs: ctx.gatewayNodeArgs('login-storm'),
   });
   const calm = new LoadGen();

@@ -28,6 +28,7 @@ export async function runRelay(cfg, ctx) {
       accountsFile,
       degasUrl: degas.url,
       degasIdHex: DEGAS_ID_HEX,
+      stdoutFile: ctx.gatewayStdout,
       nodeArgs: ctx.gatewayNodeArgs('relay'),
     });
     ctx.log(`relay: gateway pid ${gw.pid} on ${gw.url}`);

@@ -5,8 +5,8 @@
 
 // Re-exported so a Degas program needs no direct dependency on @degas/proto for the basics.
 export { DecodeError, DegasError, ErrorCode, InvalidIdError, idFromHex, idToHex, Limits } from '@degas/proto';
-export type { Listener } from './emitter.js';
-export { TypedEmitter } from './emitter.js';
+export type { Listener, TypedEventEmitter } from './events.js';
+export { TypedEmitter } from './events.js';
 export type {
   DegasMessageEvent,
   DegasServerEvents,

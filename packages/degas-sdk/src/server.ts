@@ -21,7 +21,7 @@ import {
   toId,
 } from '@degas/proto';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
-import { TypedEmitter } from './emitter.js';
+import { TypedEmitter } from './events.js';
 
 /**
  * Options of {@link DegasServer}. Exactly one of `port`, `server` and `noServer` is required.
@@ -606,7 +606,7 @@ export class DegasServer extends TypedEmitter<DegasServerEvents> {
     } else {
       socket.destroy();
     }
-    this.emit('upgradeRejected', { status, reason, remoteAddress });
+    this.#emit('upgradeRejected', { status, reason, remoteAddress });
   }
 
   #accept(ws: WebSocket, remoteAddress: string | undefined): void {
@@ -627,7 +627,7 @@ export class DegasServer extends TypedEmitter<DegasServerEvents> {
     });
     ws.on('close', (code, reason) => this.#onClose(gateway, code, reason.toString()));
     this.#startHeartbeat();
-    this.emit('gatewayConnected', gateway);
+    this.#emit('gatewayConnected', gateway);
   }
 
   #onFrame(gateway: GatewayConnection, ws: WebSocket, data: RawData, isBinary: boolean): void {
@@ -663,7 +663,7 @@ export class DegasServer extends TypedEmitter<DegasServerEvents> {
         } else {
           this.#routes.set(key, { sessionId, gateway });
         }
-        this.emit('message', { accountId, accountIdHex: idToHex(accountId), payload, sessionId, gateway });
+        this.#emit('message', { accountId, accountIdHex: idToHex(accountId), payload, sessionId, gateway });
         return;
       }
       case 'sessionClosed': {
@@ -678,7 +678,7 @@ export class DegasServer extends TypedEmitter<DegasServerEvents> {
         const route = this.#routes.get(key);
         const stale = route === undefined || route.sessionId !== sessionId;
         if (!stale) this.#routes.delete(key);
-        this.emit('sessionClosed', {
+        this.#emit('sessionClosed', {
           accountId,
           accountIdHex: idToHex(accountId),
           sessionId,
@@ -695,7 +695,7 @@ export class DegasServer extends TypedEmitter<DegasServerEvents> {
           event.accountId = accountId;
           event.accountIdHex = idToHex(accountId);
         }
-        this.emit(code === ErrorCode.CLIENT_ERROR ? 'clientError' : 'gatewayError', event);
+        this.#emit(code === ErrorCode.CLIENT_ERROR ? 'clientError' : 'gatewayError', event);
         return;
       }
     }
@@ -704,12 +704,12 @@ export class DegasServer extends TypedEmitter<DegasServerEvents> {
   #onClose(gateway: GatewayConnection, code: number, reason: string): void {
     if (!this.#links.delete(gateway)) return;
     if (this.#links.size === 0) this.#stopHeartbeat();
-    this.emit('gatewayDisconnected', { gateway, code, reason });
+    this.#emit('gatewayDisconnected', { gateway, code, reason });
     for (const [key, route] of this.#routes) {
       if (route.gateway !== gateway) continue;
       this.#routes.delete(key);
       const accountId = idFromHex(`0x${key}`);
-      this.emit('sessionClosed', {
+      this.#emit('sessionClosed', {
         accountId,
         accountIdHex: `0x${key}`,
         sessionId: route.sessionId,
@@ -741,10 +741,43 @@ export class DegasServer extends TypedEmitter<DegasServerEvents> {
   }
 
   #emitError(err: Error): void {
-    // An 'error' nobody listens to is dropped, not thrown: a bad frame must never take the
-    // Degas process down.
-    this.emit('error', err);
+    // An 'error' nobody listens to is dropped by #emit, not thrown as EventEmitter would: a bad
+    // frame must never take the Degas process down.
+    this.#emit('error', err);
   }
+
+  /**
+   * EventEmitter's `emit`, except that a listener's exception does not unwind into the socket
+   * handler that emitted the event (leaving the bookkeeping half-updated) nor skip the other
+   * listeners: it is re-thrown on a microtask, so it still surfaces as an uncaught error. An
+   * event nobody listens to, `error` included, is dropped.
+   */
+  #emit<K extends keyof DegasServerEvents>(event: K, value: DegasServerEvents[K]): void {
+    const count = this.listenerCount(event);
+    if (count === 0) return;
+    if (count === 1) {
+      // The common case: EventEmitter calls a lone listener without copying the listener list.
+      try {
+        this.emit(event, value);
+      } catch (err) {
+        rethrowLater(err);
+      }
+      return;
+    }
+    for (const listener of this.rawListeners(event)) {
+      try {
+        listener.call(this, value);
+      } catch (err) {
+        rethrowLater(err);
+      }
+    }
+  }
+}
+
+function rethrowLater(err: unknown): void {
+  queueMicrotask(() => {
+    throw err;
+  });
 }
 
 function checkDegasId(value: unknown): Uint8Array {

@@ -11,6 +11,7 @@ import {
   Limits,
   randomId,
 } from '@degas/proto';
+import { jest } from '@jest/globals';
 import { WebSocket } from 'ws';
 import { DegasServer, type DegasServerOptions } from '../src/index.js';
 import { collect, FakeGateway, next, upgradeStatus } from './helpers.js';
@@ -373,6 +374,29 @@ describe('bad frames', () => {
     const got = next(degas, 'message');
     gw.forward(randomId(), 3n, enc.encode('fine'));
     expect(dec.decode((await got).payload)).toBe('fine');
+  });
+
+  test('a throwing listener is re-thrown on a microtask; the other listeners and the server go on', async () => {
+    const { degas, url } = await start();
+    const gw = await gateway(url);
+    const boom = new Error('listener bug');
+    const deferred: (() => void)[] = [];
+    const spy = jest.spyOn(globalThis, 'queueMicrotask').mockImplementation((fn) => {
+      deferred.push(fn);
+    });
+    try {
+      degas.on('message', () => {
+        throw boom;
+      });
+      const second = next(degas, 'message');
+      gw.forward(randomId(), 4n, enc.encode('one'));
+      expect(dec.decode((await second).payload)).toBe('one');
+    } finally {
+      spy.mockRestore();
+    }
+    expect(deferred).toHaveLength(1);
+    expect(() => deferred[0]?.()).toThrow(boom);
+    expect(degas.gateways).toHaveLength(1);
   });
 
   test('a frame over maxPayload closes the link with 1009', async () => {

@@ -20,6 +20,7 @@ import {
 } from './degas-directory.js';
 import { isLogLevel, type Logger, type LogLevel, silentLogger } from './logger.js';
 import type { AccountDirectory, DegasDirectory, GatewayOptions } from './types.js';
+import { parseProxySpec } from './upgrade.js';
 
 /** Invalid command-line, environment or config-file input. `flag` is the option concerned. */
 export class ConfigError extends Error {
@@ -71,6 +72,9 @@ export interface Config {
   rateLimitGraceMs: number;
   maxConnections: number;
   maxPendingPerIp: number;
+  handshakeRate: number;
+  /** Trusted proxy addresses or CIDR blocks, as given (validated). */
+  trustedProxies: string[];
   allowedOrigins: string[];
   adminToken: string | undefined;
   logLevel: LogLevel;
@@ -95,7 +99,8 @@ type Kind =
   | { t: 'token' }
   | { t: 'enum'; values: readonly string[] }
   | { t: 'degasList' }
-  | { t: 'originList' };
+  | { t: 'originList' }
+  | { t: 'proxyList' };
 
 interface OptionSpec {
   /** Flag name without the leading dashes. */
@@ -230,6 +235,19 @@ export const OPTIONS: readonly OptionSpec[] = [
     def: '64',
   },
   {
+    flag: 'handshake-rate',
+    kind: count(0, 1_000_000),
+    arg: 'N',
+    help: 'upgrades per second per client IP, burst 2N, before HTTP 429; 0 = off',
+    def: '50',
+  },
+  {
+    flag: 'trusted-proxy',
+    kind: { t: 'proxyList' },
+    arg: 'ADDR',
+    help: 'honour X-Forwarded-For from this proxy address or CIDR block (repeatable)',
+  },
+  {
     flag: 'allowed-origin',
     kind: { t: 'originList' },
     arg: 'ORIGIN',
@@ -345,7 +363,7 @@ function parseArgv(argv: readonly string[]): Map<string, string[]> {
 }
 
 function isList(spec: OptionSpec): boolean {
-  return spec.kind.t === 'degasList' || spec.kind.t === 'originList';
+  return spec.kind.t === 'degasList' || spec.kind.t === 'originList' || spec.kind.t === 'proxyList';
 }
 
 /**
@@ -459,6 +477,8 @@ export async function loadConfig(
     rateLimitGraceMs: num('rate-limit-grace-ms', Limits.RATE_LIMIT_GRACE_MS),
     maxConnections: num('max-connections', 100_000),
     maxPendingPerIp: num('max-pending-per-ip', 64),
+    handshakeRate: num('handshake-rate', 50),
+    trustedProxies: get('trusted-proxy', []) as string[],
     allowedOrigins: get('allowed-origin', []) as string[],
     adminToken: str('admin-token'),
     logLevel: get('log-level', 'info') as LogLevel,
@@ -609,6 +629,18 @@ function convert(spec: OptionSpec, raw: Raw): unknown {
         return origin;
       });
     }
+    case 'proxyList': {
+      const items = Array.isArray(v) ? v : fail(`expected a list of addresses, got ${typeName(v)}`);
+      return items.map((item) => {
+        if (typeof item !== 'string') return fail(`expected an address string, got ${typeName(item)}`);
+        try {
+          parseProxySpec(item);
+        } catch (err) {
+          return fail((err as Error).message);
+        }
+        return item.trim();
+      });
+    }
   }
 }
 
@@ -686,6 +718,8 @@ export async function buildGatewayOptions(config: Config, opts: { logger?: Logge
     rateLimitGraceMs: config.rateLimitGraceMs,
     maxConnections: config.maxConnections,
     maxPendingPerIp: config.maxPendingPerIp,
+    handshakeRate: config.handshakeRate,
+    trustedProxies: config.trustedProxies,
     allowedOrigins: config.allowedOrigins,
     sendBufferLimit: config.sendBufferLimit,
     degasQueueLimit: config.degasQueueLimit,

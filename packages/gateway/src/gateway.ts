@@ -9,16 +9,16 @@ import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { DEFAULT_AUTH_DOMAIN, DEFAULT_AUTH_MESSAGE } from '@degas/auth-eth';
-import { Limits } from '@degas/proto';
+import { CloseCode, ErrorCode, Limits } from '@degas/proto';
 import { WebSocketServer } from 'ws';
 import { startAdminServer } from './admin.js';
 import { type DegasLink, LinkPool } from './links.js';
 import { type Logger, silentLogger } from './logger.js';
 import { Router } from './router.js';
-import { ClientSession, type SessionContext, type SessionSettings } from './session.js';
-import { createStats, type GatewayStats } from './stats.js';
+import { ClientSession, GOING_AWAY_FRAME, type SessionContext, type SessionSettings } from './session.js';
+import { countClose, createStats, type GatewayStats } from './stats.js';
 import type { AdminServer, GatewayOptions, GatewaySnapshot, MutableDegasDirectory } from './types.js';
-import { createUpgradeServer, rejectUpgrade, UpgradeGuard } from './upgrade.js';
+import { createUpgradeServer, parseProxySpec, rejectUpgrade, UpgradeGuard } from './upgrade.js';
 import { createVerifier, type Verifier, type VerifierKind } from './verifier.js';
 
 /** A running gateway. */
@@ -62,6 +62,8 @@ interface Resolved {
   rateLimitGraceMs: number;
   maxConnections: number;
   maxPendingPerIp: number;
+  handshakeRate: number;
+  trustedProxies: readonly string[];
   allowedOrigins: readonly string[];
   sendBufferLimit: number;
   degasQueueLimit: number;
@@ -131,6 +133,17 @@ function resolveOptions(options: GatewayOptions): Resolved {
   if (!Array.isArray(allowedOrigins) || allowedOrigins.some((o) => typeof o !== 'string')) {
     throw new TypeError('allowedOrigins must be an array of strings');
   }
+  const trustedProxies = options.trustedProxies ?? [];
+  if (!Array.isArray(trustedProxies) || trustedProxies.some((p) => typeof p !== 'string')) {
+    throw new TypeError('trustedProxies must be an array of strings');
+  }
+  for (const p of trustedProxies) {
+    try {
+      parseProxySpec(p);
+    } catch (err) {
+      throw new RangeError(`trustedProxies: ${(err as Error).message}`);
+    }
+  }
   const authMessage = str(options, 'authMessage', DEFAULT_AUTH_MESSAGE) as string;
   if (authMessage === '') throw new RangeError('authMessage must not be empty');
   const authDomain = str(options, 'authDomain', DEFAULT_AUTH_DOMAIN) as string;
@@ -156,6 +169,8 @@ function resolveOptions(options: GatewayOptions): Resolved {
     rateLimitGraceMs: int(options, 'rateLimitGraceMs', Limits.RATE_LIMIT_GRACE_MS, 0),
     maxConnections: int(options, 'maxConnections', 100_000, 1),
     maxPendingPerIp: int(options, 'maxPendingPerIp', 64, 1),
+    handshakeRate: int(options, 'handshakeRate', 50, 0, 1_000_000),
+    trustedProxies,
     allowedOrigins,
     sendBufferLimit: int(options, 'sendBufferLimit', Limits.SEND_BUFFER, 0),
     degasQueueLimit: int(options, 'degasQueueLimit', Limits.DEGAS_QUEUE, 0),
@@ -227,6 +242,8 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
     allowedOrigins: o.allowedOrigins,
     maxConnections: o.maxConnections,
     maxPendingPerIp: o.maxPendingPerIp,
+    handshakeRate: o.handshakeRate,
+    trustedProxies: o.trustedProxies,
     stats,
     logger: log,
   });
@@ -295,7 +312,12 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
       wss.handleUpgrade(req, socket, head, (ws) => {
         try {
           if (guard.draining) {
-            ws.close(1001);
+            // PROTOCOL.md 6: 1001 always follows error{GOING_AWAY}, even for a connection that
+            // completed its upgrade while the shutdown began.
+            stats.errorsToClients[ErrorCode.GOING_AWAY]!++;
+            ws.send(GOING_AWAY_FRAME);
+            ws.close(CloseCode.GOING_AWAY);
+            countClose(stats, CloseCode.GOING_AWAY);
             return;
           }
           stats.connectionsOpened++;
@@ -352,12 +374,13 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
   const pingTimer = setInterval(() => {
     for (const session of connections) session.heartbeat();
     links.pingAll();
+    guard.sweep();
   }, o.pingIntervalMs);
   pingTimer.unref();
 
   const snapshot = (): GatewaySnapshot => {
-    let forward = 0;
-    for (const s of connections) if (s.phase === 'forward') forward++;
+    // Every ForwardState session, and only those, is in the router (session.ts promote/end).
+    const forward = router.sessions.size;
     return {
       connectionsAuth: connections.size - forward,
       connectionsForward: forward,

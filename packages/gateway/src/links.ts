@@ -47,6 +47,9 @@ function varintSize(n: number): number {
  * the offset of the id; otherwise -1. `GatewayMessage{degas{degas_id, payload}}` has the same
  * layout with tag 0x1a, so such a frame becomes the client frame by changing the tag and the id,
  * byte for byte what gatewayDegasEncoder writes.
+ * @example
+ * const at = canonicalToClientIdOffset(frame);
+ * if (at >= 0) { frame[0] = 0x1a; frame.set(degasId, at); client.send(frame); }
  */
 export function canonicalToClientIdOffset(frame: Uint8Array): number {
   if (frame[0] !== 0x0a) return -1;
@@ -426,7 +429,11 @@ export class DegasLink {
         frame = data;
       } else frame = this.toClient(payload);
       if (!client.deliver(frame)) {
-        this.sendError(ErrorCode.CLIENT_ERROR, idAt >= 0 ? Uint8Array.from(this.savedId) : accountId, 'account not connected');
+        this.sendError(
+          ErrorCode.CLIENT_ERROR,
+          idAt >= 0 ? Uint8Array.from(this.savedId) : accountId,
+          'account not connected',
+        );
         return;
       }
       stats.degasToClientMessages++;

@@ -79,7 +79,8 @@ export function errorFrame(
 }
 
 const AUTH_FAIL_FRAME = errorFrame(ErrorCode.AUTH_FAIL, AUTH_FAIL_DETAIL);
-const GOING_AWAY_FRAME = errorFrame(ErrorCode.GOING_AWAY, 'gateway shutting down');
+/** The `error{GOING_AWAY}` frame sent before every 1001 close. */
+export const GOING_AWAY_FRAME = errorFrame(ErrorCode.GOING_AWAY, 'gateway shutting down');
 const DUP_SESSION_FRAME = errorFrame(ErrorCode.DUP_SESSION, 'replaced by a newer session of this account');
 
 function isThenable<T>(value: T | Promise<T>): value is Promise<T> {

@@ -13,7 +13,7 @@ export type AuthFailReason =
   | 'shutdown';
 
 /** Why an upgrade was refused before the WebSocket handshake completed. */
-export type UpgradeRejectReason = 'origin' | 'capacity' | 'per_ip' | 'draining' | 'bad_request';
+export type UpgradeRejectReason = 'rate' | 'origin' | 'capacity' | 'per_ip' | 'draining' | 'bad_request';
 
 const authFailReasons: AuthFailReason[] = [
   'hello_timeout',
@@ -26,7 +26,7 @@ const authFailReasons: AuthFailReason[] = [
   'directory_error',
   'shutdown',
 ];
-const upgradeRejectReasons: UpgradeRejectReason[] = ['origin', 'capacity', 'per_ip', 'draining', 'bad_request'];
+const upgradeRejectReasons: UpgradeRejectReason[] = ['rate', 'origin', 'capacity', 'per_ip', 'draining', 'bad_request'];
 
 /** Upper bounds (ms) of the signature verification latency histogram. */
 export const VERIFY_BUCKETS_MS = [1, 2, 5, 10, 25, 50, 100, 250, 1000] as const;

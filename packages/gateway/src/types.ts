@@ -123,8 +123,19 @@ export interface GatewayOptions {
   rateLimitGraceMs?: number;
   /** Client connections beyond this get HTTP 503 at the upgrade. Default 100000. */
   maxConnections?: number;
-  /** Unauthenticated connections per remote IP beyond this get HTTP 429 at the upgrade. Default 64. */
+  /** Unauthenticated connections per client IP beyond this get HTTP 429 at the upgrade. Default 64. */
   maxPendingPerIp?: number;
+  /**
+   * Upgrades per second per client IP, token bucket with a burst of 2×; beyond it HTTP 429 before
+   * the upgrade (and before any signature work). 0 = off. Default 50.
+   */
+  handshakeRate?: number;
+  /**
+   * Addresses (or CIDR blocks such as "10.0.0.0/8") of reverse proxies whose `X-Forwarded-For` is
+   * honoured: the client IP is the right-most address in it that is not itself a trusted proxy.
+   * From any other peer the header is ignored. Default: none.
+   */
+  trustedProxies?: readonly string[];
   /** Accepted `Origin` headers; empty = any. A request without Origin (non-browser) is always accepted. */
   allowedOrigins?: readonly string[];
   /** Per-connection send buffer before close 4009. Default 4 MiB. */

@@ -1,12 +1,22 @@
 /**
  * Upgrade hardening (CATALOGUE A): checks that run on the raw HTTP upgrade request, before ws
- * does any WebSocket work — Origin allowlist (403), drain (503), global connection cap (503) and a
- * per-IP cap on connections that have not authenticated yet (429).
+ * does any WebSocket work — drain (503), per-IP handshake rate (429), Origin allowlist (403),
+ * global connection cap (503) and a per-IP cap on connections that have not authenticated yet
+ * (429). "IP" is the client address: the TCP peer, or the one a trusted proxy reports in
+ * `X-Forwarded-For`.
  */
 import { createServer, type IncomingMessage, type Server, STATUS_CODES } from 'node:http';
+import { BlockList, isIP } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { Logger } from './logger.js';
 import type { GatewayStats, UpgradeRejectReason } from './stats.js';
+
+/**
+ * Upper bound on the entries of each per-IP table (handshake buckets, pending counts), so that
+ * a flood from many addresses (an IPv6 /64 holds 2^64 of them) cannot grow them without limit.
+ */
+export const MAX_TRACKED_IPS = 100_000;
 
 /** Options of {@link UpgradeGuard}. */
 export interface UpgradeGuardOptions {
@@ -14,6 +24,14 @@ export interface UpgradeGuardOptions {
   allowedOrigins: readonly string[];
   maxConnections: number;
   maxPendingPerIp: number;
+  /** Upgrades per second per client IP (burst 2×); 0 = off. */
+  handshakeRate: number;
+  /** Addresses or CIDR blocks whose `X-Forwarded-For` is honoured. */
+  trustedProxies: readonly string[];
+  /** Entries per per-IP table. Default {@link MAX_TRACKED_IPS}. */
+  maxTrackedIps?: number;
+  /** Monotonic clock in ms (tests). Default `performance.now`. */
+  now?: () => number;
   stats: GatewayStats;
   logger: Logger;
 }
@@ -38,13 +56,217 @@ function normalizeOrigin(origin: string): string {
  * @example
  * rejectUpgrade(socket, 503);
  */
-export function rejectUpgrade(socket: Duplex, status: number): void {
+export function rejectUpgrade(socket: Duplex, status: number, headers: Record<string, string> = {}): void {
   if (socket.destroyed) return;
   const body = STATUS_CODES[status] ?? 'Error';
+  let extra = '';
+  for (const [k, v] of Object.entries(headers)) extra += `${k}: ${v}\r\n`;
   socket.once('finish', () => socket.destroy());
   socket.end(
-    `HTTP/1.1 ${status} ${body}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${body}\r\nConnection: close\r\n${extra}Content-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
+}
+
+/**
+ * The canonical text of an address: IPv4-mapped IPv6 (`::ffff:1.2.3.4`, what a dual-stack
+ * socket reports) becomes plain IPv4 so both spellings share one bucket; IPv6 is lower-cased.
+ * @example
+ * normalizeIp('::FFFF:127.0.0.1'); // '127.0.0.1'
+ */
+export function normalizeIp(ip: string): string {
+  const lower = ip.toLowerCase();
+  if (lower.startsWith('::ffff:') && isIP(lower.slice(7)) === 4) return lower.slice(7);
+  return lower;
+}
+
+/** A parsed `--trusted-proxy` entry. */
+export interface ProxySpec {
+  address: string;
+  /** CIDR prefix length; `undefined` = this single address. */
+  prefix: number | undefined;
+  family: 'ipv4' | 'ipv6';
+}
+
+/**
+ * Parses a trusted proxy: an IPv4 or IPv6 address, or a CIDR block (`10.0.0.0/8`, `fd00::/8`).
+ * Throws RangeError naming the problem.
+ * @example
+ * parseProxySpec('10.0.0.0/8'); // { address: '10.0.0.0', prefix: 8, family: 'ipv4' }
+ */
+export function parseProxySpec(spec: string): ProxySpec {
+  if (typeof spec !== 'string') throw new TypeError('a trusted proxy must be a string');
+  const slash = spec.indexOf('/');
+  const address = normalizeIp((slash < 0 ? spec : spec.slice(0, slash)).trim());
+  const v = isIP(address);
+  if (v === 0 || address.includes('%')) {
+    throw new RangeError(`expected an IP address or CIDR block like 10.0.0.0/8, got ${JSON.stringify(spec)}`);
+  }
+  const family = v === 4 ? 'ipv4' : 'ipv6';
+  if (slash < 0) return { address, prefix: undefined, family };
+  const p = spec.slice(slash + 1).trim();
+  const max = v === 4 ? 32 : 128;
+  if (!/^\d{1,3}$/.test(p) || Number(p) > max) {
+    throw new RangeError(`CIDR prefix of ${JSON.stringify(spec)} must be 0 to ${max}`);
+  }
+  return { address, prefix: Number(p), family };
+}
+
+/**
+ * The set of trusted proxies, and the client address of a request that came through them.
+ * @example
+ * const proxies = new TrustedProxies(['127.0.0.1']);
+ * proxies.clientIp('127.0.0.1', '203.0.113.7, 127.0.0.1'); // '203.0.113.7'
+ */
+export class TrustedProxies {
+  readonly size: number;
+  private readonly list = new BlockList();
+
+  constructor(specs: readonly string[]) {
+    for (const spec of specs) {
+      const p = parseProxySpec(spec);
+      if (p.prefix === undefined) this.list.addAddress(p.address, p.family);
+      else this.list.addSubnet(p.address, p.prefix, p.family);
+    }
+    this.size = specs.length;
+  }
+
+  /** Whether `ip` (already normalized) is a trusted proxy. */
+  has(ip: string): boolean {
+    if (this.size === 0) return false;
+    const v = isIP(ip);
+    return v !== 0 && this.list.check(ip, v === 4 ? 'ipv4' : 'ipv6');
+  }
+
+  /**
+   * The client address: the TCP peer, unless the peer is a trusted proxy; then the right-most
+   * `X-Forwarded-For` entry that is not itself a trusted proxy. Entries left of it were written
+   * by the client and are never believed. An unparsable entry stops the walk at the nearest
+   * trusted hop, which is then the address used.
+   */
+  clientIp(peer: string, xff: string | string[] | undefined): string {
+    const ip = normalizeIp(peer);
+    if (xff === undefined || !this.has(ip)) return ip;
+    const parts = (Array.isArray(xff) ? xff.join(',') : xff).split(',');
+    let current = ip;
+    for (let i = parts.length - 1; i >= 0; i--) {
+      const hop = parseForwardedHop(parts[i] as string);
+      if (hop === undefined) {
+        // An empty item (trailing comma, or an empty header) carries nothing; skip it.
+        if ((parts[i] as string).trim() === '') continue;
+        return current;
+      }
+      if (!this.has(hop)) return hop;
+      current = hop;
+    }
+    return current;
+  }
+}
+
+/** One `X-Forwarded-For` item: `1.2.3.4`, `1.2.3.4:5678`, `2001:db8::1` or `[2001:db8::1]:443`. */
+function parseForwardedHop(item: string): string | undefined {
+  let s = item.trim();
+  if (s.startsWith('[')) {
+    const end = s.indexOf(']');
+    if (end < 0) return undefined;
+    s = s.slice(1, end);
+  } else if (s.indexOf(':') > 0 && s.indexOf(':') === s.lastIndexOf(':') && s.includes('.')) {
+    s = s.slice(0, s.indexOf(':'));
+  }
+  const ip = normalizeIp(s);
+  return isIP(ip) === 0 || ip.includes('%') ? undefined : ip;
+}
+
+interface Bucket {
+  tokens: number;
+  at: number;
+}
+
+/** Options of {@link HandshakeRateLimiter}. */
+export interface HandshakeRateLimiterOptions {
+  /** Tokens per second per IP; at least 1. */
+  rate: number;
+  /** Bucket size. Default `2 × rate`. */
+  burst?: number;
+  /** Most IPs tracked at once. Default {@link MAX_TRACKED_IPS}. */
+  maxEntries?: number;
+  /** Monotonic clock in ms. Default `performance.now`. */
+  now?: () => number;
+}
+
+/**
+ * A token bucket per IP with bounded memory. The map is kept in least-recently-used order
+ * (an entry is re-inserted on each use), so the idle sweep stops at the first entry still in use
+ * and eviction takes the least recently seen IP.
+ *
+ * An entry idle for `burst / rate` seconds has a full bucket again, which is the same as no entry:
+ * it is dropped. When the table is full anyway (more than `maxEntries` IPs active within that
+ * window), the least recently seen IP is evicted: it starts again with a full bucket on its next
+ * upgrade. That fails open for one IP rather than refusing every new one.
+ * @example
+ * const rl = new HandshakeRateLimiter({ rate: 50 });
+ * if (!rl.take(ip)) rejectUpgrade(socket, 429);
+ */
+export class HandshakeRateLimiter {
+  readonly rate: number;
+  readonly burst: number;
+  readonly maxEntries: number;
+  /** IPs dropped because the table was full. */
+  evictions = 0;
+  private readonly buckets = new Map<string, Bucket>();
+  private readonly idleMs: number;
+  private readonly now: () => number;
+
+  constructor(options: HandshakeRateLimiterOptions) {
+    if (!Number.isFinite(options.rate) || options.rate <= 0) throw new RangeError('rate must be positive');
+    this.rate = options.rate;
+    this.burst = options.burst ?? 2 * options.rate;
+    if (!(this.burst >= 1)) throw new RangeError('burst must be at least 1');
+    this.maxEntries = options.maxEntries ?? MAX_TRACKED_IPS;
+    if (!Number.isInteger(this.maxEntries) || this.maxEntries < 1) {
+      throw new RangeError('maxEntries must be a positive integer');
+    }
+    this.now = options.now ?? (() => performance.now());
+    this.idleMs = (this.burst / this.rate) * 1000;
+  }
+
+  /** IPs tracked now. */
+  get size(): number {
+    return this.buckets.size;
+  }
+
+  /** Spends one token of `ip`'s bucket; false = over the rate (nothing spent). */
+  take(ip: string): boolean {
+    const t = this.now();
+    let b = this.buckets.get(ip);
+    if (b === undefined) {
+      this.sweep(t);
+      if (this.buckets.size >= this.maxEntries) {
+        const oldest = this.buckets.keys().next().value as string;
+        this.buckets.delete(oldest);
+        this.evictions++;
+      }
+      b = { tokens: this.burst, at: t };
+    } else {
+      b.tokens = Math.min(this.burst, b.tokens + ((t - b.at) * this.rate) / 1000);
+      b.at = t;
+      this.buckets.delete(ip);
+    }
+    this.buckets.set(ip, b);
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
+  }
+
+  /** Drops the entries whose bucket has refilled; returns how many. */
+  sweep(t = this.now()): number {
+    let n = 0;
+    for (const [ip, b] of this.buckets) {
+      if (t - b.at < this.idleMs) break;
+      this.buckets.delete(ip);
+      n++;
+    }
+    return n;
+  }
 }
 
 /**
@@ -56,31 +278,64 @@ export function rejectUpgrade(socket: Duplex, status: number): void {
 export class UpgradeGuard {
   /** Client connections from admission until their socket closes. */
   connections = 0;
-  /** Unauthenticated connections per remote address. */
+  /**
+   * Unauthenticated connections per client IP. An entry goes when its count reaches 0; every
+   * entry stands for at least one open socket. When it holds `maxTrackedIps` IPs, upgrades from
+   * an IP not in it are refused (429 `per_ip`): unlike a rate bucket, a count cannot be dropped
+   * without losing track of live sockets.
+   */
   readonly pendingByIp = new Map<string, number>();
   draining = false;
+  /** Per-IP handshake buckets; undefined when `handshakeRate` is 0. */
+  readonly rateLimiter: HandshakeRateLimiter | undefined;
+  readonly proxies: TrustedProxies;
   private readonly origins: Set<string> | undefined;
   private readonly tickets = new WeakMap<object, UpgradeTicket>();
   private readonly opts: UpgradeGuardOptions;
+  private readonly maxTrackedIps: number;
 
   constructor(options: UpgradeGuardOptions) {
     this.opts = options;
     this.origins = options.allowedOrigins.length > 0 ? new Set(options.allowedOrigins.map(normalizeOrigin)) : undefined;
+    this.maxTrackedIps = options.maxTrackedIps ?? MAX_TRACKED_IPS;
+    this.proxies = new TrustedProxies(options.trustedProxies);
+    this.rateLimiter =
+      options.handshakeRate > 0
+        ? new HandshakeRateLimiter({
+            rate: options.handshakeRate,
+            maxEntries: this.maxTrackedIps,
+            ...(options.now ? { now: options.now } : {}),
+          })
+        : undefined;
+  }
+
+  /** The client IP of `req`: its peer, or what a trusted proxy put in `X-Forwarded-For`. */
+  clientIp(req: IncomingMessage): string {
+    return this.proxies.clientIp(req.socket.remoteAddress ?? '', req.headers['x-forwarded-for']);
   }
 
   /**
    * The reason to refuse this request, or `undefined` to let it through. `selfCounted`: the
    * request's own socket is already in the per-IP count (own-server mode counts at TCP accept).
+   * Spends a handshake token of `ip`, whatever the outcome: every attempt counts.
    */
-  check(req: IncomingMessage, selfCounted = false): { status: number; reason: UpgradeRejectReason } | undefined {
+  check(
+    req: IncomingMessage,
+    selfCounted = false,
+    ip = this.clientIp(req),
+  ): { status: number; reason: UpgradeRejectReason } | undefined {
     if (this.draining) return { status: 503, reason: 'draining' };
+    // Before anything else, so a flood costs one Map lookup per request and never reaches ws or
+    // the signature verifier.
+    if (this.rateLimiter !== undefined && !this.rateLimiter.take(ip)) return { status: 429, reason: 'rate' };
     const origin = req.headers.origin;
     if (this.origins !== undefined && origin !== undefined && !this.origins.has(normalizeOrigin(origin))) {
       return { status: 403, reason: 'origin' };
     }
     if (this.connections >= this.opts.maxConnections) return { status: 503, reason: 'capacity' };
-    const pending = this.pendingByIp.get(req.socket.remoteAddress ?? '') ?? 0;
-    if (selfCounted ? pending > this.opts.maxPendingPerIp : pending >= this.opts.maxPendingPerIp) {
+    const pending = this.pendingByIp.get(ip);
+    if (pending === undefined && this.pendingByIp.size >= this.maxTrackedIps) return { status: 429, reason: 'per_ip' };
+    if (selfCounted ? (pending ?? 0) > this.opts.maxPendingPerIp : (pending ?? 0) >= this.opts.maxPendingPerIp) {
       return { status: 429, reason: 'per_ip' };
     }
     return undefined;
@@ -90,12 +345,22 @@ export class UpgradeGuard {
    * Counts a TCP connection of the gateway's own HTTP server from the moment it is accepted, so
    * that sockets still sending their upgrade request (half-upgraded) count against the per-IP
    * cap too (CATALOGUE #8); `headersTimeout` bounds how long they can stay in that state.
+   * Sockets from a trusted proxy are not counted here: their client is known only from the
+   * headers, so they are counted at the upgrade under that client's address.
    */
   trackSocket(socket: Duplex & { remoteAddress?: string | undefined }): void {
-    const ticket: UpgradeTicket = { ip: socket.remoteAddress ?? '', pending: true, open: false };
-    this.pendingByIp.set(ticket.ip, (this.pendingByIp.get(ticket.ip) ?? 0) + 1);
+    const ip = normalizeIp(socket.remoteAddress ?? '');
+    if (this.proxies.has(ip)) return;
+    if (!this.pendingByIp.has(ip) && this.pendingByIp.size >= this.maxTrackedIps) return;
+    const ticket: UpgradeTicket = { ip, pending: true, open: false };
+    this.pendingByIp.set(ip, (this.pendingByIp.get(ip) ?? 0) + 1);
     this.tickets.set(socket, ticket);
     socket.once('close', () => this.release(ticket));
+  }
+
+  /** Drops idle per-IP state (called from the gateway's periodic timer). */
+  sweep(): void {
+    this.rateLimiter?.sweep();
   }
 
   /**
@@ -106,11 +371,12 @@ export class UpgradeGuard {
     // Before ws owns the socket, an ECONNRESET must not become an unhandled 'error'.
     socket.on('error', noop);
     const tracked = this.tickets.get(socket);
-    const refusal = this.check(req, tracked?.pending === true);
+    const ip = this.clientIp(req);
+    const refusal = this.check(req, tracked?.pending === true, ip);
     if (refusal !== undefined) {
       this.opts.stats.upgradesRejected[refusal.reason]++;
-      this.opts.logger.debug('upgrade refused', { status: refusal.status, reason: refusal.reason });
-      rejectUpgrade(socket, refusal.status);
+      this.opts.logger.debug('upgrade refused', { status: refusal.status, reason: refusal.reason, ip });
+      rejectUpgrade(socket, refusal.status, refusal.reason === 'rate' ? { 'Retry-After': '1' } : {});
       return undefined;
     }
     this.connections++;
@@ -118,7 +384,7 @@ export class UpgradeGuard {
       tracked.open = true;
       return tracked;
     }
-    const ticket: UpgradeTicket = { ip: req.socket.remoteAddress ?? '', pending: true, open: true };
+    const ticket: UpgradeTicket = { ip, pending: true, open: true };
     this.pendingByIp.set(ticket.ip, (this.pendingByIp.get(ticket.ip) ?? 0) + 1);
     socket.once('close', () => this.release(ticket));
     return ticket;

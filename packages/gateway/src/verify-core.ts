@@ -66,18 +66,11 @@ export function verifyDigestNative(
  */
 export function verifyDigestNoble(digest: Uint8Array, signature: Uint8Array, address: string): boolean {
   try {
-    parseSignature(signature);
+    // recoverAddress applies parseSignature's rules itself.
     return recoverAddress(digest, signature) === address;
   } catch {
     return false;
   }
-}
-
-/** What one login verification needs (the prompt and domain are fixed per gateway). */
-export interface VerifyJob {
-  challenge: string;
-  signature: Uint8Array;
-  address: string;
 }
 
 /**

@@ -1,6 +1,6 @@
 /** CATALOGUE section A: the HTTP upgrade, before any WebSocket frame. */
 import { connect } from 'node:net';
-import { httpUpgrade, Opcode, RawClient, within } from '@degas/test-utils';
+import { httpUpgrade, loginRaw, Opcode, RawClient, until, within } from '@degas/test-utils';
 import { type CatalogueEnv, expectClose, startCatalogueEnv } from './catalogue-env.js';
 
 const GOOD_ORIGIN = 'https://good.example';
@@ -188,5 +188,126 @@ describe('A. max connections and drain', () => {
     hold.destroy();
     await closing;
     await e.degas.close();
+  });
+});
+
+describe('A. handshake rate and trusted proxies (#9, #69)', () => {
+  /** Upgrades with `headers` until one gets 429; returns the 101 clients it got before that. */
+  async function exhaust(port: number, headers: Record<string, string> = {}, max = 50): Promise<RawClient[]> {
+    const admitted: RawClient[] = [];
+    for (let i = 0; i < max; i++) {
+      const r = await httpUpgrade({ port, headers });
+      if (r.response.status === 429) return admitted;
+      expect(r.response.status).toBe(101);
+      admitted.push(r.client as RawClient);
+    }
+    throw new Error(`no 429 after ${max} upgrades`);
+  }
+
+  it('#9/#69 a burst over the rate → 429 (Retry-After) before the upgrade and any signature work; after the refill an upgrade succeeds', async () => {
+    const RATE = 5; // burst 10
+    const e = await startCatalogueEnv({ handshakeRate: RATE });
+    const clients: RawClient[] = [];
+    try {
+      const mark = e.mark();
+      const verifiesBefore = e.gateway.stats.verifyCount;
+      const openedBefore = e.gateway.stats.connectionsOpened;
+      // 20 upgrades at once: at most the burst (10, one already spent by the canary) get through.
+      const burst = await Promise.all(Array.from({ length: 20 }, () => httpUpgrade({ port: e.port })));
+      const ok = burst.filter((r) => r.response.status === 101);
+      const limited = burst.filter((r) => r.response.status === 429);
+      for (const r of ok) clients.push(r.client as RawClient);
+      expect(ok.length + limited.length).toBe(20);
+      expect(ok.length).toBeGreaterThanOrEqual(8);
+      expect(ok.length).toBeLessThanOrEqual(2 * RATE);
+      expect(limited.length).toBeGreaterThanOrEqual(10);
+      for (const r of limited) {
+        expect(r.client).toBeUndefined();
+        expect(r.response.headers['retry-after']).toBe('1');
+      }
+      expect(e.gateway.stats.upgradesRejected.rate).toBe(limited.length);
+      // The admitted ones log in; the refused ones never reached ws, a session or the verifier.
+      for (const c of clients) await loginRaw(c, e.account());
+      expect(e.gateway.stats.verifyCount - verifiesBefore).toBe(ok.length);
+      expect(e.gateway.stats.connectionsOpened - openedBefore).toBe(ok.length);
+      // Refill (1 token per 200 ms): poll until an upgrade is let through again.
+      const t0 = performance.now();
+      let later: RawClient | undefined;
+      await until(
+        async () => {
+          const r = await httpUpgrade({ port: e.port });
+          later = r.client;
+          return r.response.status === 101;
+        },
+        3000,
+        'an upgrade to succeed after the refill',
+      );
+      expect(performance.now() - t0).toBeLessThan(2000);
+      clients.push(later as RawClient);
+      await e.assertHealthy(mark, { allow: [] });
+    } finally {
+      for (const c of clients) c.destroy();
+      await e.close();
+    }
+  });
+
+  it('#9 a forged X-Forwarded-For from an untrusted peer does not move it into another bucket', async () => {
+    const e = await startCatalogueEnv({ handshakeRate: 3 });
+    const clients: RawClient[] = [];
+    try {
+      clients.push(...(await exhaust(e.port)));
+      for (const xff of ['203.0.113.9', '198.51.100.1, 203.0.113.10', '127.0.0.2']) {
+        const r = await httpUpgrade({ port: e.port, headers: { 'X-Forwarded-For': xff } });
+        expect(r.response.status).toBe(429);
+      }
+    } finally {
+      for (const c of clients) c.destroy();
+      await e.close();
+    }
+  });
+
+  it('#9 X-Forwarded-For from a trusted proxy (127.0.0.1): distinct forwarded clients get distinct rate buckets and pending caps', async () => {
+    const e = await startCatalogueEnv({ handshakeRate: 2, maxPendingPerIp: 2, trustedProxies: ['127.0.0.1'] });
+    const clients: RawClient[] = [];
+    const xff = (v: string) => ({ 'X-Forwarded-For': v });
+    try {
+      // Rate: client A's bucket (burst 4) runs dry; B, behind the same proxy, is unaffected.
+      for (let i = 0; i < 4; i++) {
+        const r = await httpUpgrade({ port: e.port, headers: xff('203.0.113.1') });
+        expect(r.response.status).toBe(101);
+        await loginRaw(r.client as RawClient, e.account()); // so the pending cap (2) stays out of the way
+        clients.push(r.client as RawClient);
+      }
+      expect((await httpUpgrade({ port: e.port, headers: xff('203.0.113.1') })).response.status).toBe(429);
+      expect(e.gateway.stats.upgradesRejected.rate).toBe(1);
+      const b = await httpUpgrade({ port: e.port, headers: xff('203.0.113.2') });
+      expect(b.response.status).toBe(101);
+      clients.push(b.client as RawClient);
+      // The client-written left part of the chain is ignored: the right-most untrusted entry is A.
+      const spoof = await httpUpgrade({ port: e.port, headers: xff('203.0.113.77, 203.0.113.1') });
+      expect(spoof.response.status).toBe(429);
+      // Trusted hops are skipped: "C, 127.0.0.1" is C.
+      const c = await httpUpgrade({ port: e.port, headers: xff('203.0.113.3, 127.0.0.1') });
+      expect(c.response.status).toBe(101);
+      clients.push(c.client as RawClient);
+      // Pending cap per forwarded client: B has 1 pending; a second fills it, a third is 429 per_ip.
+      const b2 = await httpUpgrade({ port: e.port, headers: xff('203.0.113.2') });
+      expect(b2.response.status).toBe(101);
+      clients.push(b2.client as RawClient);
+      const perIpBefore = e.gateway.stats.upgradesRejected.per_ip;
+      expect((await httpUpgrade({ port: e.port, headers: xff('203.0.113.2') })).response.status).toBe(429);
+      expect(e.gateway.stats.upgradesRejected.per_ip).toBe(perIpBefore + 1);
+      // …while the proxy's other clients (and requests without the header) still get in.
+      const d = await httpUpgrade({ port: e.port, headers: xff('2001:db8::4') });
+      expect(d.response.status).toBe(101);
+      clients.push(d.client as RawClient);
+      const direct = await httpUpgrade({ port: e.port });
+      expect(direct.response.status).toBe(101);
+      clients.push(direct.client as RawClient);
+      await e.assertHealthy(e.mark(), { allow: [] });
+    } finally {
+      for (const cl of clients) cl.destroy();
+      await e.close();
+    }
   });
 });

@@ -2,12 +2,25 @@
  * CATALOGUE #93: survival and bounded memory under fuzz. Thousands of random and mutated frames
  * (seeded, reproducible: the seed is printed on failure; set CATALOGUE_FUZZ_SEED to replay) at a
  * live in-process gateway for a bounded time; then a canary round trip, no uncaught errors, and
- * heapUsed after GC back near the baseline.
+ * heapUsed after GC back near the baseline. Then, against the same gateway, the hostile cases 28,
+ * 37, 38, 40 and 79 three times each: the canary gets through after each, and the heap after GC
+ * does not grow from one repetition to the next. (catalogue-soak: RSS of the real bin.)
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { degasFrame, encodeFrame, ethAuthFrame, helloFrame, loginRaw, RawClient } from '@degas/test-utils';
+import {
+  degasFrame,
+  encodeFrame,
+  ethAuthFrame,
+  helloFrame,
+  loginRaw,
+  RawClient,
+  startTestDegas,
+  testDegasId,
+  until,
+} from '@degas/test-utils';
 import { type CatalogueEnv, startCatalogueEnv } from './catalogue-env.js';
+import { pingFlood, preAuthHoarding, slowConsumer, slowDegas, tinyFragments } from './hostile-cases.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -38,6 +51,9 @@ beforeAll(async () => {
     authTimeoutMs: 500,
     closeTimeoutMs: 300,
     maxPendingPerIp: 1000,
+    // Small buffers so the slow-consumer (#38) and slow-Degas (#79) repetitions fill them fast.
+    sendBufferLimit: 512 * 1024,
+    degasQueueLimit: 256 * 1024,
   });
 });
 afterAll(async () => {
@@ -49,6 +65,12 @@ afterAll(async () => {
 function heapAfterGc(): number {
   for (let i = 0; i < 3; i++) gc();
   return process.memoryUsage().heapUsed;
+}
+
+/** Buffer memory (outside the V8 heap: frames, send buffers) after GC. */
+function buffersAfterGc(): number {
+  for (let i = 0; i < 3; i++) gc();
+  return process.memoryUsage().arrayBuffers;
 }
 
 describe('#93 fuzz', () => {
@@ -153,6 +175,78 @@ describe('#93 fuzz', () => {
       throw new Error(
         `fuzz failed with seed ${SEED} (replay: CATALOGUE_FUZZ_SEED=${SEED}) after ${frames} frames on ${connections} connections, ${canaryChecks} canary checks: ${String(e)}`,
       );
+    }
+  });
+
+  it('#93 then 28, 37, 38, 40 and 79 three times each on the same gateway → canary after each, heap after GC flat across repetitions', async () => {
+    const slow = await startTestDegas({ degasId: testDegasId(93), echo: false });
+    env.degasDir.register(slow.degasId, slow.endpoint);
+    // Fixed accounts, so that repeating a case does not grow the account directory.
+    const a28 = env.account();
+    const a38 = env.account();
+    const a79 = env.account();
+    const a40 = Array.from({ length: 10 }, () => env.account());
+    /** Waits until only the canary is connected and every link is drained, then GCs. */
+    const settledHeap = async (): Promise<number> => {
+      await until(
+        () => {
+          const s = env.gateway.snapshot();
+          return (
+            s.connectionsAuth + s.connectionsForward === 1 &&
+            s.links.every((l) => l.queuedBytes === 0 && l.bufferedBytes === 0)
+          );
+        },
+        10_000,
+        'the gateway to release the hostile connections',
+      );
+      return heapAfterGc();
+    };
+    const buffers: number[] = [];
+    const MiB = 1024 * 1024;
+    try {
+      // One untimed round first, so that lazily created state (the slow Degas link, code paths
+      // compiled for the first time) is not counted as growth.
+      const round = async () => {
+        const cases: [string, () => Promise<unknown>][] = [
+          ['#28', () => pingFlood(env.port, a28)],
+          ['#37', () => tinyFragments(env.port, 10)],
+          ['#38', () => slowConsumer(env.port, env.degas, a38)],
+          ['#40', () => preAuthHoarding(env.port, 20, a40)],
+          ['#79', () => slowDegas(env.port, slow, a79, () => env.assertHealthy(env.mark(), { allow: [a79.id] }))],
+        ];
+        for (const [name, run] of cases) {
+          const mark = env.mark();
+          await run();
+          await env.assertHealthy(mark, { allow: [a38.id, a79.id] }).catch((e: unknown) => {
+            throw new Error(`canary failed after ${name}: ${String(e)}`);
+          });
+        }
+      };
+      await round();
+      const baseline = await settledHeap();
+      const baselineBuffers = buffersAfterGc();
+      const heaps: number[] = [];
+      for (let rep = 0; rep < 3; rep++) {
+        await round();
+        heaps.push(await settledHeap());
+        buffers.push(buffersAfterGc());
+      }
+      const mib = (v: number) => `${(v / MiB).toFixed(2)} MiB`;
+      const show = `heap ${heaps.map((h) => mib(h - baseline)).join(', ')}; buffers ${buffers.map((b) => mib(b - baselineBuffers)).join(', ')}`;
+      expect(uncaught).toEqual([]);
+      // Within ~10 MiB of the baseline, and no growth from the first repetition to the last.
+      for (const h of heaps) expect({ growth: show, ok: h - baseline < 10 * MiB }).toEqual({ growth: show, ok: true });
+      expect({ growth: show, ok: (heaps[2] as number) - (heaps[0] as number) < 1.5 * MiB }).toEqual({
+        growth: show,
+        ok: true,
+      });
+      // Buffers (a retained 64 KiB frame per connection would show here, not in the heap).
+      for (const b of buffers) expect({ growth: show, ok: b - baselineBuffers < 8 * MiB }).toEqual({ growth: show, ok: true });
+      process.stdout.write(`#93 repetitions vs baseline, after GC: ${show}\n`);
+    } finally {
+      env.degasDir.unregister(slow.degasId);
+      slow.resumeReading();
+      await slow.close();
     }
   });
 });

@@ -72,6 +72,8 @@ describe('loadConfig', () => {
       rateLimit: 1000,
       maxConnections: 100_000,
       maxPendingPerIp: 64,
+      handshakeRate: 50,
+      trustedProxies: [],
       sendBufferLimit: 4 * 1024 * 1024,
       degasQueueLimit: 4 * 1024 * 1024,
       shutdownTimeoutMs: 10_000,
@@ -135,6 +137,31 @@ describe('loadConfig', () => {
     const other = await cfg('other.json', { port: OTHER_FILE_PORT });
     expect((await load(['--config', other], env)).port).toBe(ENV_PORT);
     expect((await load(['--config', other], {})).port).toBe(OTHER_FILE_PORT);
+  });
+
+  test('--handshake-rate and --trusted-proxy (repeatable) from flags, env (comma-separated) and file', async () => {
+    const file = await cfg('proxies.json', { handshakeRate: 0, trustedProxy: ['10.0.0.0/8', 'fd00::/8'] });
+    expect(await load(['--config', file])).toMatchObject({
+      handshakeRate: 0,
+      trustedProxies: ['10.0.0.0/8', 'fd00::/8'],
+    });
+    const env = { DEGAS_CONFIG: file, DEGAS_TRUSTED_PROXY: '10.1.1.1, 10.1.1.2,::1', DEGAS_HANDSHAKE_RATE: '7' };
+    expect(await load([], env)).toMatchObject({ handshakeRate: 7, trustedProxies: ['10.1.1.1', '10.1.1.2', '::1'] });
+    const fromFlags = await load(
+      ['--handshake-rate', '20', '--trusted-proxy', '127.0.0.1', '--trusted-proxy=192.168.0.0/16'],
+      env,
+    );
+    expect(fromFlags).toMatchObject({ handshakeRate: 20, trustedProxies: ['127.0.0.1', '192.168.0.0/16'] });
+    const built = await buildGatewayOptions(
+      await load(['--accounts', accountsFile, '--handshake-rate', '20', '--trusted-proxy', '127.0.0.1']),
+    );
+    try {
+      expect(built.options).toMatchObject({ handshakeRate: 20, trustedProxies: ['127.0.0.1'] });
+    } finally {
+      await built.close();
+    }
+    expect(usage()).toMatch(/--handshake-rate N .*\(default 50\)/);
+    expect(usage()).toMatch(/--trusted-proxy ADDR .*repeatable/);
   });
 
   test('an empty environment variable counts as unset', async () => {
@@ -215,6 +242,11 @@ describe('loadConfig', () => {
     ['a bad verifier', ['--verifier', 'fast'], {}, '--verifier', /auto, native, noble/],
     ['an origin with a path', ['--allowed-origin', 'https://a.example/'], {}, '--allowed-origin', /no path/],
     ['an origin that is not a URL', ['--allowed-origin', 'game.example'], {}, '--allowed-origin', /origin like/],
+    ['a proxy host name', ['--trusted-proxy', 'lb.internal'], {}, '--trusted-proxy', /IP address or CIDR block/],
+    ['a proxy CIDR out of range', ['--trusted-proxy', '10.0.0.0/40'], {}, '--trusted-proxy', /prefix .* 0 to 32/],
+    ['a bad env proxy list', [], { DEGAS_TRUSTED_PROXY: '10.0.0.1,nope' }, '--trusted-proxy', /DEGAS_TRUSTED_PROXY/],
+    ['a negative handshake rate', ['--handshake-rate', '-1'], {}, '--handshake-rate', /integer from 0/],
+    ['a repeated --handshake-rate', ['--handshake-rate', '1', '--handshake-rate', '2'], {}, '--handshake-rate', /more than once/],
     ['a token with a space', ['--internal-token', 'a b'], {}, '--internal-token', /visible ASCII/],
     ['an empty host', ['--host='], {}, '--host', /must not be empty/],
     ['a bad env value', [], { DEGAS_PORT: 'eighty' }, '--port', /^DEGAS_PORT \(--port\): expected an integer/],
@@ -239,6 +271,8 @@ describe('loadConfig', () => {
     ['a string for a number', { port: 'x' }, '--port', /"port" \(--port\): expected an integer/],
     ['a number for a string', { host: 5 }, '--host', /expected a string, got a number/],
     ['a string for a list', { allowedOrigin: 'https://a.example' }, '--allowed-origin', /expected a list of origins/],
+    ['a string for the proxy list', { trustedProxy: '10.0.0.1' }, '--trusted-proxy', /expected a list of addresses/],
+    ['a number in the proxy list', { trustedProxy: [10] }, '--trusted-proxy', /expected an address string/],
     ['a bad degas object', { degas: [{ id: A, url: 'ws://a', x: 1 }] }, '--degas', /unknown key "x"/],
   ])('rejects a config file with %s', async (_name, content, flag, why) => {
     const p = await cfg(`bad-${Math.random()}.json`, content);

@@ -1,0 +1,30 @@
+// The public surface, so that a change to it shows up in review.
+test('@degas/gateway export list', async () => {
+  const names = Object.keys(await import('../src/index.js')).sort();
+  expect(names).toEqual(
+    [
+      'ConfigError',
+      'METRICS_CONTENT_TYPE',
+      'addAccount',
+      'buildGatewayOptions',
+      'chainDegasDirectories',
+      'createFileAccountDirectory',
+      'createLogger',
+      'createRpcAccountDirectory',
+      'createStaticDegasDirectory',
+      'createStats',
+      'createTemplateDegasDirectory',
+      'createVerifier',
+      'isLogLevel',
+      'loadConfig',
+      'loadDegasFile',
+      'loadNativeSecp256k1',
+      'renderMetrics',
+      'silentLogger',
+      'startAdminServer',
+      'startGateway',
+      'verifyDigestNative',
+      'verifyDigestNoble',
+    ].sort(),
+  );
+});
