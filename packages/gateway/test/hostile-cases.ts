@@ -153,7 +153,8 @@ let slowDegasRuns = 0;
 
 /**
  * #79: `slow` stops reading; a client floods it → DEGAS_ERROR once the link's buffer/queue is
- * full; `during` (e.g. the canary check) runs while it is congested. Reading resumes at the end.
+ * full; `during` (e.g. the canary check) runs while it is congested. Reading then resumes, and
+ * this returns once everything queued has reached the Degas (a last message arrives).
  */
 export async function slowDegas(
   port: number,
@@ -183,6 +184,13 @@ export async function slowDegas(
     }
     expect(gotError).toBe(true);
     await during();
+    slow.resumeReading();
+    const end = Buffer.from(`end ${slowDegasRuns}`);
+    c.binary(degasFrame(slow.degasId, end));
+    await slow.waitFor(
+      (m) => m.payload?.$case === 'clientMessage' && Buffer.from(m.payload.value.payload).equals(end),
+      10_000,
+    );
   } finally {
     c.destroy();
     slow.resumeReading();
