@@ -36,7 +36,9 @@ function cryptoRandomBytes(n: number): Uint8Array {
  *
  * @param options.message - the prompt; default {@link DEFAULT_AUTH_MESSAGE}. Non-empty.
  * @param options.randomBytes - source of randomness, `(n) => n random bytes`; default
- *   `globalThis.crypto.getRandomValues`. Only tests should replace it.
+ *   `globalThis.crypto.getRandomValues`. A replacement must return fresh CSPRNG bytes on every
+ *   call, never the same bytes twice (e.g. slices of one larger CSPRNG draw, each used once);
+ *   tests pass fixed bytes.
  * @returns `challenge` (the hex), `json` (keys in the order Message, Challenge) and `fields`.
  * @throws TypeError for a non-string message or a randomBytes result that is not 16 bytes;
  *   RangeError for an empty message.

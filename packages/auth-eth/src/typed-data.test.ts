@@ -115,6 +115,39 @@ describe('loginDigest: fixed vectors', () => {
   });
 });
 
+describe('loginDigest caches (type hashes, domain separator per name, last prompt)', () => {
+  it('gives the uncached answer across more names than the cache holds, interleaved prompts, twice over', () => {
+    const names = Array.from({ length: 40 }, (_, i) => `Domain ${i} ${'x'.repeat(i * 7)}`);
+    const prompts = ['Hi', 'Sign in to example.com', '署名 🎮'];
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < names.length; i++) {
+        const fields = { Message: prompts[i % prompts.length]!, Challenge: createChallenge().challenge };
+        const options = { domainName: names[(i * 7) % names.length]! };
+        expect(bytesToHex(loginDigest(fields, options))).toBe(
+          bytesToHex(hashTypedData(loginTypedData(fields, options))),
+        );
+      }
+    }
+  });
+
+  it('returns a fresh array each call (callers may mutate it)', () => {
+    const a = loginDigest(FIELDS);
+    const expected = bytesToHex(a);
+    a.fill(0);
+    expect(bytesToHex(loginDigest(FIELDS))).toBe(expected);
+  });
+
+  it('validates exactly like loginTypedData', () => {
+    expect(() => loginDigest(null as unknown as typeof FIELDS)).toThrow(TypeError);
+    expect(() => loginDigest([] as unknown as typeof FIELDS)).toThrow(TypeError);
+    expect(() => loginDigest({ Message: 1, Challenge: 'ab' } as unknown as typeof FIELDS)).toThrow(TypeError);
+    expect(() => loginDigest({ Message: 'Hi' } as unknown as typeof FIELDS)).toThrow(TypeError);
+    expect(() => loginDigest({ Message: '\uDC00', Challenge: FIELDS.Challenge })).toThrow(TypeError);
+    expect(() => loginDigest(FIELDS, { domainName: 7 as unknown as string })).toThrow(TypeError);
+    expect(() => loginDigest(FIELDS, { domainName: '\uD800' })).toThrow(TypeError);
+  });
+});
+
 describe('loginDigest equals ethers TypedDataEncoder.hash and viem hashTypedData', () => {
   const cases = PROMPTS.flatMap((Message) =>
     DOMAIN_NAMES.map((domainName) => [Message.slice(0, 40), domainName, Message] as const),

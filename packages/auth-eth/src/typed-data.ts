@@ -262,5 +262,61 @@ export function hashTypedData(typed: LoginTypedData): Uint8Array {
  * ```
  */
 export function loginDigest(fields: LoginFields, options?: { domainName?: string }): Uint8Array {
-  return hashTypedData(loginTypedData(fields, options));
+  // Same checks, in the same order, as loginTypedData; then the digest of that typed data with
+  // its constant parts (type hashes, domain separator, hash of the prompt) taken from caches:
+  // 3 keccak calls per login instead of 9 (the gateway's verifier runs this once per login).
+  if (!isRecord(fields)) throw new TypeError('fields must be an object');
+  const Message = checkString(fields.Message, 'Message');
+  const Challenge = checkString(fields.Challenge, 'Challenge');
+  const name = checkDomainName(options?.domainName ?? DEFAULT_AUTH_DOMAIN);
+  const struct = new Uint8Array(96);
+  struct.set(LOGIN_TYPE_HASH, 0);
+  struct.set(promptHash(Message), 32);
+  struct.set(keccak_256(utf8ToBytes(Challenge)), 64);
+  const digestInput = new Uint8Array(66);
+  digestInput.set(EIP191_PREFIX, 0);
+  digestInput.set(loginDomainSeparator(name), 2);
+  digestInput.set(keccak_256(struct), 34);
+  return keccak_256(digestInput);
+}
+
+// ---- constant parts of the Login digest ------------------------------------------------------
+// The type hashes never change; the domain separator depends only on the domain name and the
+// prompt hash only on the prompt, both fixed per gateway. Cached values never leave this module.
+
+const LOGIN_TYPE_HASH = keccak_256(utf8ToBytes('Login(string Message,string Challenge)'));
+const DOMAIN_TYPE_HASH = keccak_256(utf8ToBytes('EIP712Domain(string name,string version,uint256 chainId)'));
+const VERSION_HASH = keccak_256(utf8ToBytes('1'));
+const CHAIN_ID = bigIntTo32Bytes(1n);
+/** Most domain separators kept; a process normally uses one or two names. */
+const MAX_DOMAINS = 16;
+const domainSeparators = new Map<string, Uint8Array>();
+
+/** `hashStruct(EIP712Domain{name, version: '1', chainId: 1})`, cached per name (bounded). */
+function loginDomainSeparator(name: string): Uint8Array {
+  let separator = domainSeparators.get(name);
+  if (separator === undefined) {
+    const input = new Uint8Array(128);
+    input.set(DOMAIN_TYPE_HASH, 0);
+    input.set(keccak_256(utf8ToBytes(name)), 32);
+    input.set(VERSION_HASH, 64);
+    input.set(CHAIN_ID, 96);
+    separator = keccak_256(input);
+    // Evict the oldest name: many names would mean a caller varies them, not a gateway's setting.
+    if (domainSeparators.size >= MAX_DOMAINS) domainSeparators.delete(domainSeparators.keys().next().value as string);
+    domainSeparators.set(name, separator);
+  }
+  return separator;
+}
+
+let lastPrompt: string | undefined;
+let lastPromptHash: Uint8Array = new Uint8Array(32);
+
+/** keccak256 of the prompt (`Message`), remembering the last one. */
+function promptHash(message: string): Uint8Array {
+  if (message !== lastPrompt) {
+    lastPromptHash = keccak_256(utf8ToBytes(message));
+    lastPrompt = message;
+  }
+  return lastPromptHash;
 }

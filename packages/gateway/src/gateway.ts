@@ -18,8 +18,11 @@ import { Router } from './router.js';
 import { ClientSession, GOING_AWAY_FRAME, type SessionContext, type SessionSettings } from './session.js';
 import { countClose, createStats, type GatewayStats } from './stats.js';
 import type { AdminServer, GatewayOptions, GatewaySnapshot, MutableDegasDirectory } from './types.js';
-import { createUpgradeServer, parseProxySpec, rejectUpgrade, UpgradeGuard } from './upgrade.js';
+import { createUpgradeServer, parseProxySpec, rejectUpgrade, UpgradeGuard, type UpgradeTicket } from './upgrade.js';
 import { createVerifier, type Verifier, type VerifierKind } from './verifier.js';
+
+/** WebSocket upgrades completed per event-loop turn (see handleUpgrade). */
+const UPGRADES_PER_TURN = 16;
 
 /** A running gateway. */
 export interface GatewayHandle {
@@ -305,10 +308,57 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
   // No 'wsClientError' listener: with one, ws leaves the HTTP answer (405/400 with the
   // Sec-WebSocket-Version header) to the listener and the socket would be held open (CATALOGUE #2, #3).
 
+  // A login storm delivers hundreds of upgrade requests in one poll phase; completing them all
+  // in that turn (101 answer, session setup, and later their hello and eth_auth in step) holds up
+  // every forwarded message behind them. At most UPGRADES_PER_TURN complete per event-loop turn;
+  // the rest wait, already admitted by the guard, for the next turns (FIFO). Bench, 5000-login
+  // storm: calm clients' p99 ≈ 70 → ≈ 33 ms with the verifier batch of 16, logins/s unchanged.
+  let upgradesThisTurn = 0;
+  let turnScheduled = false;
+  let waiting: [IncomingMessage, Duplex, Buffer, UpgradeTicket][] = [];
+  let waitingAt = 0;
+  const nextTurn = (): void => {
+    turnScheduled = false;
+    upgradesThisTurn = 0;
+    while (waitingAt < waiting.length && upgradesThisTurn < UPGRADES_PER_TURN) {
+      const [req, socket, head, ticket] = waiting[waitingAt]!;
+      waiting[waitingAt++] = undefined as never;
+      upgradesThisTurn++;
+      completeUpgrade(req, socket, head, ticket);
+    }
+    if (waitingAt === waiting.length) {
+      waiting = [];
+      waitingAt = 0;
+    }
+    if (waiting.length > 0 || upgradesThisTurn > 0) {
+      turnScheduled = true;
+      setImmediate(nextTurn);
+    }
+  };
+
   const handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     try {
       const ticket = guard.admit(req, socket);
       if (ticket === undefined) return;
+      if (!turnScheduled) {
+        turnScheduled = true;
+        setImmediate(nextTurn);
+      }
+      if (waiting.length > 0 || upgradesThisTurn >= UPGRADES_PER_TURN) {
+        waiting.push([req, socket, head, ticket]);
+        return;
+      }
+      upgradesThisTurn++;
+      completeUpgrade(req, socket, head, ticket);
+    } catch (err) {
+      log.error('unexpected error in upgrade', { error: err instanceof Error ? err.message : String(err) });
+      stats.upgradesRejected.bad_request++;
+      rejectUpgrade(socket, 500);
+    }
+  };
+
+  const completeUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer, ticket: UpgradeTicket): void => {
+    try {
       wss.handleUpgrade(req, socket, head, (ws) => {
         try {
           if (guard.draining) {

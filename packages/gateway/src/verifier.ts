@@ -42,8 +42,12 @@ export interface Verifier {
   close(): Promise<void>;
 }
 
-/** Most jobs in one message to a worker. */
-const MAX_BATCH = 64;
+/**
+ * Most jobs in one message to a worker. Every job of a batch is answered in the same event-loop
+ * turn (auth_ok, session setup), so a large batch is one long turn for everyone else: 16 instead
+ * of 64 halved forwarded messages' p99 during a 5000-login storm (bench) at no cost in logins/s.
+ */
+const MAX_BATCH = 16;
 const SIG = 65;
 
 interface Job {

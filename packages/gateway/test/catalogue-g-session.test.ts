@@ -25,10 +25,10 @@ describe('G. one session per account', () => {
     expect(m.payload?.$case === 'degas' && Buffer.from(m.payload.value.payload).toString()).toBe('for the survivor');
   });
 
-  it('#71 simultaneous logins (10 connections, directory delay 0–50 ms, ×10): exactly one survivor, the rest DUP_SESSION + 4002', async () => {
+  it('#71 simultaneous logins (10 connections, directory delay 0–50 ms, ×100): exactly one survivor, the rest DUP_SESSION + 4002', async () => {
     const slow = await startCatalogueEnv({}, { accountDelayMs: () => Math.random() * 50 });
     try {
-      for (let round = 0; round < 10; round++) {
+      for (let round = 0; round < 100; round++) {
         const account = slow.account();
         const clients = await Promise.all(Array.from({ length: 10 }, () => slow.raw()));
         const oks: number[] = [];

@@ -5,7 +5,7 @@
  * `RawClient.connect` directly (not through a fixture that remembers them), so that repeating a
  * case does not grow the test process's own heap.
  */
-import { idEquals } from '@degas/proto';
+import { type GatewayInternalMessage, idEquals } from '@degas/proto';
 import {
   degasFrame,
   encodeFrame,
@@ -15,6 +15,7 @@ import {
   RawClient,
   type TestAccount,
   type TestDegas,
+  until,
 } from '@degas/test-utils';
 
 async function loggedIn(port: number, account: TestAccount): Promise<RawClient> {
@@ -28,7 +29,11 @@ export async function pingFlood(port: number, account: TestAccount): Promise<voi
   const c = await loggedIn(port, account);
   try {
     c.pause();
-    const ping = encodeFrame({ opcode: Opcode.PING, payload: Buffer.alloc(125, 0x55), maskKey: Buffer.from([1, 2, 3, 4]) });
+    const ping = encodeFrame({
+      opcode: Opcode.PING,
+      payload: Buffer.alloc(125, 0x55),
+      maskKey: Buffer.from([1, 2, 3, 4]),
+    });
     const batch = Buffer.concat(Array.from({ length: 500 }, () => ping));
     const done = c.closed(20_000);
     let sent = 0;
@@ -95,7 +100,9 @@ export async function slowConsumer(port: number, degas: TestDegas, account: Test
         gotError = await degas
           .waitFor(
             (m) =>
-              m.payload?.$case === 'error' && m.payload.value.code === 3 && idEquals(m.payload.value.accountId, account.id),
+              m.payload?.$case === 'error' &&
+              m.payload.value.code === 3 &&
+              idEquals(m.payload.value.accountId, account.id),
             200,
             from,
           )
@@ -185,11 +192,20 @@ export async function slowDegas(
     expect(gotError).toBe(true);
     await during();
     slow.resumeReading();
+    // Until the link has drained below its limit, a message is dropped with DEGAS_ERROR: retry.
     const end = Buffer.from(`end ${slowDegasRuns}`);
-    c.binary(degasFrame(slow.degasId, end));
-    await slow.waitFor(
-      (m) => m.payload?.$case === 'clientMessage' && Buffer.from(m.payload.value.payload).equals(end),
+    const isEnd = (m: GatewayInternalMessage) =>
+      m.payload?.$case === 'clientMessage' && Buffer.from(m.payload.value.payload).equals(end);
+    await until(
+      async () => {
+        c.binary(degasFrame(slow.degasId, end));
+        return slow.waitFor(isEnd, 200).then(
+          () => true,
+          () => false,
+        );
+      },
       10_000,
+      'the slow Degas to drain',
     );
   } finally {
     c.destroy();

@@ -211,6 +211,87 @@ export function gatewayDegasEncoder(
   return bodyEncoder(0x1a, degasId, new Uint8Array(0), alloc);
 }
 
+/** Encodes an error frame for two optional ids: `(degasId?, accountId?) => frame`. */
+export type ErrorFrameEncoder = (degasId?: Uint8Array, accountId?: Uint8Array) => Uint8Array;
+
+const EMPTY_ID = new Uint8Array(0);
+const utf8 = new TextEncoder();
+
+/**
+ * Builds the encoder of one `{code, detail}` error for an outer oneof field: the code and detail
+ * records are precomputed; the ids (any length, empty = omitted, as proto3 does) are copied in.
+ */
+function errorEncoder(outerTag: number, code: number, detail: string, alloc: Allocator): ErrorFrameEncoder {
+  if (!Number.isInteger(code) || code < 0 || code > 0x7fffffff) {
+    throw new RangeError('code must be an error code (a non-negative 32-bit integer)');
+  }
+  if (typeof detail !== 'string') throw new TypeError('detail must be a string');
+  const head = new Uint8Array(code === 0 ? 0 : 1 + varint32Size(code));
+  if (code !== 0) {
+    head[0] = 0x08; // field 1 (code), varint
+    writeVarint32(head, 1, code);
+  }
+  const text = utf8.encode(detail);
+  const tail = new Uint8Array(text.length === 0 ? 0 : 1 + varint32Size(text.length) + text.length);
+  if (text.length > 0) {
+    tail[0] = 0x22; // field 4 (detail), length-delimited
+    tail.set(text, writeVarint32(tail, 1, text.length));
+  }
+  const fixed = head.length + tail.length;
+  return (degasId = EMPTY_ID, accountId = EMPTY_ID): Uint8Array => {
+    const dlen = degasId.length;
+    const alen = accountId.length;
+    const body =
+      fixed + (dlen > 0 ? 1 + varint32Size(dlen) + dlen : 0) + (alen > 0 ? 1 + varint32Size(alen) + alen : 0);
+    const buf = alloc(1 + varint32Size(body) + body);
+    buf[0] = outerTag;
+    let pos = writeVarint32(buf, 1, body);
+    buf.set(head, pos);
+    pos += head.length;
+    if (dlen > 0) {
+      buf[pos++] = 0x12; // field 2 (degas_id)
+      pos = writeVarint32(buf, pos, dlen);
+      buf.set(degasId, pos);
+      pos += dlen;
+    }
+    if (alen > 0) {
+      buf[pos++] = 0x1a; // field 3 (account_id)
+      pos = writeVarint32(buf, pos, alen);
+      buf.set(accountId, pos);
+      pos += alen;
+    }
+    buf.set(tail, pos);
+    return buf;
+  };
+}
+
+/**
+ * Encoder of `GatewayMessage{error{code, degas_id, account_id, detail}}` for one code and detail:
+ * the same bytes as {@link encodeGatewayMessage}, for errors sent per dropped message (rate
+ * limit, Degas unavailable…) without the generated encoder's cost. Ids may be omitted or empty.
+ * @example
+ * const rateLimited = gatewayErrorEncoder(ErrorCode.RATE_LIMITED, 'rate limit exceeded');
+ * ws.send(rateLimited(degasId));
+ */
+export function gatewayErrorEncoder(code: number, detail: string, alloc: Allocator = defaultAlloc): ErrorFrameEncoder {
+  return errorEncoder(0x0a, code, detail, alloc);
+}
+
+/**
+ * Encoder of `GatewayInternalMessage{error{code, degas_id, account_id, detail}}` (gateway → Degas)
+ * for one code and detail; see {@link gatewayErrorEncoder}.
+ * @example
+ * const notConnected = gatewayInternalErrorEncoder(ErrorCode.CLIENT_ERROR, 'account not connected');
+ * degasSocket.send(notConnected(undefined, accountId));
+ */
+export function gatewayInternalErrorEncoder(
+  code: number,
+  detail: string,
+  alloc: Allocator = defaultAlloc,
+): ErrorFrameEncoder {
+  return errorEncoder(0x12, code, detail, alloc);
+}
+
 const noTail = new Uint8Array(0);
 
 /**

@@ -8,7 +8,7 @@ export type { ErrorCodeName } from './constants.js';
 export { CloseCode, ErrorCode, errorCodeName, Limits, shouldReconnect } from './constants.js';
 export type { DegasErrorCode } from './errors.js';
 export { DecodeError, DegasError, InvalidIdError } from './errors.js';
-export type { Allocator } from './frames.js';
+export type { Allocator, ErrorFrameEncoder } from './frames.js';
 export {
   decodeClientMessage,
   decodeDegasMessage,
@@ -23,6 +23,8 @@ export {
   encodeGatewayMessage,
   forwardEncoder,
   gatewayDegasEncoder,
+  gatewayErrorEncoder,
+  gatewayInternalErrorEncoder,
 } from './frames.js';
 export type {
   ClientDegasMessage,

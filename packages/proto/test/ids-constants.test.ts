@@ -159,6 +159,8 @@ test('the public export list is deliberate', async () => {
       'errorCodeName',
       'forwardEncoder',
       'gatewayDegasEncoder',
+      'gatewayErrorEncoder',
+      'gatewayInternalErrorEncoder',
       'idEquals',
       'idFromHex',
       'idKey',

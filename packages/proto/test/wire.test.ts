@@ -19,6 +19,8 @@ import {
   encodeGatewayMessage,
   forwardEncoder,
   gatewayDegasEncoder,
+  gatewayErrorEncoder,
+  gatewayInternalErrorEncoder,
 } from '../src/index.js';
 
 const require = createRequire(import.meta.url);
@@ -163,6 +165,59 @@ describe('golden vectors against protobufjs', () => {
       hex(theirs),
     );
     expect(hex(encodeDegasToClients(ids, payload))).toBe(hex(theirs));
+  });
+});
+
+describe('hand-written error encoders against the generated encoder and protobufjs', () => {
+  const details = ['', 'x', 'détail ✓ 署名', 'rate limit exceeded', 'y'.repeat(200)];
+  const ids: (Uint8Array | undefined)[] = [undefined, new Uint8Array(0), id(20), bytes(1, 9), bytes(300, 3)];
+  const protoId = (b: Uint8Array | undefined) => b ?? new Uint8Array(0);
+  const cases = Object.values(ErrorCode).flatMap((code) => details.map((detail) => [code, detail] as const));
+
+  test.each(cases)('code %i, detail %j, every id combination', (code, detail) => {
+    const toClient = gatewayErrorEncoder(code, detail);
+    const toDegas = gatewayInternalErrorEncoder(code, detail);
+    for (const degasId of ids) {
+      for (const accountId of ids) {
+        const value = { code, degasId: protoId(degasId), accountId: protoId(accountId), detail };
+        const generated = encodeGatewayMessage({ payload: { $case: 'error', value } });
+        const internal = encodeGatewayInternalMessage({ payload: { $case: 'error', value } });
+        const plain = { code, degas_id: protoId(degasId), account_id: protoId(accountId), detail };
+        expect(hex(toClient(degasId, accountId))).toBe(hex(generated));
+        expect(hex(generated)).toBe(hex(pbjs('GatewayMessage', { error: plain })));
+        expect(hex(toDegas(degasId, accountId))).toBe(hex(internal));
+        expect(hex(internal)).toBe(hex(pbjs('GatewayInternalMessage', { error: plain })));
+      }
+    }
+  });
+
+  test('the allocator is used, and every call returns a new frame', () => {
+    const sizes: number[] = [];
+    const enc = gatewayErrorEncoder(ErrorCode.RATE_LIMITED, 'rate limit exceeded', (n) => {
+      sizes.push(n);
+      return new Uint8Array(n);
+    });
+    const a = enc(id(1));
+    const b = enc(id(1));
+    expect(a).not.toBe(b);
+    expect(sizes).toEqual([a.length, b.length]);
+    expect(decodeGatewayMessage(a).payload).toEqual({
+      $case: 'error',
+      value: {
+        code: ErrorCode.RATE_LIMITED,
+        degasId: id(1),
+        accountId: new Uint8Array(0),
+        detail: 'rate limit exceeded',
+      },
+    });
+  });
+
+  test('rejects a code that is not a non-negative 32-bit integer and a non-string detail', () => {
+    for (const code of [-1, 1.5, 2 ** 31, Number.NaN]) {
+      expect(() => gatewayErrorEncoder(code, 'x')).toThrow(RangeError);
+      expect(() => gatewayInternalErrorEncoder(code, 'x')).toThrow(RangeError);
+    }
+    expect(() => gatewayErrorEncoder(ErrorCode.AUTH_FAIL, 7 as unknown as string)).toThrow(TypeError);
   });
 });
 
