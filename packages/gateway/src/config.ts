@@ -20,6 +20,7 @@ import {
 } from './degas-directory.js';
 import { isLogLevel, type Logger, type LogLevel, silentLogger } from './logger.js';
 import type { AccountDirectory, DegasDirectory, GatewayOptions } from './types.js';
+import { GATEWAY_DEFAULTS as D } from './types.js';
 import { parseProxySpec } from './upgrade.js';
 
 /** Invalid command-line, environment or config-file input. `flag` is the option concerned. */
@@ -120,15 +121,21 @@ const count = (min: number, max = Number.MAX_SAFE_INTEGER): Kind => ({ t: 'int',
 /** Every option of the command, in --help order. */
 export const OPTIONS: readonly OptionSpec[] = [
   { flag: 'config', kind: { t: 'path' }, arg: 'FILE', help: 'JSON file with camelCase keys of these options' },
-  { flag: 'host', kind: { t: 'string' }, arg: 'ADDR', help: 'client WebSocket listen address', def: '0.0.0.0' },
-  { flag: 'port', kind: { t: 'port' }, arg: 'N', help: 'client WebSocket port, 0 = any free port', def: '8080' },
+  { flag: 'host', kind: { t: 'string' }, arg: 'ADDR', help: 'client WebSocket listen address', def: D.host },
+  {
+    flag: 'port',
+    kind: { t: 'port' },
+    arg: 'N',
+    help: 'client WebSocket port, 0 = any free port',
+    def: String(D.port),
+  },
   { flag: 'admin-host', kind: { t: 'string' }, arg: 'ADDR', help: 'admin HTTP listen address', def: 'same as --host' },
   {
     flag: 'admin-port',
     kind: { t: 'adminPort' },
     arg: 'N|off',
     help: 'admin HTTP port for /healthz /readyz /metrics /v1/degas; 0 = any free port, off = none',
-    def: '9090',
+    def: String(D.adminPort),
   },
   { flag: 'admin-token', kind: { t: 'token' }, arg: 'TOKEN', help: "bearer token for the admin API's PUT/DELETE" },
   {
@@ -225,21 +232,21 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: count(1),
     arg: 'N',
     help: 'refuse upgrades (HTTP 503) beyond this many connections',
-    def: '100000',
+    def: String(D.maxConnections),
   },
   {
     flag: 'max-pending-per-ip',
     kind: count(1),
     arg: 'N',
     help: 'unauthenticated connections per IP before HTTP 429',
-    def: '64',
+    def: String(D.maxPendingPerIp),
   },
   {
     flag: 'handshake-rate',
     kind: count(0, 1_000_000),
     arg: 'N',
     help: 'upgrades per second per client IP, burst 2N, before HTTP 429; 0 = off',
-    def: '50',
+    def: String(D.handshakeRate),
   },
   {
     flag: 'trusted-proxy',
@@ -267,27 +274,33 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: 'per-Degas queue while dialing or congested',
     def: String(Limits.DEGAS_QUEUE),
   },
-  { flag: 'dial-timeout-ms', kind: ms(), arg: 'N', help: 'time a dial to a Degas may take', def: '3000' },
+  {
+    flag: 'dial-timeout-ms',
+    kind: ms(),
+    arg: 'N',
+    help: 'time a dial to a Degas may take',
+    def: String(D.dialTimeoutMs),
+  },
   {
     flag: 'close-timeout-ms',
     kind: ms(),
     arg: 'N',
     help: 'wait for a close handshake before destroying the socket',
-    def: '5000',
+    def: String(D.closeTimeoutMs),
   },
   {
     flag: 'headers-timeout-ms',
     kind: ms(),
     arg: 'N',
     help: 'HTTP headers timeout of the upgrade request',
-    def: '10000',
+    def: String(D.headersTimeoutMs),
   },
   {
     flag: 'shutdown-timeout-ms',
     kind: ms(),
     arg: 'N',
     help: 'bound on a graceful shutdown (SIGTERM/SIGINT)',
-    def: '10000',
+    def: String(D.shutdownTimeoutMs),
   },
   {
     flag: 'verifier',
@@ -456,9 +469,9 @@ export async function loadConfig(
   return {
     configFile,
     host: get('host', '0.0.0.0') as string,
-    port: num('port', 8080),
+    port: num('port', D.port),
     adminHost: str('admin-host'),
-    adminPort: get('admin-port', 9090) as number | false,
+    adminPort: get('admin-port', D.adminPort) as number | false,
     accounts: get('accounts', resolvePath(cwd, 'accounts.json')) as string,
     accountsRpc,
     accountsRpcTimeoutMs: num('accounts-rpc-timeout-ms', 2000),
@@ -475,19 +488,19 @@ export async function loadConfig(
     pingIntervalMs: num('ping-interval-ms', Limits.PING_INTERVAL_MS),
     rateLimit: num('rate-limit', Limits.RATE_LIMIT),
     rateLimitGraceMs: num('rate-limit-grace-ms', Limits.RATE_LIMIT_GRACE_MS),
-    maxConnections: num('max-connections', 100_000),
-    maxPendingPerIp: num('max-pending-per-ip', 64),
-    handshakeRate: num('handshake-rate', 50),
+    maxConnections: num('max-connections', D.maxConnections),
+    maxPendingPerIp: num('max-pending-per-ip', D.maxPendingPerIp),
+    handshakeRate: num('handshake-rate', D.handshakeRate),
     trustedProxies: get('trusted-proxy', []) as string[],
     allowedOrigins: get('allowed-origin', []) as string[],
     adminToken: str('admin-token'),
     logLevel: get('log-level', 'info') as LogLevel,
     sendBufferLimit: num('send-buffer-limit', Limits.SEND_BUFFER),
     degasQueueLimit: num('degas-queue-limit', Limits.DEGAS_QUEUE),
-    dialTimeoutMs: num('dial-timeout-ms', 3000),
-    closeTimeoutMs: num('close-timeout-ms', 5000),
-    headersTimeoutMs: num('headers-timeout-ms', 10_000),
-    shutdownTimeoutMs: num('shutdown-timeout-ms', 10_000),
+    dialTimeoutMs: num('dial-timeout-ms', D.dialTimeoutMs),
+    closeTimeoutMs: num('close-timeout-ms', D.closeTimeoutMs),
+    headersTimeoutMs: num('headers-timeout-ms', D.headersTimeoutMs),
+    shutdownTimeoutMs: num('shutdown-timeout-ms', D.shutdownTimeoutMs),
     verifier: get('verifier', 'auto') as Config['verifier'],
     verifierThreads: get('verifier-threads', undefined) as number | undefined,
   };

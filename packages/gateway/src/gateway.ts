@@ -18,6 +18,7 @@ import { Router } from './router.js';
 import { ClientSession, GOING_AWAY_FRAME, type SessionContext, type SessionSettings } from './session.js';
 import { countClose, createStats, type GatewayStats } from './stats.js';
 import type { AdminServer, GatewayOptions, GatewaySnapshot, MutableDegasDirectory } from './types.js';
+import { GATEWAY_DEFAULTS } from './types.js';
 import { createUpgradeServer, parseProxySpec, rejectUpgrade, UpgradeGuard, type UpgradeTicket } from './upgrade.js';
 import { createVerifier, type Verifier, type VerifierKind } from './verifier.js';
 
@@ -124,10 +125,10 @@ function resolveOptions(options: GatewayOptions): Resolved {
   if (options.server !== undefined && (typeof options.server !== 'object' || typeof options.server.on !== 'function')) {
     throw new TypeError('server must be an http.Server');
   }
-  const host = str(options, 'host', '0.0.0.0') as string;
-  let adminPort: number | false = 9090;
+  const host = str(options, 'host', GATEWAY_DEFAULTS.host) as string;
+  let adminPort: number | false = GATEWAY_DEFAULTS.adminPort;
   if (options.adminPort === false) adminPort = false;
-  else adminPort = int(options, 'adminPort', 9090, 0, 65535);
+  else adminPort = int(options, 'adminPort', GATEWAY_DEFAULTS.adminPort, 0, 65535);
   const verifier = options.verifier ?? 'auto';
   if (verifier !== 'auto' && verifier !== 'native' && verifier !== 'noble') {
     throw new RangeError(`verifier must be "auto", "native" or "noble", got ${String(verifier)}`);
@@ -156,7 +157,7 @@ function resolveOptions(options: GatewayOptions): Resolved {
   const maxFrame = int(options, 'maxFrame', Limits.MAX_FRAME, 1024, 64 * 1024 * 1024);
   return {
     host,
-    port: int(options, 'port', 8080, 0, 65535),
+    port: int(options, 'port', GATEWAY_DEFAULTS.port, 0, 65535),
     server: options.server,
     noServer,
     adminPort,
@@ -170,19 +171,19 @@ function resolveOptions(options: GatewayOptions): Resolved {
     pingIntervalMs: int(options, 'pingIntervalMs', Limits.PING_INTERVAL_MS, 10),
     rateLimit: int(options, 'rateLimit', Limits.RATE_LIMIT, 0),
     rateLimitGraceMs: int(options, 'rateLimitGraceMs', Limits.RATE_LIMIT_GRACE_MS, 0),
-    maxConnections: int(options, 'maxConnections', 100_000, 1),
-    maxPendingPerIp: int(options, 'maxPendingPerIp', 64, 1),
-    handshakeRate: int(options, 'handshakeRate', 50, 0, 1_000_000),
+    maxConnections: int(options, 'maxConnections', GATEWAY_DEFAULTS.maxConnections, 1),
+    maxPendingPerIp: int(options, 'maxPendingPerIp', GATEWAY_DEFAULTS.maxPendingPerIp, 1),
+    handshakeRate: int(options, 'handshakeRate', GATEWAY_DEFAULTS.handshakeRate, 0, 1_000_000),
     trustedProxies,
     allowedOrigins,
     sendBufferLimit: int(options, 'sendBufferLimit', Limits.SEND_BUFFER, 0),
     degasQueueLimit: int(options, 'degasQueueLimit', Limits.DEGAS_QUEUE, 0),
     maxFrame,
     maxInternalFrame: int(options, 'maxInternalFrame', Limits.MAX_INTERNAL_FRAME, 1024, 64 * 1024 * 1024),
-    dialTimeoutMs: int(options, 'dialTimeoutMs', 3000, 1),
-    closeTimeoutMs: int(options, 'closeTimeoutMs', 5000, 1),
-    headersTimeoutMs: int(options, 'headersTimeoutMs', 10_000, 1),
-    shutdownTimeoutMs: int(options, 'shutdownTimeoutMs', 10_000, 0),
+    dialTimeoutMs: int(options, 'dialTimeoutMs', GATEWAY_DEFAULTS.dialTimeoutMs, 1),
+    closeTimeoutMs: int(options, 'closeTimeoutMs', GATEWAY_DEFAULTS.closeTimeoutMs, 1),
+    headersTimeoutMs: int(options, 'headersTimeoutMs', GATEWAY_DEFAULTS.headersTimeoutMs, 1),
+    shutdownTimeoutMs: int(options, 'shutdownTimeoutMs', GATEWAY_DEFAULTS.shutdownTimeoutMs, 0),
     verifier,
     verifierThreads: options.verifierThreads === undefined ? undefined : int(options, 'verifierThreads', 1, 1, 256),
     logger,

@@ -161,3 +161,20 @@ export interface GatewayOptions {
   /** Structured logger. Default: silent. */
   logger?: Logger;
 }
+
+/**
+ * Defaults of the gateway-only options of {@link GatewayOptions} (the protocol's own defaults are
+ * `Limits` in @degas/proto). One place, read by `startGateway` and by the command line's help.
+ */
+export const GATEWAY_DEFAULTS = {
+  host: '0.0.0.0',
+  port: 8080,
+  adminPort: 9090,
+  maxConnections: 100_000,
+  maxPendingPerIp: 64,
+  handshakeRate: 50,
+  dialTimeoutMs: 3000,
+  closeTimeoutMs: 5000,
+  headersTimeoutMs: 10_000,
+  shutdownTimeoutMs: 10_000,
+} as const;

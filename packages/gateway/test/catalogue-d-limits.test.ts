@@ -2,6 +2,7 @@
 import { idEquals } from '@degas/proto';
 import { degasFrame, encodeFrame, helloAndChallenge, Opcode, RawClient } from '@degas/test-utils';
 import { type CatalogueEnv, expectClose, expectError, startCatalogueEnv } from './catalogue-env.js';
+import { slowConsumer } from './hostile-cases.js';
 
 const HELLO_MS = 400;
 const AUTH_MS = 600;
@@ -85,33 +86,9 @@ describe('D. limits', () => {
   });
 
   it('#38 slow consumer: client stops reading while the Degas streams 64 KiB messages → 4009 (or terminate), later messages → CLIENT_ERROR', async () => {
-    const { client, account } = await env.rawLoggedIn();
-    client.binary(degasFrame(env.degasId, Buffer.from('hi'))); // make sure the link is up
-    await client.nextMessage();
-    client.pause();
     const from = env.mark();
-    const chunk = Buffer.alloc(65_000, 9);
-    let gotError = false;
-    for (let i = 0; i < 400 && !gotError; i++) {
-      env.degas.sendToClient(account.id, chunk);
-      if (i % 20 === 19) {
-        gotError = await env.degas
-          .waitFor(
-            (m) =>
-              m.payload?.$case === 'error' &&
-              m.payload.value.code === 3 &&
-              idEquals(m.payload.value.accountId, account.id),
-            200,
-            from,
-          )
-          .then(() => true)
-          .catch(() => false);
-      }
-    }
-    expect(gotError).toBe(true);
-    client.resume();
-    const r = await client.closed(10_000);
-    expect([4009, 1006]).toContain(r.code);
+    const account = env.account();
+    await slowConsumer(env.port, env.degas, account);
     await env.assertHealthy(from, { allow: [account.id] });
   });
 
