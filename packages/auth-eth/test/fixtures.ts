@@ -83,7 +83,11 @@ export function viemHash(typed: AnyTypedData | LoginTypedData): string {
   return viemHashTypedData(typed as Parameters<typeof viemHashTypedData>[0]).slice(2);
 }
 
-/** The Login typed data as a generic object, to derive hostile variants from. */
+/**
+ * The Login typed data as a generic object, to derive hostile variants from. Written out from
+ * PROTOCOL.md 4.2 rather than built with loginTypedData, so that tests comparing against it (and
+ * hashing it with ethers and viem) would catch a wrong shape in the production builder.
+ */
 export function baseTyped(fields: LoginFields = FIELDS, name = 'Degas Authentication'): AnyTypedData {
   return {
     domain: { name, version: '1', chainId: 1 },

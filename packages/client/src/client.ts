@@ -434,6 +434,8 @@ export class DegasClient extends TypedEmitter<DegasClientEvents> {
       return;
     }
     this.#setState('connecting');
+    // A state listener may have called close() (or close() and connect()) meanwhile.
+    if (this.#state !== 'connecting' || this.#attempt !== undefined) return;
     let ws: WebSocketLike;
     try {
       ws = new Ctor(this.url);
@@ -462,6 +464,7 @@ export class DegasClient extends TypedEmitter<DegasClientEvents> {
     ws.onopen = () => {
       if (this.#attempt !== attempt) return;
       this.#setState('authenticating');
+      if (this.#attempt !== attempt) return; // closed by a state listener
       ws.send(this.#hello);
     };
     ws.onmessage = (event: { data: unknown }) => {
@@ -623,11 +626,12 @@ export class DegasClient extends TypedEmitter<DegasClientEvents> {
     if (!wasAuthenticated) this.#failures++;
     else this.#failures = 0;
     const delay = backoffDelay(wasAuthenticated ? 0 : this.#failures, this.#reconnect!);
-    this.#setState('reconnecting');
+    // Scheduled before the state event, so a listener that calls close() cancels it.
     this.#reconnectTimer = setTimeout(() => {
       this.#reconnectTimer = undefined;
       this.#open();
     }, delay);
+    this.#setState('reconnecting');
   }
 
   #toClosed(error: DegasError): void {

@@ -329,3 +329,42 @@ test('without any WebSocket implementation connect() explains what to pass', asy
   await expect(client.connect()).rejects.toThrow(/pass options.WebSocket .*'ws'.*@degas\/client\/node/);
   expect(client.state).toBe('closed');
 });
+
+test('close() from a state listener leaves no socket, timer or reconnection behind', async () => {
+  // Closing on 'reconnecting' must cancel the backoff timer scheduled for it.
+  const a = makeClient();
+  a.client.on('state', (s) => {
+    if (s === 'reconnecting') a.client.close();
+  });
+  void a.client.connect();
+  await establish(a.client);
+  FakeSocket.last.drop(1006);
+  expect(a.client.state).toBe('closed');
+  expect(jest.getTimerCount()).toBe(0);
+  jest.advanceTimersByTime(60_000);
+  expect(FakeSocket.instances).toHaveLength(1);
+
+  // Closing on 'connecting' must stop the socket from being opened at all.
+  FakeSocket.reset();
+  const b = makeClient();
+  b.client.on('state', (s) => {
+    if (s === 'connecting') b.client.close();
+  });
+  await expect(b.client.connect()).rejects.toBeInstanceOf(ClosedError);
+  expect(b.client.state).toBe('closed');
+  expect(FakeSocket.instances).toHaveLength(0);
+  expect(jest.getTimerCount()).toBe(0);
+
+  // Closing on 'authenticating' must not send hello on the closed socket.
+  FakeSocket.reset();
+  const c = makeClient();
+  c.client.on('state', (s) => {
+    if (s === 'authenticating') c.client.close();
+  });
+  const p = c.client.connect();
+  FakeSocket.last.open();
+  await expect(p).rejects.toBeInstanceOf(ClosedError);
+  expect(FakeSocket.last.sent).toHaveLength(0);
+  expect(FakeSocket.last.closedWith?.code).toBe(1000);
+  expect(jest.getTimerCount()).toBe(0);
+});
