@@ -10,6 +10,7 @@ import {
   randomKeys,
   viemHash,
   viemSign,
+  WRONG_DOMAIN_VARIANTS,
   withoutDomainType,
 } from '../test/fixtures.js';
 import {
@@ -168,94 +169,7 @@ describe('signatures equal ethers and viem for 50 random keys', () => {
 });
 
 describe('hashTypedData hashes exactly what it is given (hostile variants, CATALOGUE #59)', () => {
-  const variants: Array<[string, () => AnyTypedData, boolean]> = [
-    [
-      'chainId 137',
-      () => ({ ...baseTyped(), domain: { name: 'Degas Authentication', version: '1', chainId: 137 } }),
-      true,
-    ],
-    ['name Evil', () => baseTyped(FIELDS, 'Evil'), true],
-    ['name Xixels Authentication', () => baseTyped(FIELDS, 'Xixels Authentication'), true],
-    [
-      'version 2',
-      () => {
-        const t = baseTyped();
-        return { ...t, domain: { ...t.domain, version: '2' } };
-      },
-      true,
-    ],
-    [
-      'no chainId',
-      () => {
-        const t = baseTyped();
-        return {
-          ...t,
-          domain: { name: 'Degas Authentication', version: '1' },
-          types: { ...t.types, EIP712Domain: t.types.EIP712Domain!.slice(0, 2) },
-        };
-      },
-      true,
-    ],
-    [
-      'extra verifyingContract',
-      () => {
-        const t = baseTyped();
-        return {
-          ...t,
-          domain: { ...t.domain, verifyingContract: '0x000000000000000000000000000000000000dEaD' },
-          types: {
-            ...t.types,
-            EIP712Domain: [...t.types.EIP712Domain!, { name: 'verifyingContract', type: 'address' }],
-          },
-        };
-      },
-      true,
-    ],
-    [
-      'chainId-first field order',
-      () => {
-        const t = baseTyped();
-        return {
-          ...t,
-          domain: { chainId: 1, name: 'Degas Authentication', version: '1' },
-          types: {
-            ...t.types,
-            EIP712Domain: [
-              { name: 'chainId', type: 'uint256' },
-              { name: 'name', type: 'string' },
-              { name: 'version', type: 'string' },
-            ],
-          },
-        };
-      },
-      false, // ethers always derives the canonical order, so only viem can sign this one
-    ],
-    [
-      'primaryType LoginX',
-      () => {
-        const t = baseTyped();
-        return { ...t, primaryType: 'LoginX', types: { EIP712Domain: t.types.EIP712Domain!, LoginX: t.types.Login! } };
-      },
-      true,
-    ],
-    [
-      'Login(string Challenge,string Message)',
-      () => {
-        const t = baseTyped();
-        return {
-          ...t,
-          types: {
-            ...t.types,
-            Login: [
-              { name: 'Challenge', type: 'string' },
-              { name: 'Message', type: 'string' },
-            ],
-          },
-        };
-      },
-      true,
-    ],
-  ];
+  const variants = WRONG_DOMAIN_VARIANTS.map((v) => [v.name, v.make, v.ethersCanSign] as const);
 
   it.each(variants)('%s: same hash as viem (and ethers), different from the Login digest', (_, make, ethersToo) => {
     const typed = make();

@@ -111,3 +111,103 @@ export function baseTyped(fields: LoginFields = FIELDS, name = 'Degas Authentica
 export function randomKeys(count: number): string[] {
   return Array.from({ length: count }, () => Wallet.createRandom().privateKey);
 }
+
+/**
+ * The Login typed data with its domain or type altered (CATALOGUE #59): each variant hashes to
+ * something other than the Login digest. `ethersCanSign` is false where ethers cannot express it.
+ */
+export const WRONG_DOMAIN_VARIANTS: ReadonlyArray<{ name: string; make: () => AnyTypedData; ethersCanSign: boolean }> =
+  (
+    [
+      [
+        'chainId 137',
+        () => ({ ...baseTyped(), domain: { name: 'Degas Authentication', version: '1', chainId: 137 } }),
+        true,
+      ],
+      ['name Evil', () => baseTyped(FIELDS, 'Evil'), true],
+      ['name Xixels Authentication', () => baseTyped(FIELDS, 'Xixels Authentication'), true],
+      [
+        'version 2',
+        () => {
+          const t = baseTyped();
+          return { ...t, domain: { ...t.domain, version: '2' } };
+        },
+        true,
+      ],
+      [
+        'no chainId',
+        () => {
+          const t = baseTyped();
+          return {
+            ...t,
+            domain: { name: 'Degas Authentication', version: '1' },
+            types: { ...t.types, EIP712Domain: t.types.EIP712Domain!.slice(0, 2) },
+          };
+        },
+        true,
+      ],
+      [
+        'extra verifyingContract',
+        () => {
+          const t = baseTyped();
+          return {
+            ...t,
+            domain: { ...t.domain, verifyingContract: '0x000000000000000000000000000000000000dEaD' },
+            types: {
+              ...t.types,
+              EIP712Domain: [...t.types.EIP712Domain!, { name: 'verifyingContract', type: 'address' }],
+            },
+          };
+        },
+        true,
+      ],
+      [
+        'chainId-first field order',
+        () => {
+          const t = baseTyped();
+          return {
+            ...t,
+            domain: { chainId: 1, name: 'Degas Authentication', version: '1' },
+            types: {
+              ...t.types,
+              EIP712Domain: [
+                { name: 'chainId', type: 'uint256' },
+                { name: 'name', type: 'string' },
+                { name: 'version', type: 'string' },
+              ],
+            },
+          };
+        },
+        false, // ethers always derives the canonical order, so only viem can sign this one
+      ],
+      [
+        'primaryType LoginX',
+        () => {
+          const t = baseTyped();
+          return {
+            ...t,
+            primaryType: 'LoginX',
+            types: { EIP712Domain: t.types.EIP712Domain!, LoginX: t.types.Login! },
+          };
+        },
+        true,
+      ],
+      [
+        'Login(string Challenge,string Message)',
+        () => {
+          const t = baseTyped();
+          return {
+            ...t,
+            types: {
+              ...t.types,
+              Login: [
+                { name: 'Challenge', type: 'string' },
+                { name: 'Message', type: 'string' },
+              ],
+            },
+          };
+        },
+        true,
+      ],
+    ] as Array<[string, () => AnyTypedData, boolean]>
+  ).map(([name, make, ethersCanSign]) => ({ name, make, ethersCanSign }));
