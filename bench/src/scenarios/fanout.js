@@ -4,11 +4,10 @@
 // when the last one has it. msgs_per_s counts deliveries (rounds/s × recipients).
 import { join } from 'node:path';
 import { DEGAS_ID_HEX, writeAccountsFile } from '../lib/keys.js';
-import { measureLoop } from '../lib/measure.js';
+import { measureBest } from '../lib/measure.js';
 import { localAddresses } from '../lib/net.js';
 import { LoadGen, startGateway, startServer, stopProcess } from '../lib/procs.js';
 import { round3 } from '../lib/stats.js';
-import { bestOf } from './relay.js';
 
 /**
  * @param {{ recipients: number, payloads: number[], warmupMs: number, durationMs: number, repeat: number }} cfg
@@ -52,25 +51,9 @@ export async function runFanout(cfg, ctx) {
       if (r.failed > 0) throw new Error(`fanout: ${r.failed} ${t.key} clients failed: ${JSON.stringify(r.failures)}`);
     }
     for (const p of cfg.payloads) {
-      /** @type {Record<string, any[]>} */
-      const runs = {};
-      for (let rep = 0; rep < cfg.repeat; rep++) {
-        for (const t of topo) {
-          const { figures } = await measureLoop({
-            loadgens: [t.lg],
-            serverPid: t.serverPid,
-            backendPid: t.backendPid,
-            cmd: 'fanout',
-            payloadBytes: p,
-            warmupMs: cfg.warmupMs,
-            durationMs: cfg.durationMs,
-            deliveriesPerRound: n,
-          });
-          runs[t.key] = [...(runs[t.key] ?? []), figures];
-        }
-      }
-      const g = runs.gateway ? bestOf(runs.gateway) : null;
-      const b = bestOf(/** @type {any[]} */ (runs.baseline));
+      const best = await measureBest(topo, cfg, { cmd: 'fanout', payloadBytes: p, deliveriesPerRound: n });
+      const g = best.gateway ?? null;
+      const b = best.baseline;
       const row = {
         name: 'fanout',
         clients: n,

@@ -2,7 +2,7 @@
 // direct raw-ws echo, cell by cell, back to back, with the same load generator code.
 import { join } from 'node:path';
 import { DEGAS_ID_HEX, writeAccountsFile } from '../lib/keys.js';
-import { measureLoop } from '../lib/measure.js';
+import { measureBest } from '../lib/measure.js';
 import { localAddresses } from '../lib/net.js';
 import { LoadGen, startGateway, startServer, stopProcess } from '../lib/procs.js';
 import { round3 } from '../lib/stats.js';
@@ -56,26 +56,10 @@ export async function runRelay(cfg, ctx) {
           );
       }
       for (const p of payloads) {
-        /** @type {Record<string, any[]>} */
-        const runs = {};
-        for (let rep = 0; rep < cfg.repeat; rep++) {
-          for (const t of topo) {
-            const { figures } = await measureLoop({
-              loadgens: [t.lg],
-              serverPid: t.serverPid,
-              backendPid: t.backendPid,
-              cmd: 'run',
-              payloadBytes: p,
-              warmupMs: cfg.warmupMs,
-              durationMs: cfg.durationMs,
-            });
-            runs[t.key] = [...(runs[t.key] ?? []), figures];
-          }
-        }
-        const best = (/** @type {string} */ k) => bestOf(runs[k]);
-        const g = runs.gateway ? best('gateway') : null;
-        const b = best('baseline');
-        const d = best('direct');
+        const best = await measureBest(topo, cfg, { cmd: 'run', payloadBytes: p });
+        const g = best.gateway ?? null;
+        const b = best.baseline;
+        const d = best.direct;
         const row = {
           name: 'relay',
           clients: n,
@@ -100,15 +84,4 @@ export async function runRelay(cfg, ctx) {
     for (const s of [gw, degas, relay, backend, direct]) if (s) await stopProcess(s.child);
   }
   return rows;
-}
-
-/**
- * The run with the highest throughput: interference from other processes on a shared machine
- * only ever makes a run slower, so the best of R is the least disturbed one.
- * @param {any[]} runs
- */
-export function bestOf(runs) {
-  let best = runs[0];
-  for (const r of runs) if (r.msgs_per_s > best.msgs_per_s) best = r;
-  return { ...best, runs_msgs_per_s: runs.map((r) => r.msgs_per_s) };
 }
