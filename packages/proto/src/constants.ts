@@ -17,6 +17,7 @@ export const ErrorCode = {
   PAYLOAD_TOO_LARGE: 5,
   RATE_LIMITED: 6,
   GOING_AWAY: 7,
+  UNAVAILABLE: 8,
 } as const;
 /** One of the {@link ErrorCode} values. */
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -61,6 +62,8 @@ export const CloseCode = {
   MESSAGE_TOO_BIG: 1009,
   /** Unexpected internal error. */
   INTERNAL_ERROR: 1011,
+  /** Try again later: the cluster bus is unreachable (after `error{UNAVAILABLE}`, PROTOCOL.md 8). */
+  TRY_AGAIN_LATER: 1013,
   /** Authentication failed (after `error{AUTH_FAIL}`). */
   AUTH_FAILED: 4001,
   /** Replaced by a newer session of the same account (after `error{DUP_SESSION}`). */
@@ -79,6 +82,7 @@ const reconnectable: ReadonlySet<number> = new Set([
   CloseCode.GOING_AWAY,
   CloseCode.ABNORMAL,
   CloseCode.INTERNAL_ERROR,
+  CloseCode.TRY_AGAIN_LATER,
   CloseCode.RATE_LIMITED,
   CloseCode.SLOW_CONSUMER,
 ]);
@@ -86,7 +90,7 @@ const reconnectable: ReadonlySet<number> = new Set([
 /**
  * Whether a client should reconnect (with backoff) after the gateway closed with `code`.
  * 4001, 4002 and 4003 are terminal: reconnecting after 4002 would make two devices kick each
- * other forever. 1001, 1006, 1011, 4008 and 4009 are transient. Anything else (a normal close,
+ * other forever. 1001, 1006, 1011, 1013, 4008 and 4009 are transient. Anything else (a normal close,
  * a protocol violation by the client) is not retried.
  * @example
  * if (shouldReconnect(event.code)) scheduleReconnect();

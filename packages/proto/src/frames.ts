@@ -11,6 +11,24 @@ import { ClientMessage, DegasMessage, GatewayInternalMessage, GatewayMessage } f
 interface Codec<T> {
   decode(input: BinaryReader | Uint8Array, length?: number): T;
   encode(message: T): { finish(): Uint8Array };
+  fromPartial(object: never): T;
+}
+
+/**
+ * A message as the encoders accept it: every field may be left out (proto3 defaults: empty
+ * bytes, `0`, `0n`, `false`, `""`), so fields added to the protocol later never break a caller.
+ * A oneof keeps its `{ $case, value }` shape.
+ */
+export type MessageInit<T> = T extends Uint8Array | bigint | string | number | boolean
+  ? T
+  : T extends readonly (infer E)[]
+    ? readonly MessageInit<E>[]
+    : T extends { $case: string; value: unknown }
+      ? { $case: T['$case']; value: MessageInit<T['value']> }
+      : { [K in keyof T]?: MessageInit<T[K]> };
+
+function encodeWith<T>(codec: Codec<T>, message: MessageInit<T>): Uint8Array {
+  return codec.encode(codec.fromPartial(message as never)).finish();
 }
 
 function decodeWith<T>(codec: Codec<T>, bytes: Uint8Array, what: string): T {
@@ -71,8 +89,8 @@ export function decodeDegasMessage(bytes: Uint8Array): DegasMessage {
  * @example
  * ws.send(encodeClientMessage({ payload: { $case: 'ethAuth', value: { signature } } }));
  */
-export function encodeClientMessage(message: ClientMessage): Uint8Array {
-  return ClientMessage.encode(message).finish();
+export function encodeClientMessage(message: MessageInit<ClientMessage>): Uint8Array {
+  return encodeWith(ClientMessage, message);
 }
 
 /**
@@ -80,8 +98,8 @@ export function encodeClientMessage(message: ClientMessage): Uint8Array {
  * @example
  * ws.send(encodeGatewayMessage({ payload: { $case: 'authOk', value: { accountId } } }));
  */
-export function encodeGatewayMessage(message: GatewayMessage): Uint8Array {
-  return GatewayMessage.encode(message).finish();
+export function encodeGatewayMessage(message: MessageInit<GatewayMessage>): Uint8Array {
+  return encodeWith(GatewayMessage, message);
 }
 
 /**
@@ -89,8 +107,8 @@ export function encodeGatewayMessage(message: GatewayMessage): Uint8Array {
  * @example
  * link.send(encodeGatewayInternalMessage({ payload: { $case: 'sessionClosed', value: { accountId, sessionId } } }));
  */
-export function encodeGatewayInternalMessage(message: GatewayInternalMessage): Uint8Array {
-  return GatewayInternalMessage.encode(message).finish();
+export function encodeGatewayInternalMessage(message: MessageInit<GatewayInternalMessage>): Uint8Array {
+  return encodeWith(GatewayInternalMessage, message);
 }
 
 /**
@@ -98,8 +116,8 @@ export function encodeGatewayInternalMessage(message: GatewayInternalMessage): U
  * @example
  * ws.send(encodeDegasMessage({ payload: { $case: 'degasToClient', value: { accountId, payload } } }));
  */
-export function encodeDegasMessage(message: DegasMessage): Uint8Array {
-  return DegasMessage.encode(message).finish();
+export function encodeDegasMessage(message: MessageInit<DegasMessage>): Uint8Array {
+  return encodeWith(DegasMessage, message);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ export type { ErrorCodeName } from './constants.js';
 export { CloseCode, ErrorCode, errorCodeName, Limits, shouldReconnect } from './constants.js';
 export type { DegasErrorCode } from './errors.js';
 export { DecodeError, DegasError, InvalidIdError } from './errors.js';
-export type { Allocator, ErrorFrameEncoder } from './frames.js';
+export type { Allocator, ErrorFrameEncoder, MessageInit } from './frames.js';
 export {
   decodeClientMessage,
   decodeDegasMessage,

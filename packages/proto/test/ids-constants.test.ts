@@ -94,6 +94,7 @@ describe('constants', () => {
       PAYLOAD_TOO_LARGE: 5,
       RATE_LIMITED: 6,
       GOING_AWAY: 7,
+      UNAVAILABLE: 8,
     });
     expect(errorCodeName(2)).toBe('DEGAS_ERROR');
     expect(errorCodeName(99)).toBeUndefined();
@@ -107,12 +108,14 @@ describe('constants', () => {
     expect(CloseCode.SLOW_CONSUMER).toBe(4009);
     expect(CloseCode.UNSUPPORTED_DATA).toBe(1003);
     expect(CloseCode.MESSAGE_TOO_BIG).toBe(1009);
+    expect(CloseCode.TRY_AGAIN_LATER).toBe(1013);
   });
 
   test.each([
     [1001, true],
     [1006, true],
     [1011, true],
+    [1013, true],
     [4008, true],
     [4009, true],
     [1000, false],

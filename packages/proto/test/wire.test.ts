@@ -63,6 +63,57 @@ describe('golden vectors against protobufjs', () => {
     );
   });
 
+  test('extension fields: hello.resume_ticket, eth_auth.chain_id, auth_ok resume fields, resumed_from', () => {
+    const ticket = bytes(80, 9);
+    const address = '0x00112233445566778899aabbccddeeff00112233';
+    expect(
+      hex(
+        encodeClientMessage({
+          payload: {
+            $case: 'hello',
+            value: { accountId: id(1), signer: { $case: 'ethereumSigner', value: { address } }, resumeTicket: ticket },
+          },
+        }),
+      ),
+    ).toBe(
+      hex(pbjs('ClientMessage', { hello: { account_id: id(1), ethereum_signer: { address }, resume_ticket: ticket } })),
+    );
+    const signature = bytes(65);
+    expect(hex(encodeClientMessage({ payload: { $case: 'ethAuth', value: { signature, chainId: 8453n } } }))).toBe(
+      hex(pbjs('ClientMessage', { eth_auth: { signature, chain_id: 8453 } })),
+    );
+    const authOk = {
+      accountId: id(5),
+      sessionId: 1n << 63n,
+      resumeTicket: ticket,
+      resumeWindowMs: 60_000,
+      resumed: true,
+    };
+    const authOkBytes = encodeGatewayMessage({ payload: { $case: 'authOk', value: authOk } });
+    expect(hex(authOkBytes)).toBe(
+      hex(
+        pbjs('GatewayMessage', {
+          auth_ok: {
+            account_id: id(5),
+            session_id: '9223372036854775808',
+            resume_ticket: ticket,
+            resume_window_ms: 60_000,
+            resumed: true,
+          },
+        }),
+      ),
+    );
+    expect(decodeGatewayMessage(authOkBytes).payload).toEqual({ $case: 'authOk', value: authOk });
+    const forward = { accountId: id(7), payload: bytes(3), sessionId: 5n, resumedFrom: 4n };
+    expect(hex(encodeGatewayInternalMessage({ payload: { $case: 'clientMessage', value: forward } }))).toBe(
+      hex(
+        pbjs('GatewayInternalMessage', {
+          client_message: { account_id: id(7), payload: bytes(3), session_id: 5, resumed_from: 4 },
+        }),
+      ),
+    );
+  });
+
   test.each([0, 1, 127, 128, 16383, 16384, 65536])('ClientMessage.degas with a %i-byte payload', (n) => {
     const payload = bytes(n);
     const generated = encodeClientMessage({ payload: { $case: 'degas', value: { degasId: id(2), payload } } });

@@ -26,7 +26,11 @@ export interface ClientMessage {
 export interface ClientHelloMessage {
   /** 16 bytes */
   accountId: Uint8Array;
-  signer: { $case: "ethereumSigner"; value: EthereumSignerMessage } | undefined;
+  signer:
+    | { $case: "ethereumSigner"; value: EthereumSignerMessage }
+    | undefined;
+  /** extension: the ticket of an earlier auth_ok, see PROTOCOL.md 4.5 */
+  resumeTicket: Uint8Array;
 }
 
 export interface EthereumSignerMessage {
@@ -35,8 +39,10 @@ export interface EthereumSignerMessage {
 }
 
 export interface ClientEthAuthMessage {
-  /** 65 bytes: r(32) || s(32) || v(1), v in {0,1,27,28} */
+  /** 65 bytes: r(32) || s(32) || v(1), v in {0,1,27,28}; contract wallets: see PROTOCOL.md 4.2 */
   signature: Uint8Array;
+  /** extension: the chainId the client signed the domain with; 0 = 1 */
+  chainId: bigint;
 }
 
 export interface ClientDegasMessage {
@@ -80,6 +86,8 @@ export enum GatewayErrorMessage_errorCode {
   RATE_LIMITED = 6,
   /** GOING_AWAY - extension: gateway is shutting down */
   GOING_AWAY = 7,
+  /** UNAVAILABLE - extension: logins cannot complete now (cluster bus down), see PROTOCOL.md 8 */
+  UNAVAILABLE = 8,
   UNRECOGNIZED = -1,
 }
 
@@ -101,6 +109,14 @@ export interface GatewayDegasMessage {
 export interface GatewayAuthOkMessage {
   /** extension: the connection is now in ForwardState */
   accountId: Uint8Array;
+  /** extension: this session's id, as the Degas sees it (PROTOCOL.md 5.3) */
+  sessionId: bigint;
+  /** extension: opaque, at most 512 bytes; empty = resume off (PROTOCOL.md 4.5) */
+  resumeTicket: Uint8Array;
+  /** extension: how long after this session ends the ticket works */
+  resumeWindowMs: number;
+  /** extension: true when a ticket, not a signature, opened it */
+  resumed: boolean;
 }
 
 export interface GatewayInternalMessage {
@@ -117,6 +133,8 @@ export interface GatewayForwardMessage {
   payload: Uint8Array;
   /** extension: the sender's session, see PROTOCOL.md 5.3 */
   sessionId: bigint;
+  /** extension: see PROTOCOL.md 4.5; 0 = not resumed */
+  resumedFrom: bigint;
 }
 
 export interface ClientSessionClosedMessage {
@@ -243,7 +261,7 @@ export const ClientMessage: MessageFns<ClientMessage> = {
 };
 
 function createBaseClientHelloMessage(): ClientHelloMessage {
-  return { accountId: new Uint8Array(0), signer: undefined };
+  return { accountId: new Uint8Array(0), signer: undefined, resumeTicket: new Uint8Array(0) };
 }
 
 export const ClientHelloMessage: MessageFns<ClientHelloMessage> = {
@@ -255,6 +273,9 @@ export const ClientHelloMessage: MessageFns<ClientHelloMessage> = {
       case "ethereumSigner":
         EthereumSignerMessage.encode(message.signer.value, writer.uint32(18).fork()).join();
         break;
+    }
+    if (message.resumeTicket.length !== 0) {
+      writer.uint32(26).bytes(message.resumeTicket);
     }
     return writer;
   },
@@ -288,6 +309,14 @@ export const ClientHelloMessage: MessageFns<ClientHelloMessage> = {
             message.signer = { $case: "ethereumSigner", value: EthereumSignerMessage.decode(reader, reader.uint32()) };
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.resumeTicket = reader.bytes();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -314,6 +343,7 @@ export const ClientHelloMessage: MessageFns<ClientHelloMessage> = {
         break;
       }
     }
+    message.resumeTicket = object.resumeTicket ?? new Uint8Array(0);
     return message;
   },
 };
@@ -374,13 +404,19 @@ export const EthereumSignerMessage: MessageFns<EthereumSignerMessage> = {
 };
 
 function createBaseClientEthAuthMessage(): ClientEthAuthMessage {
-  return { signature: new Uint8Array(0) };
+  return { signature: new Uint8Array(0), chainId: 0n };
 }
 
 export const ClientEthAuthMessage: MessageFns<ClientEthAuthMessage> = {
   encode(message: ClientEthAuthMessage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.signature.length !== 0) {
       writer.uint32(10).bytes(message.signature);
+    }
+    if (message.chainId !== 0n) {
+      if (BigInt.asUintN(64, message.chainId) !== message.chainId) {
+        throw new globalThis.Error("value provided for field message.chainId of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.chainId);
     }
     return writer;
   },
@@ -406,6 +442,14 @@ export const ClientEthAuthMessage: MessageFns<ClientEthAuthMessage> = {
             message.signature = reader.bytes();
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.chainId = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -424,6 +468,7 @@ export const ClientEthAuthMessage: MessageFns<ClientEthAuthMessage> = {
   fromPartial<I extends Exact<DeepPartial<ClientEthAuthMessage>, I>>(object: I): ClientEthAuthMessage {
     const message = createBaseClientEthAuthMessage();
     message.signature = object.signature ?? new Uint8Array(0);
+    message.chainId = (object.chainId !== undefined && object.chainId !== null) ? BigInt(object.chainId) : 0n;
     return message;
   },
 };
@@ -894,13 +939,34 @@ export const GatewayDegasMessage: MessageFns<GatewayDegasMessage> = {
 };
 
 function createBaseGatewayAuthOkMessage(): GatewayAuthOkMessage {
-  return { accountId: new Uint8Array(0) };
+  return {
+    accountId: new Uint8Array(0),
+    sessionId: 0n,
+    resumeTicket: new Uint8Array(0),
+    resumeWindowMs: 0,
+    resumed: false,
+  };
 }
 
 export const GatewayAuthOkMessage: MessageFns<GatewayAuthOkMessage> = {
   encode(message: GatewayAuthOkMessage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.accountId.length !== 0) {
       writer.uint32(10).bytes(message.accountId);
+    }
+    if (message.sessionId !== 0n) {
+      if (BigInt.asUintN(64, message.sessionId) !== message.sessionId) {
+        throw new globalThis.Error("value provided for field message.sessionId of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.sessionId);
+    }
+    if (message.resumeTicket.length !== 0) {
+      writer.uint32(26).bytes(message.resumeTicket);
+    }
+    if (message.resumeWindowMs !== 0) {
+      writer.uint32(32).uint32(message.resumeWindowMs);
+    }
+    if (message.resumed !== false) {
+      writer.uint32(40).bool(message.resumed);
     }
     return writer;
   },
@@ -926,6 +992,38 @@ export const GatewayAuthOkMessage: MessageFns<GatewayAuthOkMessage> = {
             message.accountId = reader.bytes();
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.sessionId = reader.uint64() as bigint;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.resumeTicket = reader.bytes();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.resumeWindowMs = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.resumed = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -944,6 +1042,10 @@ export const GatewayAuthOkMessage: MessageFns<GatewayAuthOkMessage> = {
   fromPartial<I extends Exact<DeepPartial<GatewayAuthOkMessage>, I>>(object: I): GatewayAuthOkMessage {
     const message = createBaseGatewayAuthOkMessage();
     message.accountId = object.accountId ?? new Uint8Array(0);
+    message.sessionId = (object.sessionId !== undefined && object.sessionId !== null) ? BigInt(object.sessionId) : 0n;
+    message.resumeTicket = object.resumeTicket ?? new Uint8Array(0);
+    message.resumeWindowMs = object.resumeWindowMs ?? 0;
+    message.resumed = object.resumed ?? false;
     return message;
   },
 };
@@ -1053,7 +1155,7 @@ export const GatewayInternalMessage: MessageFns<GatewayInternalMessage> = {
 };
 
 function createBaseGatewayForwardMessage(): GatewayForwardMessage {
-  return { accountId: new Uint8Array(0), payload: new Uint8Array(0), sessionId: 0n };
+  return { accountId: new Uint8Array(0), payload: new Uint8Array(0), sessionId: 0n, resumedFrom: 0n };
 }
 
 export const GatewayForwardMessage: MessageFns<GatewayForwardMessage> = {
@@ -1069,6 +1171,12 @@ export const GatewayForwardMessage: MessageFns<GatewayForwardMessage> = {
         throw new globalThis.Error("value provided for field message.sessionId of type uint64 too large");
       }
       writer.uint32(24).uint64(message.sessionId);
+    }
+    if (message.resumedFrom !== 0n) {
+      if (BigInt.asUintN(64, message.resumedFrom) !== message.resumedFrom) {
+        throw new globalThis.Error("value provided for field message.resumedFrom of type uint64 too large");
+      }
+      writer.uint32(32).uint64(message.resumedFrom);
     }
     return writer;
   },
@@ -1110,6 +1218,14 @@ export const GatewayForwardMessage: MessageFns<GatewayForwardMessage> = {
             message.sessionId = reader.uint64() as bigint;
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.resumedFrom = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1130,6 +1246,9 @@ export const GatewayForwardMessage: MessageFns<GatewayForwardMessage> = {
     message.accountId = object.accountId ?? new Uint8Array(0);
     message.payload = object.payload ?? new Uint8Array(0);
     message.sessionId = (object.sessionId !== undefined && object.sessionId !== null) ? BigInt(object.sessionId) : 0n;
+    message.resumedFrom = (object.resumedFrom !== undefined && object.resumedFrom !== null)
+      ? BigInt(object.resumedFrom)
+      : 0n;
     return message;
   },
 };
