@@ -123,7 +123,7 @@ describe('renderMetrics', () => {
     expect(get(samples, 'degas_gateway_errors_sent_total', { code: 'DEGAS_ERROR', target: 'clients' })).toBe(6);
     expect(get(samples, 'degas_gateway_errors_sent_total', { code: 'CLIENT_ERROR', target: 'degas' })).toBe(3);
     expect(get(samples, 'degas_gateway_errors_sent_total', { code: 'GOING_AWAY', target: 'clients' })).toBe(0);
-    expect(samples.filter((s) => s.name === 'degas_gateway_errors_sent_total')).toHaveLength(16);
+    expect(samples.filter((s) => s.name === 'degas_gateway_errors_sent_total')).toHaveLength(18);
     expect(get(samples, 'degas_gateway_closes_total', { code: '4001' })).toBe(2);
     expect(get(samples, 'degas_gateway_closes_total', { code: '1001' })).toBe(1);
     expect(get(samples, 'degas_gateway_dials_total')).toBe(5);
