@@ -69,8 +69,12 @@ export type SignerInput = EthSigner | Uint8Array | string | { address: string; s
  * const options: DegasClientOptions = { url: 'wss://gateway.example.com', accountId, signer: privateKey };
  */
 export interface DegasClientOptions {
-  /** Gateway URL, `ws://` or `wss://`. */
-  url: string;
+  /**
+   * Gateway URL, `ws://` or `wss://`, or a list of the URLs of a cluster's nodes. With a list the
+   * first attempt goes to one picked at random (spreading players over the nodes) and every later
+   * attempt to the next one in the list, so a reconnection after a node is lost lands on another.
+   */
+  url: string | readonly string[];
   /** The account to log in to: 16 bytes or `0x` + 32 hex digits. */
   accountId: Uint8Array | string;
   /** Signs the login challenge; see {@link SignerInput}. Its address must be an enabled signer of the account. */
@@ -208,8 +212,8 @@ export class DegasClient extends TypedEmitter<DegasClientEvents> {
   readonly accountIdHex: string;
   /** The signer's address. */
   readonly address: string;
-  /** The gateway URL. */
-  readonly url: string;
+  /** Every gateway URL, in the order attempts move through them (one element for a single URL). */
+  readonly urls: readonly string[];
 
   readonly #signer: EthSigner;
   readonly #authDomain: string | undefined;
@@ -223,6 +227,11 @@ export class DegasClient extends TypedEmitter<DegasClientEvents> {
   #failures = 0;
   #established = false;
   #pending: { promise: Promise<void>; resolve: () => void; reject: (e: DegasError) => void } | undefined;
+  /** Index in {@link urls} of the current (or next, before the first) attempt. */
+  #urlIndex: number;
+  #attempts = 0;
+  /** URLs that the pending connect() from idle/closed has not tried yet. */
+  #untried = 0;
 
   /**
    * Validates `options` (TypeError/RangeError, or the signer's AuthEthError for a malformed key
@@ -234,15 +243,9 @@ export class DegasClient extends TypedEmitter<DegasClientEvents> {
     super();
     if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
     const o = options;
-    if (typeof o.url !== 'string') throw new TypeError('options.url must be a string');
-    let protocol: string;
-    try {
-      protocol = new URL(o.url).protocol;
-    } catch {
-      throw new TypeError(`options.url is not a valid URL: ${JSON.stringify(o.url)}`);
-    }
-    if (protocol !== 'ws:' && protocol !== 'wss:') throw new TypeError('options.url must start with ws:// or wss://');
-    this.url = o.url;
+    this.urls = Object.freeze(checkUrls(o.url));
+    // Spreads a crowd of clients over a cluster's nodes; not security relevant.
+    this.#urlIndex = Math.floor(Math.random() * this.urls.length);
     if (o.accountId instanceof Uint8Array && o.accountId.length === Limits.ID_LENGTH)
       this.accountId = o.accountId.slice();
     else if (isIdHex(o.accountId)) this.accountId = idFromHex(o.accountId);
@@ -279,6 +282,15 @@ export class DegasClient extends TypedEmitter<DegasClientEvents> {
     });
   }
 
+  /**
+   * The gateway URL of the current or last attempt (before the first: the one it will use).
+   * @example
+   * client.on('state', (s) => { if (s === 'connected') console.log(`connected to ${client.url}`); });
+   */
+  get url(): string {
+    return this.urls[this.#urlIndex] as string;
+  }
+
   /** The current state. */
   get state(): ClientState {
     return this.#state;
@@ -294,9 +306,11 @@ export class DegasClient extends TypedEmitter<DegasClientEvents> {
    * `closed`, with {@link AuthError}, {@link TimeoutError}, {@link ConnectionError},
    * {@link DuplicateSessionError} or {@link ClosedError}.
    *
-   * From `idle` or `closed` it makes one attempt (automatic reconnection applies only once a
-   * connection was established). While connecting or reconnecting it returns the same pending
-   * promise; when connected it resolves at once.
+   * From `idle` or `closed` it makes one attempt per URL: with several {@link urls}, an attempt
+   * that fails before the gateway sent its challenge (refused, unreachable, timed out, 1013
+   * during a cluster bus outage) moves on to the next URL at once, until each was tried once.
+   * Automatic reconnection applies only once a connection was established. While connecting or
+   * reconnecting it returns the same pending promise; when connected it resolves at once.
    * @example
    * try {
    *   await client.connect();
@@ -310,6 +324,7 @@ export class DegasClient extends TypedEmitter<DegasClientEvents> {
     if (this.#state === 'idle' || this.#state === 'closed') {
       this.#established = false;
       this.#failures = 0;
+      this.#untried = this.urls.length - 1;
       this.#open();
     }
     return pending.promise;
@@ -436,6 +451,7 @@ export class DegasClient extends TypedEmitter<DegasClientEvents> {
     this.#setState('connecting');
     // A state listener may have called close() (or close() and connect()) meanwhile.
     if (this.#state !== 'connecting' || this.#attempt !== undefined) return;
+    if (this.#attempts++ > 0) this.#urlIndex = (this.#urlIndex + 1) % this.urls.length;
     let ws: WebSocketLike;
     try {
       ws = new Ctor(this.url);
@@ -610,7 +626,13 @@ export class DegasClient extends TypedEmitter<DegasClientEvents> {
       code === CloseCode.AUTH_FAILED ||
       code === CloseCode.DUP_SESSION;
     let willReconnect = false;
-    if (this.#reconnect && this.#established && !terminal) {
+    // The first connect() tries each URL once; a node that answered with a challenge is up, so a
+    // failure after it (the signer, the deadline) is not a reason to ask another node.
+    const moveOn = !this.#established && !terminal && this.#untried > 0 && !(attempt?.challenged ?? false);
+    if (moveOn) {
+      this.#untried--;
+      willReconnect = true;
+    } else if (this.#reconnect && this.#established && !terminal) {
       // An established session that drops reconnects only for transient close codes; a failed
       // reconnection attempt (refused, timed out, gateway still restarting) always tries again.
       willReconnect = wasAuthenticated ? shouldReconnect(code) : true;
@@ -625,7 +647,7 @@ export class DegasClient extends TypedEmitter<DegasClientEvents> {
     }
     if (!wasAuthenticated) this.#failures++;
     else this.#failures = 0;
-    const delay = backoffDelay(wasAuthenticated ? 0 : this.#failures, this.#reconnect!);
+    const delay = moveOn ? 0 : backoffDelay(wasAuthenticated ? 0 : this.#failures, this.#reconnect!);
     // Scheduled before the state event, so a listener that calls close() cancels it.
     this.#reconnectTimer = setTimeout(() => {
       this.#reconnectTimer = undefined;
@@ -667,4 +689,26 @@ export class DegasClient extends TypedEmitter<DegasClientEvents> {
     if (this.#reconnectTimer !== undefined) clearTimeout(this.#reconnectTimer);
     this.#reconnectTimer = undefined;
   }
+}
+
+function checkUrls(value: unknown): string[] {
+  const list = typeof value === 'string' ? [value] : value;
+  if (
+    !Array.isArray(list) ||
+    list.length === 0 ||
+    (typeof value !== 'string' && list.some((u) => typeof u !== 'string'))
+  ) {
+    throw new TypeError('options.url must be a string or a non-empty array of strings');
+  }
+  const name = (i: number) => (typeof value === 'string' ? 'options.url' : `options.url[${i}]`);
+  return list.map((url: string, i: number) => {
+    let protocol: string;
+    try {
+      protocol = new URL(url).protocol;
+    } catch {
+      throw new TypeError(`${name(i)} is not a valid URL: ${JSON.stringify(url)}`);
+    }
+    if (protocol !== 'ws:' && protocol !== 'wss:') throw new TypeError(`${name(i)} must start with ws:// or wss://`);
+    return url;
+  });
 }

@@ -1,5 +1,11 @@
 import { createChallenge } from '@degas/auth-eth';
-import { type ClientMessage, decodeClientMessage, encodeGatewayMessage, type GatewayMessage } from '@degas/proto';
+import {
+  type ClientMessage,
+  decodeClientMessage,
+  encodeGatewayMessage,
+  type GatewayMessage,
+  type MessageInit,
+} from '@degas/proto';
 import type { ClientState, DegasClient, WebSocketLike } from '../src/index.js';
 
 /** How a {@link FakeSocket} answers: log in everyone, or stay silent after the upgrade. */
@@ -71,7 +77,7 @@ export class FakeSocket implements WebSocketLike {
     this.onopen?.({});
   }
 
-  receive(msg: GatewayMessage): void {
+  receive(msg: MessageInit<GatewayMessage>): void {
     const bytes = encodeGatewayMessage(msg);
     this.onmessage?.({ data: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) });
   }

@@ -3,10 +3,12 @@
  * @degas/degas-sdk.
  */
 
+import { createServer } from 'node:net';
 import { DegasServer } from '@degas/degas-sdk';
 import { createStaticDegasDirectory, type GatewayHandle, startGateway } from '@degas/gateway';
 import { ErrorCode, idToHex, randomId } from '@degas/proto';
 import { type MemoryAccountDirectory, memoryAccounts, testAccount, testKey } from '@degas/test-utils';
+import { jest } from '@jest/globals';
 import {
   AuthError,
   type ClientState,
@@ -244,4 +246,57 @@ test('close() ends the session at the gateway and leaves nothing running', async
   expect(await notice).toMatchObject({ sessionId: session, stale: false });
   expect(degas.isPresent(alice.id)).toBe(false);
   expect(() => c.send(degasId, enc.encode('x'))).toThrow(/connected/);
+});
+
+/** A loopback URL on which nothing listens (a port the OS handed out and that was closed again). */
+async function deadUrl(): Promise<string> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return `ws://127.0.0.1:${port}`;
+}
+
+test('a list of URLs: logins spread over the nodes, a dead node is skipped, a lost node sends the client on', async () => {
+  const gwA = await startTestGateway();
+  const gwB = await startTestGateway();
+  const urlA = `ws://127.0.0.1:${gwA.port}`;
+  const urlB = `ws://127.0.0.1:${gwB.port}`;
+
+  // The first attempt picks a node at random: 16 clients land on both (all on one: p = 2^-15).
+  const crowd = Array.from({ length: 16 }, () => {
+    const a = newAccount();
+    return client(gwA, { url: [urlA, urlB], accountId: a.id, signer: a.key });
+  });
+  await Promise.all(crowd.map((c) => c.connect()));
+  expect(gwA.stats.authSuccesses + gwB.stats.authSuccesses).toBe(16);
+  expect(gwA.stats.authSuccesses).toBeGreaterThan(0);
+  expect(gwB.stats.authSuccesses).toBeGreaterThan(0);
+  for (const c of crowd) c.close();
+
+  // The random start falls on a dead URL: connect() moves on to the next at once.
+  const alice = newAccount();
+  const dead = await deadUrl();
+  const random = jest.spyOn(Math, 'random').mockReturnValueOnce(0);
+  const c = client(gwA, { url: [dead, urlA, urlB], accountId: alice.id, signer: alice.key });
+  random.mockRestore();
+  expect(c.url).toBe(dead);
+  const closes: CloseEvent[] = [];
+  c.on('close', (e) => closes.push(e));
+  await c.connect();
+  expect(closes).toMatchObject([{ code: 1006, willReconnect: true }]);
+  expect(c.url).toBe(urlA);
+
+  // Its node goes away: the reconnection goes to the next URL, the surviving node.
+  const gone = nextEvent(c, 'close');
+  const loginsOnB = gwB.stats.authSuccesses;
+  await gwA.close();
+  gateways.splice(gateways.indexOf(gwA), 1);
+  expect(await gone).toMatchObject({ code: 1001, willReconnect: true });
+  await reach(c, 'connected');
+  expect(c.url).toBe(urlB);
+  expect(gwB.stats.authSuccesses).toBe(loginsOnB + 1);
+  const reply = nextEvent(c, 'message');
+  c.send(degasId, enc.encode('moved'));
+  expect(dec.decode((await reply).payload)).toBe('echo:moved');
 });

@@ -19,6 +19,10 @@ describe('DegasClient options', () => {
     ['url not a string', { ...base, url: 42 }, TypeError, /options.url must be a string/],
     ['url not a URL', { ...base, url: 'nope' }, TypeError, /not a valid URL/],
     ['http url', { ...base, url: 'http://x' }, TypeError, /ws:\/\/ or wss:\/\//],
+    ['empty url list', { ...base, url: [] }, TypeError, /non-empty array of strings/],
+    ['url list with a number', { ...base, url: ['ws://a', 1] }, TypeError, /non-empty array of strings/],
+    ['url list with a bad URL', { ...base, url: ['ws://a', 'nope'] }, TypeError, /options.url\[1\] is not a valid URL/],
+    ['url list with an http URL', { ...base, url: ['http://a'] }, TypeError, /options.url\[0\] must start with ws:/],
     ['short account id', { ...base, accountId: new Uint8Array(15) }, TypeError, /accountId/],
     ['bad hex account id', { ...base, accountId: '0xzz' }, TypeError, /accountId/],
     ['no signer', { ...base, signer: undefined }, TypeError, /signer is required/],
@@ -54,6 +58,17 @@ describe('DegasClient options', () => {
     expect(new DegasClient({ ...base, signer }).address).toBe(signer.address);
     const account = { address: signer.address, signTypedData: async () => new Uint8Array(65) };
     expect(new DegasClient({ ...base, signer: account }).address).toBe(signer.address);
+  });
+
+  test('a single URL and a list of URLs (copied) are both accepted', () => {
+    const one = new DegasClient(base);
+    expect(one.url).toBe(base.url);
+    expect(one.urls).toEqual([base.url]);
+    const list = ['ws://127.0.0.1:1', 'wss://node-b.example.com/ws'];
+    const many = new DegasClient({ ...base, url: list });
+    list.push('ws://added-later');
+    expect(many.urls).toEqual(['ws://127.0.0.1:1', 'wss://node-b.example.com/ws']);
+    expect(many.urls).toContain(many.url);
   });
 
   test('copies the account id', () => {

@@ -368,3 +368,122 @@ test('close() from a state listener leaves no socket, timer or reconnection behi
   expect(FakeSocket.last.closedWith?.code).toBe(1000);
   expect(jest.getTimerCount()).toBe(0);
 });
+
+describe('a list of gateway URLs', () => {
+  const urls = ['ws://node-a.test', 'ws://node-b.test', 'ws://node-c.test'];
+
+  test('the first attempt picks a random URL; every later attempt moves on to the next', async () => {
+    const picked = [0, 0.34, 0.67, 0.99].map((r) => {
+      jest.spyOn(Math, 'random').mockReturnValue(r);
+      return makeClient({ url: urls }).client.url;
+    });
+    expect(picked).toEqual([urls[0], urls[1], urls[2], urls[2]]);
+
+    jest.spyOn(Math, 'random').mockReturnValue(0.5); // starts at node-b; delays at their midpoint
+    const { client } = makeClient({ url: urls, reconnect: { initialDelayMs: 100 } });
+    expect(client.urls).toEqual(urls);
+    expect(Object.isFrozen(client.urls)).toBe(true);
+    void client.connect();
+    expect(FakeSocket.last.url).toBe('ws://node-b.test');
+    await establish(client);
+    expect(client.url).toBe('ws://node-b.test');
+
+    // The node is lost: reconnection (after the usual backoff) goes to the next node, and a
+    // failed attempt there moves on again, wrapping around the list.
+    FakeSocket.last.drop(1006);
+    jest.advanceTimersByTime(50);
+    expect(FakeSocket.last.url).toBe('ws://node-c.test');
+    FakeSocket.last.drop(1006);
+    expect(client.state).toBe('reconnecting');
+    jest.advanceTimersByTime(100);
+    expect(FakeSocket.last.url).toBe('ws://node-a.test');
+    expect(client.url).toBe('ws://node-a.test');
+    await establish(client);
+    expect(FakeSocket.instances.map((s) => s.url)).toEqual([
+      'ws://node-b.test',
+      'ws://node-c.test',
+      'ws://node-a.test',
+    ]);
+    client.close();
+  });
+
+  test('connect() tries each URL once, at once, before rejecting', async () => {
+    jest.spyOn(Math, 'random').mockReturnValue(0.9); // starts at node-c
+    const { client, states, closes } = makeClient({ url: urls, reconnect: false });
+    const p = client.connect();
+    FakeSocket.last.drop(1006); // node-c refuses
+    expect(closes.at(-1)).toMatchObject({ code: 1006, willReconnect: true });
+    expect(closes.at(-1)?.error).toBeInstanceOf(ConnectionError);
+    jest.advanceTimersByTime(0);
+    expect(FakeSocket.last.url).toBe('ws://node-a.test');
+    FakeSocket.last.open();
+    FakeSocket.last.drop(1013, 'cluster bus unavailable'); // node-a cannot register logins
+    jest.advanceTimersByTime(0);
+    expect(FakeSocket.last.url).toBe('ws://node-b.test');
+    FakeSocket.last.drop(1006); // the last untried URL fails too: give up
+    await expect(p).rejects.toBeInstanceOf(ConnectionError);
+    expect(closes.map((c) => c.willReconnect)).toEqual([true, true, false]);
+    expect(states).toEqual([
+      'connecting',
+      'reconnecting',
+      'connecting',
+      'authenticating',
+      'reconnecting',
+      'connecting',
+      'closed',
+    ]);
+    expect(jest.getTimerCount()).toBe(0);
+
+    // A second connect() tries the whole list again, starting after the last URL tried.
+    const again = client.connect();
+    expect(FakeSocket.last.url).toBe('ws://node-c.test');
+    FakeSocket.last.drop(1006);
+    jest.advanceTimersByTime(0);
+    await establish(client);
+    await again;
+    expect(client.url).toBe('ws://node-a.test');
+    client.close();
+  });
+
+  test('a failure after the challenge (signer, AUTH_FAIL, deadline) does not ask another node', async () => {
+    const signer = {
+      address: '0x2c7536E3605D9C16a7a3D7b1898e529396a65c23',
+      signTypedData: async () => Promise.reject(new Error('user rejected')),
+    };
+    const a = makeClient({ url: urls, signer });
+    const pa = a.client.connect();
+    FakeSocket.last.open();
+    await expect(pa).rejects.toThrow(AuthError);
+    expect(FakeSocket.instances).toHaveLength(1);
+
+    FakeSocket.reset();
+    FakeSocket.behavior = 'silent';
+    const b = makeClient({ url: urls, connectTimeoutMs: 1000 });
+    const pb = b.client.connect();
+    FakeSocket.last.open();
+    FakeSocket.last.receive({
+      payload: { $case: 'authRequest', value: { request: { $case: 'ethereumAuth', value: { challenge: '{}' } } } },
+    });
+    await expect(pb).rejects.toThrow(AuthError); // an invalid challenge: the node answered
+    expect(FakeSocket.instances).toHaveLength(1);
+    expect(jest.getTimerCount()).toBe(0);
+  });
+
+  test('a silent node times out and the next URL is tried', async () => {
+    FakeSocket.behavior = 'silent';
+    const { client, closes } = makeClient({ url: urls.slice(0, 2), connectTimeoutMs: 1000 });
+    const p = client.connect();
+    FakeSocket.last.open();
+    jest.advanceTimersByTime(1000);
+    expect(closes.at(-1)).toMatchObject({ willReconnect: true });
+    expect(closes.at(-1)?.error).toBeInstanceOf(TimeoutError);
+    expect(FakeSocket.instances).toHaveLength(1);
+    FakeSocket.behavior = 'accept';
+    jest.advanceTimersByTime(1); // a 0 ms timer set inside a fake-timer tick is due 1 ms later
+    expect(FakeSocket.instances).toHaveLength(2);
+    expect(FakeSocket.instances[1]!.url).not.toBe(FakeSocket.instances[0]!.url);
+    await establish(client);
+    await p;
+    client.close();
+  });
+});
