@@ -94,7 +94,7 @@ export interface DegasClientOptions {
   connectTimeoutMs?: number;
   /**
    * Reconnect after an established connection drops for a transient reason (close 1001, 1006,
-   * 1011, 4008, 4009): `true` (default, {@link ReconnectOptions} defaults), `false`, or options.
+   * 1011, 1013, 4008, 4009): `true` (default, {@link ReconnectOptions} defaults), `false`, or options.
    * Never after AUTH_FAIL (4001), DUP_SESSION (4002), a protocol error (4003) or `close()`.
    */
   reconnect?: boolean | ReconnectOptions;

@@ -183,6 +183,12 @@ export interface GatewayDisconnectedEvent {
   /** WebSocket close code (1006 when the connection dropped without a close frame). */
   code: number;
   reason: string;
+  /**
+   * How many accounts were routed through this connection and are no longer present: one
+   * `sessionClosed` event with `reason: 'gatewayDisconnected'` follows for each (PROTOCOL.md 8,
+   * node loss). Already removed when this event is emitted.
+   */
+  sessionsEnded: number;
 }
 
 /**
@@ -437,7 +443,8 @@ export class DegasServer extends TypedEmitter<DegasServerEvents> {
 
   /**
    * Sends `payload` to one account (`degas_to_client`). It goes to the gateway connection the
-   * account's last message came over; for an account with no known route, see
+   * account's last message came over, so in a cluster the common case never crosses the bus; for
+   * an account with no known route, or whose connection is closing, see
    * {@link DegasServerOptions.broadcastUnrouted}. Delivery is at most once: if the account is not
    * connected, the gateway answers with a `clientError` event.
    *
@@ -453,7 +460,7 @@ export class DegasServer extends TypedEmitter<DegasServerEvents> {
     checkPayload(payload);
     const frame = encodeDegasToClient(id, payload, alloc);
     const route = this.#routes.get(idKey(id));
-    return this.#write(route ? [route.gateway] : this.#fallback(), frame);
+    return this.#write(route?.gateway.open ? [route.gateway] : this.#fallback(), frame);
   }
 
   /**
@@ -483,7 +490,8 @@ export class DegasServer extends TypedEmitter<DegasServerEvents> {
       const key = idKey(id);
       if (seen.has(key)) continue;
       seen.add(key);
-      const gateway = this.#routes.get(key)?.gateway;
+      const routed = this.#routes.get(key)?.gateway;
+      const gateway = routed?.open ? routed : undefined;
       const group = groups.get(gateway);
       if (group) group.push(id);
       else groups.set(gateway, [id]);
@@ -704,13 +712,17 @@ export class DegasServer extends TypedEmitter<DegasServerEvents> {
   #onClose(gateway: GatewayConnection, code: number, reason: string): void {
     if (!this.#links.delete(gateway)) return;
     if (this.#links.size === 0) this.#stopHeartbeat();
-    this.#emit('gatewayDisconnected', { gateway, code, reason });
-    for (const [key, route] of this.#routes) {
-      if (route.gateway !== gateway) continue;
-      this.#routes.delete(key);
-      const accountId = idFromHex(`0x${key}`);
+    // A gateway node that is gone will never send the session_closed notices of the sessions
+    // whose messages came over it (PROTOCOL.md 8, node loss): they end here. An account whose
+    // latest message already came over another connection (it moved to another node) keeps its
+    // presence.
+    const ended: [string, Route][] = [];
+    for (const entry of this.#routes) if (entry[1].gateway === gateway) ended.push(entry);
+    for (const [key] of ended) this.#routes.delete(key);
+    this.#emit('gatewayDisconnected', { gateway, code, reason, sessionsEnded: ended.length });
+    for (const [key, route] of ended) {
       this.#emit('sessionClosed', {
-        accountId,
+        accountId: idFromHex(`0x${key}`),
         accountIdHex: `0x${key}`,
         sessionId: route.sessionId,
         stale: false,

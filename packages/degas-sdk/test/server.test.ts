@@ -325,20 +325,53 @@ describe('notifications', () => {
     const { degas, url } = await start();
     const gw1 = await gateway(url);
     const gw2 = await gateway(url);
-    const [a, b] = [randomId(), randomId()];
-    const msgs = collect(degas, 'message', 2);
+    const [a, b, moved] = [randomId(), randomId(), randomId()];
+    const first = collect(degas, 'message', 3);
     gw1.forward(a, 1n, enc.encode('a'));
     gw2.forward(b, 2n, enc.encode('b'));
-    await msgs;
+    gw1.forward(moved, 3n, enc.encode('on node 1'));
+    await first;
+    // `moved` logged in again on the other node before node 1 was lost: its route follows.
+    const second = next(degas, 'message');
+    gw2.forward(moved, 4n, enc.encode('on node 2'));
+    await second;
+
     const disconnected = next(degas, 'gatewayDisconnected');
-    const closed = next(degas, 'sessionClosed');
+    const closed = collect(degas, 'sessionClosed', 1);
     gw1.ws.terminate();
-    expect((await disconnected).code).toBe(1006);
-    const e = await closed;
+    const d = await disconnected;
+    expect(d).toMatchObject({ code: 1006, sessionsEnded: 1 });
+    expect(degas.isPresent(a)).toBe(false); // already gone when gatewayDisconnected is emitted
+    const [e] = await closed;
     expect(e).toMatchObject({ accountIdHex: idToHex(a), sessionId: 1n, stale: false, reason: 'gatewayDisconnected' });
-    expect(degas.isPresent(a)).toBe(false);
+    expect(e!.gateway).toBe(d.gateway);
     expect(degas.isPresent(b)).toBe(true);
+    expect(degas.sessionOf(moved)).toBe(4n);
     expect(degas.gateways).toHaveLength(1);
+
+    // A message for the lost account goes to a connection that is still open.
+    expect(degas.send(a, enc.encode('still there?'))).toBe(true);
+    const [frame] = await gw2.frameCount(1);
+    expect(decodeDegasMessage(frame!).payload?.value).toMatchObject({ accountId: a });
+  });
+
+  test('a route whose connection is closing falls back to an open connection', async () => {
+    const { degas, url } = await start();
+    const gw1 = await gateway(url);
+    const gw2 = await gateway(url);
+    const a = randomId();
+    const got = next(degas, 'message');
+    gw2.forward(a, 1n, enc.encode('a'));
+    await got;
+    const [, viaGw2] = degas.gateways;
+    viaGw2!.close(1001, 'restart'); // CLOSING until the handshake completes
+    expect(viaGw2!.open).toBe(false);
+    expect(degas.isPresent(a)).toBe(true);
+    expect(degas.send(a, enc.encode('one'))).toBe(true);
+    expect(degas.sendMany([a], enc.encode('many'))).toBe(true);
+    const frames = await gw1.frameCount(2);
+    expect(frames.map((f) => decodeDegasMessage(f).payload?.$case)).toEqual(['degasToClient', 'degasToClients']);
+    await gw2.closed();
   });
 });
 
