@@ -19,6 +19,7 @@ import {
   validateToken,
 } from './degas-directory.js';
 import { isLogLevel, type Logger, type LogLevel, silentLogger } from './logger.js';
+import { MAX_RESUME_KEYS, parseResumeKey } from './resume-ticket.js';
 import type { AccountDirectory, DegasDirectory, GatewayOptions } from './types.js';
 import { GATEWAY_DEFAULTS as D } from './types.js';
 import { parseProxySpec } from './upgrade.js';
@@ -87,6 +88,10 @@ export interface Config {
   shutdownTimeoutMs: number;
   verifier: 'auto' | 'native' | 'noble';
   verifierThreads: number | undefined;
+  /** Resume-ticket keys (the first signs, all verify); empty = none configured. */
+  resumeKeys: Uint8Array[];
+  resumeWindowMs: number;
+  resumeMaxAgeMs: number;
 }
 
 type Kind =
@@ -101,7 +106,8 @@ type Kind =
   | { t: 'enum'; values: readonly string[] }
   | { t: 'degasList' }
   | { t: 'originList' }
-  | { t: 'proxyList' };
+  | { t: 'proxyList' }
+  | { t: 'keyList' };
 
 interface OptionSpec {
   /** Flag name without the leading dashes. */
@@ -317,6 +323,27 @@ export const OPTIONS: readonly OptionSpec[] = [
     def: 'CPU cores',
   },
   {
+    flag: 'resume-key',
+    kind: { t: 'keyList' },
+    arg: 'HEX',
+    help: 'resume-ticket key, ≥ 32 bytes hex (repeatable: the first signs, all verify)',
+    def: 'random (single node)',
+  },
+  {
+    flag: 'resume-window-ms',
+    kind: { t: 'int', min: 0, max: 0xffff_ffff },
+    arg: 'N',
+    help: 'how long after a drop a resume ticket works; 0 = resume off',
+    def: String(D.resumeWindowMs),
+  },
+  {
+    flag: 'resume-max-age-ms',
+    kind: { t: 'int', min: 1, max: Number.MAX_SAFE_INTEGER },
+    arg: 'N',
+    help: 'longest chain of resumes after one wallet login',
+    def: String(D.resumeMaxAgeMs),
+  },
+  {
     flag: 'log-level',
     kind: { t: 'enum', values: ['debug', 'info', 'warn', 'error', 'silent'] },
     arg: 'LEVEL',
@@ -376,7 +403,12 @@ function parseArgv(argv: readonly string[]): Map<string, string[]> {
 }
 
 function isList(spec: OptionSpec): boolean {
-  return spec.kind.t === 'degasList' || spec.kind.t === 'originList' || spec.kind.t === 'proxyList';
+  return (
+    spec.kind.t === 'degasList' ||
+    spec.kind.t === 'originList' ||
+    spec.kind.t === 'proxyList' ||
+    spec.kind.t === 'keyList'
+  );
 }
 
 /**
@@ -503,6 +535,9 @@ export async function loadConfig(
     shutdownTimeoutMs: num('shutdown-timeout-ms', D.shutdownTimeoutMs),
     verifier: get('verifier', 'auto') as Config['verifier'],
     verifierThreads: get('verifier-threads', undefined) as number | undefined,
+    resumeKeys: get('resume-key', []) as Uint8Array[],
+    resumeWindowMs: num('resume-window-ms', D.resumeWindowMs),
+    resumeMaxAgeMs: num('resume-max-age-ms', D.resumeMaxAgeMs),
   };
 }
 
@@ -642,6 +677,26 @@ function convert(spec: OptionSpec, raw: Raw): unknown {
         return origin;
       });
     }
+    case 'keyList': {
+      // A single key may be given as a string in the config file.
+      const items = typeof v === 'string' ? [v] : Array.isArray(v) ? v : fail(`expected hex keys, got ${typeName(v)}`);
+      if (items.length > MAX_RESUME_KEYS) fail(`at most ${MAX_RESUME_KEYS} keys`);
+      const seen = new Set<string>();
+      return items.map((item, i) => {
+        if (typeof item !== 'string') return fail(`key ${i + 1}: expected a hex string, got ${typeName(item)}`);
+        let key: Uint8Array;
+        try {
+          key = parseResumeKey(item.trim());
+        } catch (err) {
+          // The message never contains the key (a secret).
+          return fail(`key ${i + 1}: ${(err as Error).message}`);
+        }
+        const hex = Buffer.from(key).toString('hex');
+        if (seen.has(hex)) return fail(`key ${i + 1} is given twice`);
+        seen.add(hex);
+        return key;
+      });
+    }
     case 'proxyList': {
       const items = Array.isArray(v) ? v : fail(`expected a list of addresses, got ${typeName(v)}`);
       return items.map((item) => {
@@ -741,8 +796,11 @@ export async function buildGatewayOptions(config: Config, opts: { logger?: Logge
     headersTimeoutMs: config.headersTimeoutMs,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
     verifier: config.verifier,
+    resumeWindowMs: config.resumeWindowMs,
+    resumeMaxAgeMs: config.resumeMaxAgeMs,
     logger,
   };
+  if (config.resumeKeys.length > 0) options.resumeKeys = config.resumeKeys;
   if (config.adminHost !== undefined) options.adminHost = config.adminHost;
   if (config.adminToken !== undefined) options.adminToken = config.adminToken;
   if (config.internalToken !== undefined) options.internalToken = config.internalToken;

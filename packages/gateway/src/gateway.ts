@@ -14,6 +14,7 @@ import { WebSocketServer } from 'ws';
 import { startAdminServer } from './admin.js';
 import { type DegasLink, LinkPool } from './links.js';
 import { type Logger, silentLogger } from './logger.js';
+import { TicketCodec } from './resume-ticket.js';
 import { Router } from './router.js';
 import { ClientSession, GOING_AWAY_FRAME, type SessionContext, type SessionSettings } from './session.js';
 import { countClose, createStats, type GatewayStats } from './stats.js';
@@ -79,6 +80,10 @@ interface Resolved {
   shutdownTimeoutMs: number;
   verifier: 'auto' | 'native' | 'noble';
   verifierThreads: number | undefined;
+  /** Resume-ticket keys; undefined = none configured. */
+  resumeKeys: readonly Uint8Array[] | undefined;
+  resumeWindowMs: number;
+  resumeMaxAgeMs: number;
   logger: Logger;
 }
 
@@ -155,6 +160,15 @@ function resolveOptions(options: GatewayOptions): Resolved {
   const logger = options.logger ?? silentLogger;
   if (typeof logger !== 'object' || typeof logger.info !== 'function') throw new TypeError('logger must be a Logger');
   const maxFrame = int(options, 'maxFrame', Limits.MAX_FRAME, 1024, 64 * 1024 * 1024);
+  let resumeKeys: readonly Uint8Array[] | undefined;
+  if (options.resumeKeys !== undefined) {
+    if (!Array.isArray(options.resumeKeys) || options.resumeKeys.length === 0) {
+      throw new TypeError('resumeKeys must be a non-empty array of Uint8Array');
+    }
+    // Validates every key (length, duplicates, count); the codec is built again at start.
+    new TicketCodec(options.resumeKeys);
+    resumeKeys = options.resumeKeys.map((k) => Uint8Array.from(k));
+  }
   return {
     host,
     port: int(options, 'port', GATEWAY_DEFAULTS.port, 0, 65535),
@@ -186,6 +200,10 @@ function resolveOptions(options: GatewayOptions): Resolved {
     shutdownTimeoutMs: int(options, 'shutdownTimeoutMs', GATEWAY_DEFAULTS.shutdownTimeoutMs, 0),
     verifier,
     verifierThreads: options.verifierThreads === undefined ? undefined : int(options, 'verifierThreads', 1, 1, 256),
+    resumeKeys,
+    // uint32 on the wire (auth_ok.resume_window_ms).
+    resumeWindowMs: int(options, 'resumeWindowMs', GATEWAY_DEFAULTS.resumeWindowMs, 0, 0xffff_ffff),
+    resumeMaxAgeMs: int(options, 'resumeMaxAgeMs', GATEWAY_DEFAULTS.resumeMaxAgeMs, 1),
     logger,
   };
 }

@@ -158,6 +158,16 @@ export interface GatewayOptions {
   verifier?: 'auto' | 'native' | 'noble';
   /** Verification worker threads. Default: number of CPU cores. */
   verifierThreads?: number;
+  /**
+   * Resume-ticket keys, each at least 32 bytes (PROTOCOL.md 4.5): the first signs, all verify.
+   * Default: a random key made at start (tickets then survive drops, not restarts). Every node
+   * of a cluster must be given the same keys.
+   */
+  resumeKeys?: readonly Uint8Array[];
+  /** How long after a session ends its resume ticket works; 0 = resume off. Default 60000. */
+  resumeWindowMs?: number;
+  /** Longest chain of resumes after one wallet login. Default 86400000 (24 h). */
+  resumeMaxAgeMs?: number;
   /** Structured logger. Default: silent. */
   logger?: Logger;
 }
@@ -177,4 +187,6 @@ export const GATEWAY_DEFAULTS = {
   closeTimeoutMs: 5000,
   headersTimeoutMs: 10_000,
   shutdownTimeoutMs: 10_000,
+  resumeWindowMs: 60_000,
+  resumeMaxAgeMs: 86_400_000,
 } as const;
