@@ -98,7 +98,31 @@ export interface DegasClientOptions {
    * Never after AUTH_FAIL (4001), DUP_SESSION (4002), a protocol error (4003) or `close()`.
    */
   reconnect?: boolean | ReconnectOptions;
+  /**
+   * Where the latest resume ticket (PROTOCOL.md 4.5) is kept besides memory, so that a new
+   * `DegasClient` (e.g. after a page reload) can resume without a signature. Default: none, the
+   * ticket lives in memory only, which is the safer choice: a stored ticket is a bearer
+   * credential that anyone who can read the store may use once, within the gateway's resume
+   * window after a drop. See {@link TicketStore} and {@link webStorageTicketStore}.
+   */
+  ticketStore?: TicketStore;
 }
+
+/**
+ * Persistence for the latest resume ticket. `load` is called once, when `connect()` starts from
+ * `idle` or `closed`; `save` after every `auth_ok` (with the new ticket) and with `undefined`
+ * when the ticket is revoked or useless (`close()`, AUTH_FAIL, DUP_SESSION). Errors thrown by
+ * either are ignored: the client then simply logs in with the signer.
+ * @example
+ * const store: TicketStore = webStorageTicketStore(sessionStorage, `degas-ticket:${accountIdHex}`);
+ */
+export interface TicketStore {
+  load(): Uint8Array | undefined | null | Promise<Uint8Array | undefined | null>;
+  save(ticket: Uint8Array | undefined): void | Promise<void>;
+}
+
+/** Upper bound of the uniform delay before reconnecting after GOING_AWAY (a gateway shutting down). */
+export const GOING_AWAY_JITTER_MS = 250;
 
 /** Connection state; see the README's state diagram. */
 export type ClientState = 'idle' | 'connecting' | 'authenticating' | 'connected' | 'reconnecting' | 'closed';
@@ -180,6 +204,10 @@ interface Attempt {
   timer: ReturnType<typeof setTimeout> | undefined;
   authenticated: boolean;
   challenged: boolean;
+  /** This attempt's hello carried a resume ticket. */
+  sentTicket: boolean;
+  /** The gateway said GOING_AWAY: it is shutting down, reconnect at once. */
+  goingAway: boolean;
   authFail: GatewayErrorEvent | undefined;
   socketError: string | undefined;
 }
@@ -221,6 +249,12 @@ export class DegasClient extends TypedEmitter<DegasClientEvents> {
   readonly #connectTimeoutMs: number;
   readonly #reconnect: ResolvedReconnectOptions | undefined;
   readonly #hello: Uint8Array;
+  readonly #ticketStore: TicketStore | undefined;
+  /** The latest resume ticket (never logged, never exposed). */
+  #ticket: Uint8Array | undefined;
+  #storeLoaded = false;
+  #resumed = false;
+  #sessionId: bigint | undefined;
   #state: ClientState = 'idle';
   #attempt: Attempt | undefined;
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
@@ -274,6 +308,13 @@ export class DegasClient extends TypedEmitter<DegasClientEvents> {
     const r = o.reconnect ?? true;
     if (typeof r === 'boolean') this.#reconnect = r ? resolveReconnect({}) : undefined;
     else this.#reconnect = resolveReconnect(r);
+    if (o.ticketStore !== undefined) {
+      const ts = o.ticketStore as Partial<TicketStore> | null;
+      if (ts === null || typeof ts !== 'object' || typeof ts.load !== 'function' || typeof ts.save !== 'function') {
+        throw new TypeError('options.ticketStore must be an object with load() and save()');
+      }
+    }
+    this.#ticketStore = o.ticketStore;
     this.#hello = encodeClientMessage({
       payload: {
         $case: 'hello',
@@ -294,6 +335,19 @@ export class DegasClient extends TypedEmitter<DegasClientEvents> {
   /** The current state. */
   get state(): ClientState {
     return this.#state;
+  }
+
+  /**
+   * Whether the current (or last) session was opened with a resume ticket instead of a
+   * signature (PROTOCOL.md 4.5). Updated on every `auth_ok`, before the `connected` state event.
+   */
+  get resumed(): boolean {
+    return this.#resumed;
+  }
+
+  /** The id of the current (or last) session as the gateway and the Degas see it; undefined before the first. */
+  get sessionId(): bigint | undefined {
+    return this.#sessionId;
   }
 
   /** Bytes sent but not yet written to the network (0 when not connected); use it for backpressure. */
@@ -325,7 +379,8 @@ export class DegasClient extends TypedEmitter<DegasClientEvents> {
       this.#established = false;
       this.#failures = 0;
       this.#untried = this.urls.length - 1;
-      this.#open();
+      if (this.#ticketStore !== undefined && !this.#storeLoaded) this.#loadTicketThenOpen(this.#ticketStore);
+      else this.#open();
     }
     return pending.promise;
   }
@@ -359,6 +414,8 @@ export class DegasClient extends TypedEmitter<DegasClientEvents> {
     if (this.#state === 'closed' || this.#state === 'idle') return;
     const error = new ClosedError('the client was closed', CloseCode.NORMAL, 'client closed');
     this.#clearReconnect();
+    // A close with 1000 is a logout: the gateway revokes the ticket, so forget it here too.
+    this.#setTicket(undefined);
     const attempt = this.#attempt;
     if (attempt) this.#detach(attempt, CloseCode.NORMAL, 'client closed');
     this.emit('close', { code: CloseCode.NORMAL, reason: 'client closed', willReconnect: false, error });
@@ -467,6 +524,8 @@ export class DegasClient extends TypedEmitter<DegasClientEvents> {
       timer: undefined,
       authenticated: false,
       challenged: false,
+      sentTicket: false,
+      goingAway: false,
       authFail: undefined,
       socketError: undefined,
     };
@@ -481,7 +540,23 @@ export class DegasClient extends TypedEmitter<DegasClientEvents> {
       if (this.#attempt !== attempt) return;
       this.#setState('authenticating');
       if (this.#attempt !== attempt) return; // closed by a state listener
-      ws.send(this.#hello);
+      const ticket = this.#ticket;
+      if (ticket === undefined) ws.send(this.#hello);
+      else {
+        attempt.sentTicket = true;
+        ws.send(
+          encodeClientMessage({
+            payload: {
+              $case: 'hello',
+              value: {
+                accountId: this.accountId,
+                signer: { $case: 'ethereumSigner', value: { address: this.address } },
+                resumeTicket: ticket,
+              },
+            },
+          }),
+        );
+      }
     };
     ws.onmessage = (event: { data: unknown }) => {
       if (this.#attempt !== attempt) return;
@@ -542,12 +617,18 @@ export class DegasClient extends TypedEmitter<DegasClientEvents> {
         return;
       }
       case 'authOk': {
-        if (attempt.authenticated || !attempt.challenged) return;
+        // Without a challenge, auth_ok is only expected as the answer to a resume ticket.
+        if (attempt.authenticated || (!attempt.challenged && !attempt.sentTicket)) return;
         if (!idEquals(p.value.accountId, this.accountId)) {
           this.#fail(attempt, new ConnectionError('the gateway confirmed a different account', 1000, ''));
           return;
         }
         attempt.authenticated = true;
+        this.#resumed = !attempt.challenged && p.value.resumed === true;
+        this.#sessionId = p.value.sessionId === 0n ? undefined : p.value.sessionId;
+        // An empty ticket means resume is off at this gateway: nothing to keep.
+        const ticket = p.value.resumeTicket;
+        this.#setTicket(ticket.length > 0 ? ticket.slice() : undefined);
         clearTimeout(attempt.timer);
         attempt.timer = undefined;
         this.#established = true;
@@ -591,6 +672,7 @@ export class DegasClient extends TypedEmitter<DegasClientEvents> {
       event.accountIdHex = idToHex(accountId);
     }
     if (code === ErrorCode.AUTH_FAIL) attempt.authFail = event;
+    else if (code === ErrorCode.GOING_AWAY) attempt.goingAway = true;
     this.emit('gatewayError', event);
   }
 
@@ -639,6 +721,8 @@ export class DegasClient extends TypedEmitter<DegasClientEvents> {
       if (willReconnect && !wasAuthenticated && this.#failures + 1 >= this.#reconnect.maxAttempts)
         willReconnect = false;
     }
+    // The ticket is revoked (DUP_SESSION: a newer login) or will not help (AUTH_FAIL).
+    if (terminal) this.#setTicket(undefined);
     this.emit('close', { code, reason, willReconnect, error });
     if (this.#state === 'closed') return; // a listener called close()
     if (!willReconnect) {
@@ -647,7 +731,13 @@ export class DegasClient extends TypedEmitter<DegasClientEvents> {
     }
     if (!wasAuthenticated) this.#failures++;
     else this.#failures = 0;
-    const delay = moveOn ? 0 : backoffDelay(wasAuthenticated ? 0 : this.#failures, this.#reconnect!);
+    // A gateway that says GOING_AWAY is being restarted or drained: come back at once (a short
+    // jitter spreads the crowd), to another node or to the restarted one, with the ticket.
+    const delay = moveOn
+      ? 0
+      : attempt?.goingAway === true && code === CloseCode.GOING_AWAY
+        ? Math.floor(Math.random() * Math.min(GOING_AWAY_JITTER_MS, this.#reconnect!.maxDelayMs))
+        : backoffDelay(wasAuthenticated ? 0 : this.#failures, this.#reconnect!);
     // Scheduled before the state event, so a listener that calls close() cancels it.
     this.#reconnectTimer = setTimeout(() => {
       this.#reconnectTimer = undefined;
@@ -683,6 +773,41 @@ export class DegasClient extends TypedEmitter<DegasClientEvents> {
         // Already closing.
       }
     }
+  }
+
+  #setTicket(ticket: Uint8Array | undefined): void {
+    if (ticket === undefined && this.#ticket === undefined) return;
+    this.#ticket = ticket;
+    const store = this.#ticketStore;
+    if (store === undefined) return;
+    try {
+      const r = store.save(ticket);
+      if (r !== undefined && typeof (r as Promise<void>).then === 'function') (r as Promise<void>).catch(noop);
+    } catch {
+      // A failing store only costs a signature next time.
+    }
+  }
+
+  /** First connect with a ticket store: read it (once), then open. */
+  #loadTicketThenOpen(store: TicketStore): void {
+    this.#storeLoaded = true;
+    this.#setState('connecting');
+    const done = (value: unknown) => {
+      // close() (or close() + connect()) may have run while the store was read.
+      if (this.#state !== 'connecting' || this.#attempt !== undefined) return;
+      if (value instanceof Uint8Array && value.length > 0 && this.#ticket === undefined) this.#ticket = value.slice();
+      this.#open();
+    };
+    let r: ReturnType<TicketStore['load']>;
+    try {
+      r = store.load();
+    } catch {
+      done(undefined);
+      return;
+    }
+    if (r !== null && r !== undefined && typeof (r as Promise<unknown>).then === 'function') {
+      (r as Promise<unknown>).then(done, () => done(undefined));
+    } else done(r);
   }
 
   #clearReconnect(): void {

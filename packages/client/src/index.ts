@@ -37,10 +37,11 @@ export type {
   GatewayErrorEvent,
   MessagesOptions,
   SignerInput,
+  TicketStore,
   WebSocketConstructor,
   WebSocketLike,
 } from './client.js';
-export { DegasClient } from './client.js';
+export { DegasClient, GOING_AWAY_JITTER_MS } from './client.js';
 export type { Listener } from './emitter.js';
 export { TypedEmitter } from './emitter.js';
 export {
@@ -51,3 +52,4 @@ export {
   NotConnectedError,
   TimeoutError,
 } from './errors.js';
+export { type StorageLike, webStorageTicketStore } from './ticket-store.js';

@@ -18,6 +18,11 @@ export type FakeBehavior = 'accept' | 'silent';
 export class FakeSocket implements WebSocketLike {
   static instances: FakeSocket[] = [];
   static behavior: FakeBehavior = 'accept';
+  /** When true, 'accept' issues resume tickets and resumes on a ticket it issued and has not seen used. */
+  static tickets = false;
+  /** Tickets issued and still usable, as hex. */
+  static validTickets = new Set<string>();
+  static ticketSeq = 0;
   binaryType = 'blob';
   readyState = 0;
   bufferedAmount = 0;
@@ -38,6 +43,9 @@ export class FakeSocket implements WebSocketLike {
   static reset(): void {
     FakeSocket.instances = [];
     FakeSocket.behavior = 'accept';
+    FakeSocket.tickets = false;
+    FakeSocket.validTickets.clear();
+    FakeSocket.ticketSeq = 0;
   }
 
   static get last(): FakeSocket {
@@ -53,6 +61,12 @@ export class FakeSocket implements WebSocketLike {
     this.sent.push(msg);
     if (this.behavior !== 'accept') return;
     if (msg.payload?.$case === 'hello') {
+      const hex = Buffer.from(msg.payload.value.resumeTicket).toString('hex');
+      if (FakeSocket.tickets && FakeSocket.validTickets.delete(hex)) {
+        const accountId = msg.payload.value.accountId;
+        queueMicrotask(() => this.receive({ payload: { $case: 'authOk', value: this.authOk(accountId, true) } }));
+        return;
+      }
       const { json } = createChallenge();
       queueMicrotask(() =>
         this.receive({
@@ -62,8 +76,16 @@ export class FakeSocket implements WebSocketLike {
     } else if (msg.payload?.$case === 'ethAuth') {
       const hello = this.sent[0]?.payload;
       const accountId = hello?.$case === 'hello' ? hello.value.accountId : new Uint8Array(16);
-      queueMicrotask(() => this.receive({ payload: { $case: 'authOk', value: { accountId } } }));
+      queueMicrotask(() => this.receive({ payload: { $case: 'authOk', value: this.authOk(accountId, false) } }));
     }
+  }
+
+  private authOk(accountId: Uint8Array, resumed: boolean) {
+    const sessionId = BigInt(++FakeSocket.ticketSeq);
+    if (!FakeSocket.tickets) return { accountId, sessionId };
+    const ticket = Uint8Array.of(0xee, FakeSocket.ticketSeq);
+    FakeSocket.validTickets.add(Buffer.from(ticket).toString('hex'));
+    return { accountId, sessionId, resumeTicket: ticket, resumeWindowMs: 60_000, resumed };
   }
 
   close(code?: number, reason?: string): void {
