@@ -124,6 +124,14 @@ export interface DegasMessageEvent {
   payload: Uint8Array;
   /** The sender's session (PROTOCOL.md 5.3); changes when the account reconnects. */
   sessionId: bigint;
+  /**
+   * On the first message of a resumed session to this Degas (PROTOCOL.md 4.5): the id of the
+   * session it continues, so the game can keep the player's seat across a drop. `0n` otherwise
+   * (a new login, or any later message).
+   * @example
+   * degas.on('message', (m) => { if (m.resumedFrom !== 0n) seats.move(m.resumedFrom, m.sessionId); });
+   */
+  resumedFrom: bigint;
   /** The gateway connection it arrived on; replies to this account go there. */
   gateway: GatewayConnection;
 }
@@ -656,7 +664,7 @@ export class DegasServer extends TypedEmitter<DegasServerEvents> {
     if (p === undefined) return; // an extension this version does not know
     switch (p.$case) {
       case 'clientMessage': {
-        const { accountId, payload, sessionId } = p.value;
+        const { accountId, payload, sessionId, resumedFrom } = p.value;
         if (accountId.length !== Limits.ID_LENGTH) {
           this.#emitError(
             new DegasError('PROTOCOL_ERROR', `gateway #${gateway.id} sent a client message without a valid account id`),
@@ -671,7 +679,14 @@ export class DegasServer extends TypedEmitter<DegasServerEvents> {
         } else {
           this.#routes.set(key, { sessionId, gateway });
         }
-        this.#emit('message', { accountId, accountIdHex: idToHex(accountId), payload, sessionId, gateway });
+        this.#emit('message', {
+          accountId,
+          accountIdHex: idToHex(accountId),
+          payload,
+          sessionId,
+          resumedFrom,
+          gateway,
+        });
         return;
       }
       case 'sessionClosed': {

@@ -57,9 +57,11 @@ export class FakeGateway {
     return this.frames;
   }
 
-  forward(accountId: Uint8Array, sessionId: bigint, payload: Uint8Array): void {
+  forward(accountId: Uint8Array, sessionId: bigint, payload: Uint8Array, resumedFrom = 0n): void {
     this.ws.send(
-      encodeGatewayInternalMessage({ payload: { $case: 'clientMessage', value: { accountId, payload, sessionId } } }),
+      encodeGatewayInternalMessage({
+        payload: { $case: 'clientMessage', value: { accountId, payload, sessionId, resumedFrom } },
+      }),
     );
   }
 
