@@ -192,8 +192,9 @@ function bodyEncoder(outerTag: number, id: Uint8Array, tail: Uint8Array, alloc: 
 }
 
 /**
- * Encoder of `GatewayInternalMessage{client_message{account_id, payload, session_id}}` for one
- * session: the gateway's client→Degas hot path.
+ * Encoder of `GatewayInternalMessage{client_message{account_id, payload, session_id,
+ * resumed_from}}` for one session: the gateway's client→Degas hot path. `resumedFrom` (0 =
+ * omitted) is for the first message of a resumed session to each Degas (PROTOCOL.md 4.5).
  * @example
  * const forward = forwardEncoder(accountId, sessionId, Buffer.allocUnsafe);
  * link.send(forward(payload));
@@ -202,14 +203,23 @@ export function forwardEncoder(
   accountId: Uint8Array,
   sessionId: bigint,
   alloc: Allocator = defaultAlloc,
+  resumedFrom = 0n,
 ): (payload: Uint8Array) => Uint8Array {
   checkId(accountId, 'accountId');
-  let tail = new Uint8Array(0);
-  if (sessionId !== 0n) {
-    const v = varint64Bytes(sessionId);
-    tail = new Uint8Array(1 + v.length);
-    tail[0] = 0x18; // field 3, varint
-    tail.set(v, 1);
+  const session = sessionId === 0n ? new Uint8Array(0) : varint64Bytes(sessionId);
+  const resumed = resumedFrom === 0n ? new Uint8Array(0) : varint64Bytes(resumedFrom);
+  const tail = new Uint8Array(
+    (session.length === 0 ? 0 : 1 + session.length) + (resumed.length === 0 ? 0 : 1 + resumed.length),
+  );
+  let at = 0;
+  if (session.length > 0) {
+    tail[at++] = 0x18; // field 3, varint
+    tail.set(session, at);
+    at += session.length;
+  }
+  if (resumed.length > 0) {
+    tail[at++] = 0x20; // field 4, varint
+    tail.set(resumed, at);
   }
   return bodyEncoder(0x0a, accountId, tail, alloc);
 }

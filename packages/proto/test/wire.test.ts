@@ -173,6 +173,33 @@ describe('golden vectors against protobufjs', () => {
     expect(hex(forwardEncoder(id(7), sessionId)(payload))).toBe(hex(theirs));
   });
 
+  test.each([
+    [1n, 2n, 0],
+    [0x80n, 0x7fn, 10],
+    [0xffffffffffffffffn, 0x123456789abcdef0n, 300],
+    [5n, 0xffffffffffffffffn, 65536],
+  ])(
+    'client_message session %s resumed_from %s payload %i (generated and hand-written)',
+    (sessionId, resumedFrom, n) => {
+      const payload = bytes(n, 3);
+      const theirs = pbjs('GatewayInternalMessage', {
+        client_message: {
+          account_id: id(7),
+          payload,
+          session_id: sessionId.toString(),
+          resumed_from: resumedFrom.toString(),
+        },
+      });
+      const generated = encodeGatewayInternalMessage({
+        payload: { $case: 'clientMessage', value: { accountId: id(7), payload, sessionId, resumedFrom } },
+      });
+      expect(hex(generated)).toBe(hex(theirs));
+      expect(hex(forwardEncoder(id(7), sessionId, undefined, resumedFrom)(payload))).toBe(hex(theirs));
+      const decoded = decodeGatewayInternalMessage(forwardEncoder(id(7), sessionId, undefined, resumedFrom)(payload));
+      expect(decoded.payload?.$case === 'clientMessage' && decoded.payload.value.resumedFrom).toBe(resumedFrom);
+    },
+  );
+
   test('GatewayInternalMessage.error and session_closed', () => {
     expect(
       hex(
