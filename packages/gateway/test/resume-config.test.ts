@@ -77,7 +77,12 @@ test('window and max age bounds', async () => {
 });
 
 test('startGateway checks the same options (TypeError / RangeError)', async () => {
-  const base = { accounts: new MemoryAccounts(), degas: new MemoryDegasDirectory(), port: 0, adminPort: false as const };
+  const base = {
+    accounts: new MemoryAccounts(),
+    degas: new MemoryDegasDirectory(),
+    port: 0,
+    adminPort: false as const,
+  };
   await expect(startGateway({ ...base, resumeKeys: [] })).rejects.toThrow(TypeError);
   await expect(startGateway({ ...base, resumeKeys: [new Uint8Array(31)] })).rejects.toThrow(RangeError);
   await expect(startGateway({ ...base, resumeWindowMs: -1 })).rejects.toThrow(RangeError);
