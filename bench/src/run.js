@@ -22,6 +22,7 @@ const USAGE = `usage: node src/run.js [${SCENARIOS.join('|')} ...] [options]
   --cpu-prof            run the gateway with --cpu-prof (profiles in DIR/prof/<scenario>/)
   --gateway-bin FILE    benchmark another gateway build (default packages/gateway/dist/bin.js)
   --gateway-node-args S extra node flags for the gateway, e.g. "--trace-gc" (its stdout: DIR/gateway-stdout.log)
+  --gateway-args S      extra options for the gateway bin, e.g. --gateway-args="--verifier-nice 0"
   relay:        --clients 1,100,1000  --payloads 64,1024,16384,65536  --full-matrix
                 --warmup-ms N  --duration-ms N  --repeat N (best of N per cell)
   fanout:       --recipients N (default 1000)  --fanout-payloads 64,1024
@@ -32,7 +33,7 @@ const USAGE = `usage: node src/run.js [${SCENARIOS.join('|')} ...] [options]
 
 /**
  * @typedef {{ tmpDir: string, withGateway: boolean, log: (line: string) => void,
- *   gatewayNodeArgs: (scenario: string) => string[], gatewayStdout: string | undefined }} Context
+ *   gatewayNodeArgs: (scenario: string) => string[], gatewayArgs: string[], gatewayStdout: string | undefined }} Context
  */
 
 function main() {
@@ -46,6 +47,7 @@ function main() {
       'cpu-prof': { type: 'boolean', default: false },
       'gateway-bin': { type: 'string' },
       'gateway-node-args': { type: 'string' },
+      'gateway-args': { type: 'string' },
       clients: { type: 'string' },
       payloads: { type: 'string' },
       'full-matrix': { type: 'boolean', default: false },
@@ -158,6 +160,7 @@ function main() {
       ...(v['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${join(outDir, 'prof', scenario)}`] : []),
       ...(v['gateway-node-args']?.split(' ').filter(Boolean) ?? []),
     ],
+    gatewayArgs: v['gateway-args']?.split(' ').filter(Boolean) ?? [],
     gatewayStdout: v['gateway-node-args'] ? join(outDir, 'gateway-stdout.log') : undefined,
   };
   const wanted = positionals.length > 0 ? SCENARIOS.filter((s) => positionals.includes(s)) : SCENARIOS;
@@ -171,7 +174,7 @@ function main() {
     quick: q,
     gateway_bin: withGateway ? relative(join(SRC_DIR, '..', '..'), GATEWAY_BIN) : null,
     machine: machineInfo(),
-    config: { scenarios: wanted, ...cfg },
+    config: { scenarios: wanted, gateway_args: ctx.gatewayArgs, ...cfg },
     scenarios: /** @type {any[]} */ ([]),
     targets: /** @type {any[]} */ ([]),
     duration_s: 0,

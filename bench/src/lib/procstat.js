@@ -24,6 +24,42 @@ export function sampleProc(pid) {
 }
 
 /**
+ * utime+stime of one thread (`tid` = `pid` is the main thread). RSS is per process, so it is 0.
+ * @param {number} pid
+ * @param {number} tid
+ * @returns {ProcSample}
+ */
+export function sampleThread(pid, tid) {
+  const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { at: process.hrtime.bigint(), cpuTicks: Number(fields[11]) + Number(fields[12]), rssBytes: 0 };
+}
+
+/**
+ * Scheduler statistics of one thread: nanoseconds on a CPU and waiting on a run queue while
+ * runnable (`/proc/PID/task/TID/schedstat`). The wait is what a lower-priority verifier thread,
+ * the load generators or anything else on the machine cost the forwarding thread.
+ * @param {number} pid
+ * @param {number} tid
+ * @returns {{ at: bigint, cpuNs: number, waitNs: number }}
+ */
+export function sampleSched(pid, tid) {
+  const [cpu, wait] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ');
+  return { at: process.hrtime.bigint(), cpuNs: Number(cpu), waitNs: Number(wait) };
+}
+
+/**
+ * Run-queue wait of a thread between two {@link sampleSched} samples, as a percentage of the
+ * wall time between them (0 = it always got a CPU when it wanted one).
+ * @param {{ at: bigint, waitNs: number }} a
+ * @param {{ at: bigint, waitNs: number }} b
+ */
+export function waitPercent(a, b) {
+  const wallNs = Number(b.at - a.at);
+  return wallNs > 0 ? ((b.waitNs - a.waitNs) / wallNs) * 100 : 0;
+}
+
+/**
  * VmRSS of `pid` in bytes.
  * @param {number} pid
  */

@@ -163,6 +163,9 @@ export function formatReport(result) {
           'calm msg/s',
           'storm msg/s',
           'gw CPU% storm',
+          'main µs/login',
+          'raw logins/s',
+          'vs raw',
         ],
         ...storm.map((s) => [
           s.clients,
@@ -177,6 +180,9 @@ export function formatReport(result) {
           s.baseline.msgs_per_s,
           s.gateway.msgs_per_s,
           s.gateway.cpu_percent,
+          s.gateway.main_thread_cpu_us_per_login,
+          s.raw_storm?.logins_per_s ?? '',
+          s.logins_ratio_vs_raw_storm ?? '',
         ]),
       ]),
     );
@@ -210,7 +216,7 @@ export function formatReport(result) {
     );
   }
   if (result.targets?.length > 0) {
-    out.push('', 'Targets (issue #5)');
+    out.push('', 'Targets (relay and idle: issue #5; login storm: issue #11)');
     out.push(
       table([
         ['target', 'measured', 'met'],
@@ -241,11 +247,11 @@ export function evaluateTargets(scenarios) {
       });
     }
     if (s.name === 'login-storm') {
-      if (s.gateway.verifier === 'native') {
+      if (s.gateway.verifier === 'native' && typeof s.logins_ratio_vs_raw_storm === 'number') {
         targets.push({
-          target: `login storm ≥ 5000 logins/s (native)`,
-          measured: s.gateway.logins_per_s,
-          met: s.gateway.logins_per_s >= 5000,
+          target: `storm logins/s ≥ 0.8 × raw ws storm (native, ${s.raw_storm.logins_per_s}/s)`,
+          measured: s.logins_ratio_vs_raw_storm,
+          met: s.logins_ratio_vs_raw_storm >= 0.8,
         });
       }
       if (s.gateway.verifier === 'noble' && s.ratio_vs_noble_pool !== undefined) {
@@ -256,9 +262,9 @@ export function evaluateTargets(scenarios) {
         });
       }
       targets.push({
-        target: `p99 during storm ≤ 2 × calm p99 (${s.gateway.verifier})`,
+        target: `p99 during storm ≤ 3 × calm p99 (${s.gateway.verifier})`,
         measured: s.ratio,
-        met: s.ratio !== null && s.ratio <= 2,
+        met: s.ratio !== null && s.ratio <= 3,
       });
     }
     if (s.name === 'idle' && s.gateway) {

@@ -31,6 +31,7 @@ export async function runFanout(cfg, ctx) {
       degasIdHex: DEGAS_ID_HEX,
       stdoutFile: ctx.gatewayStdout,
       nodeArgs: ctx.gatewayNodeArgs('fanout'),
+      extraArgs: ctx.gatewayArgs,
     });
   }
   const addrs = localAddresses(100);

@@ -13,7 +13,7 @@ import { DEGAS_ID_HEX, writeAccountsFile } from '../lib/keys.js';
 import { measureLoop, measureWindow, round1 } from '../lib/measure.js';
 import { localAddresses } from '../lib/net.js';
 import { fetchMetrics, LoadGen, startGateway, startServer, stopProcess, verifierFromMetrics } from '../lib/procs.js';
-import { cpuPercent, cpuSeconds, sampleProc } from '../lib/procstat.js';
+import { cpuPercent, cpuSeconds, sampleProc, sampleSched, sampleThread, waitPercent } from '../lib/procstat.js';
 import { concatSamples, round3, summarize } from '../lib/stats.js';
 
 /**
@@ -49,9 +49,13 @@ async function prepareStorm(storm, cfg, args) {
  */
 async function fireStorm(storm, serverPid) {
   const s0 = sampleProc(serverPid);
+  const m0 = sampleThread(serverPid, serverPid);
+  const w0 = sampleSched(serverPid, serverPid);
   const l0 = storm.map((l) => sampleProc(l.pid));
   const results = await Promise.all(storm.map((l) => l.call('connect', { concurrency: 1_000_000 })));
   const s1 = sampleProc(serverPid);
+  const m1 = sampleThread(serverPid, serverPid);
+  const w1 = sampleSched(serverPid, serverPid);
   const l1 = storm.map((l) => sampleProc(l.pid));
   let startNs = results[0].startedNs;
   let lastNs = 0n;
@@ -80,7 +84,18 @@ async function fireStorm(storm, serverPid) {
     // CPU of the whole server process (all threads) over the storm ÷ logins; in the gateway run
     // it includes the calm clients' (paced, small) traffic of the same window.
     cpu_us_per_login: ok > 0 ? Math.round((cpuSeconds(s0, s1) * 1e6) / ok) : 0,
+    // The same for the server's main thread alone (the one that forwards; it does not scale
+    // with cores, the verifier threads do).
+    main_thread_cpu_percent: round1(cpuPercent(m0, m1)),
+    main_thread_cpu_us_per_login: ok > 0 ? Math.round((cpuSeconds(m0, m1) * 1e6) / ok) : 0,
+    main_thread_runqueue_wait_percent: round1(waitPercent(w0, w1)),
     storm_loadgen_cpu_percent: round1(l0.reduce((acc, a, i) => acc + cpuPercent(a, /** @type {any} */ (l1[i])), 0)),
+    // The storm's load generators share the machine's cores: their CPU per login bounds the storm
+    // as much as the server's does.
+    storm_loadgen_cpu_us_per_login:
+      ok > 0
+        ? Math.round((l0.reduce((acc, a, i) => acc + cpuSeconds(a, /** @type {any} */ (l1[i])), 0) * 1e6) / ok)
+        : 0,
   };
 }
 
@@ -100,7 +115,7 @@ export async function runLoginStorm(cfg, ctx) {
     accountsFile,
     degasUrl: degas.url,
     degasIdHex: DEGAS_ID_HEX,
-    extraArgs: cfg.verifier ? ['--verifier', cfg.verifier] : [],
+    extraArgs: [...(cfg.verifier ? ['--verifier', cfg.verifier] : []), ...ctx.gatewayArgs],
     stdoutFile: ctx.gatewayStdout,
     nodeArgs: ctx.gatewayNodeArgs('login-storm'),
   });
@@ -132,7 +147,9 @@ export async function runLoginStorm(cfg, ctx) {
       intervalMs: cfg.intervalMs,
     };
     // Without the storm.
+    const qw0 = sampleSched(gw.pid, gw.pid);
     const quiet = await measureLoop({ ...base, warmupMs: cfg.warmupMs, durationMs: cfg.durationMs });
+    const quietWait = round1(waitPercent(qw0, sampleSched(gw.pid, gw.pid)));
     // With the storm: the calm loop runs, the window is exactly the storm.
     await calm.call('run', { payloadBytes: cfg.payloadBytes, intervalMs: cfg.intervalMs });
     await sleep(cfg.warmupMs);
@@ -158,7 +175,7 @@ export async function runLoginStorm(cfg, ctx) {
         verifier_threads: gw.info.verifierThreads ?? null,
         masking: gw.info.masking ?? null,
       },
-      baseline: { kind: 'same-clients-without-storm', ...q },
+      baseline: { kind: 'same-clients-without-storm', ...q, main_thread_runqueue_wait_percent: quietWait },
       ratio: q.p99_ms > 0 ? round3(/** @type {number} */ (g.p99_ms) / /** @type {number} */ (q.p99_ms)) : null,
     };
     if (verifier === 'noble' && cfg.nobleRate !== undefined) {
@@ -170,7 +187,9 @@ export async function runLoginStorm(cfg, ctx) {
     }
     ctx.log(
       `login-storm ${cfg.logins} (${verifier}): ${st.logins_per_s} logins/s, all in ${st.time_to_all_authenticated_ms} ms, ` +
-        `${st.cpu_us_per_login} µs gateway CPU/login, p99 calm ${q.p99_ms} ms → storm ${g.p99_ms} ms (ratio ${row.ratio})`,
+        `${st.cpu_us_per_login} µs gateway CPU/login (main thread ${st.main_thread_cpu_us_per_login}), ` +
+        `main thread waiting for a CPU ${quietWait} % calm → ${st.main_thread_runqueue_wait_percent} % storm, ` +
+        `p99 calm ${q.p99_ms} ms → storm ${g.p99_ms} ms (ratio ${row.ratio})`,
     );
   } finally {
     for (const l of [calm, ...storm]) await l.call('close').catch(() => {});
@@ -185,7 +204,12 @@ export async function runLoginStorm(cfg, ctx) {
         await prepareStorm(storm, cfg, { mode: 'raw', url: raw.url, rawRoundTrips: 2 });
         const r = await fireStorm(storm, raw.pid);
         row.raw_storm = { kind: 'raw-ws-connect-and-2-echoes', ...r };
-        ctx.log(`login-storm raw ws: ${r.logins_per_s} connects/s, ${r.cpu_us_per_login} µs server CPU/connect`);
+        // Issue #11: gateway logins/s ≥ 0.8 × this (native verifier).
+        row.logins_ratio_vs_raw_storm = r.logins_per_s > 0 ? round3(row.gateway.logins_per_s / r.logins_per_s) : null;
+        ctx.log(
+          `login-storm raw ws: ${r.logins_per_s} connects/s, ${r.cpu_us_per_login} µs server CPU/connect ` +
+            `(gateway ÷ raw logins/s: ${row.logins_ratio_vs_raw_storm})`,
+        );
         for (const l of storm) await l.call('close');
       } finally {
         await stopProcess(raw.child);

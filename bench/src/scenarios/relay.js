@@ -30,6 +30,7 @@ export async function runRelay(cfg, ctx) {
       degasIdHex: DEGAS_ID_HEX,
       stdoutFile: ctx.gatewayStdout,
       nodeArgs: ctx.gatewayNodeArgs('relay'),
+      extraArgs: ctx.gatewayArgs,
     });
     ctx.log(`relay: gateway pid ${gw.pid} on ${gw.url}`);
   }

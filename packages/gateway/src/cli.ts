@@ -107,6 +107,7 @@ async function run(built: Awaited<ReturnType<typeof buildGatewayOptions>>, logge
     host: built.options.host,
     verifier: handle.verifier,
     verifierThreads: handle.snapshot().verifierThreads,
+    verifierNice: handle.snapshot().verifierNice,
     masking: handle.masking,
     accounts: 'reload' in built.accounts ? 'file' : 'rpc',
     version: version(),

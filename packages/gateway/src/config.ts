@@ -92,6 +92,8 @@ export interface Config {
   resumeKeys: Uint8Array[];
   resumeWindowMs: number;
   resumeMaxAgeMs: number;
+  verifierNice: number;
+  maxLoginsInProgress: number;
 }
 
 type Kind =
@@ -344,6 +346,20 @@ export const OPTIONS: readonly OptionSpec[] = [
     def: String(D.resumeMaxAgeMs),
   },
   {
+    flag: 'verifier-nice',
+    kind: count(0, 19),
+    arg: 'N',
+    help: "added to the verification threads' nice value (Linux), so forwarding wins the CPU; 0 = same as main",
+    def: String(D.verifierNice),
+  },
+  {
+    flag: 'max-logins-in-progress',
+    kind: count(0),
+    arg: 'N',
+    help: 'most logins in progress; later connections wait unread until one ends; 0 = no bound',
+    def: String(D.maxLoginsInProgress),
+  },
+  {
     flag: 'log-level',
     kind: { t: 'enum', values: ['debug', 'info', 'warn', 'error', 'silent'] },
     arg: 'LEVEL',
@@ -538,6 +554,8 @@ export async function loadConfig(
     resumeKeys: get('resume-key', []) as Uint8Array[],
     resumeWindowMs: num('resume-window-ms', D.resumeWindowMs),
     resumeMaxAgeMs: num('resume-max-age-ms', D.resumeMaxAgeMs),
+    verifierNice: num('verifier-nice', D.verifierNice),
+    maxLoginsInProgress: num('max-logins-in-progress', D.maxLoginsInProgress),
   };
 }
 
@@ -798,6 +816,8 @@ export async function buildGatewayOptions(config: Config, opts: { logger?: Logge
     verifier: config.verifier,
     resumeWindowMs: config.resumeWindowMs,
     resumeMaxAgeMs: config.resumeMaxAgeMs,
+    verifierNice: config.verifierNice,
+    maxLoginsInProgress: config.maxLoginsInProgress,
     logger,
   };
   if (config.resumeKeys.length > 0) options.resumeKeys = config.resumeKeys;

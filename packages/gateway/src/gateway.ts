@@ -5,7 +5,7 @@
  */
 import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import { createRequire } from 'node:module';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { DEFAULT_AUTH_DOMAIN, DEFAULT_AUTH_MESSAGE } from '@degas/auth-eth';
@@ -84,6 +84,8 @@ interface Resolved {
   resumeKeys: readonly Uint8Array[] | undefined;
   resumeWindowMs: number;
   resumeMaxAgeMs: number;
+  verifierNice: number | undefined;
+  maxLoginsInProgress: number;
   logger: Logger;
 }
 
@@ -204,6 +206,8 @@ function resolveOptions(options: GatewayOptions): Resolved {
     // uint32 on the wire (auth_ok.resume_window_ms).
     resumeWindowMs: int(options, 'resumeWindowMs', GATEWAY_DEFAULTS.resumeWindowMs, 0, 0xffff_ffff),
     resumeMaxAgeMs: int(options, 'resumeMaxAgeMs', GATEWAY_DEFAULTS.resumeMaxAgeMs, 1),
+    verifierNice: options.verifierNice === undefined ? undefined : int(options, 'verifierNice', 0, 0, 19),
+    maxLoginsInProgress: int(options, 'maxLoginsInProgress', GATEWAY_DEFAULTS.maxLoginsInProgress, 0),
     logger,
   };
 }
@@ -253,6 +257,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
   const verifier: Verifier = await createVerifier({
     kind: o.verifier,
     threads: o.verifierThreads,
+    nice: o.verifierNice,
     message: o.authMessage,
     domainName: o.authDomain,
     stats,
@@ -266,6 +271,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
     maxPendingPerIp: o.maxPendingPerIp,
     handshakeRate: o.handshakeRate,
     trustedProxies: o.trustedProxies,
+    maxLoginsInProgress: o.maxLoginsInProgress,
     stats,
     logger: log,
   });
@@ -416,7 +422,21 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
       ownServer = true;
     }
     server.on('upgrade', handleUpgrade);
-    if (ownServer) server.on('connection', (socket) => guard.trackSocket(socket));
+    if (ownServer) {
+      // Admission of logins: the HTTP server's own 'connection' listener (its parser) runs only
+      // when the guard admits the socket; until then the socket is accepted but not read.
+      const s = server;
+      const httpListeners = s.listeners('connection') as ((socket: Socket) => void)[];
+      s.removeAllListeners('connection');
+      (s as unknown as { pauseOnConnect: boolean }).pauseOnConnect = true;
+      s.on('connection', (socket: Socket) => {
+        guard.trackSocket(socket);
+        guard.gate(socket, () => {
+          for (const l of httpListeners) l.call(s, socket);
+          socket.resume();
+        });
+      });
+    }
     if (ownServer) {
       const s = server;
       await new Promise<void>((resolve, reject) => {
@@ -456,6 +476,9 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
       links: links.snapshot(),
       verifier: verifier.kind,
       verifierThreads: verifier.threads,
+      verifierNice: verifier.nice,
+      loginsInProgress: guard.loginsInProgress,
+      loginsWaiting: guard.loginsWaiting,
       verifierPending: verifier.pending(),
       draining: guard.draining,
     };
@@ -489,6 +512,8 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
     mode: o.noServer ? 'noServer' : ownServer ? 'port' : 'server',
     verifier: verifier.kind,
     verifier_threads: verifier.threads,
+    verifier_nice: verifier.nice,
+    max_logins_in_progress: o.maxLoginsInProgress,
     masking,
   });
 
@@ -498,6 +523,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
       const started = performance.now();
       const deadline = delay(o.shutdownTimeoutMs);
       guard.draining = true;
+      guard.refuseWaiting();
       log.info('gateway shutting down', { connections: connections.size });
       // Stop accepting: the listening socket closes; upgrades still arriving on kept-alive
       // connections are answered 503 by the guard.

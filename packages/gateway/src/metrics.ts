@@ -131,6 +131,21 @@ export function renderMetrics(stats: GatewayStats, snapshot: GatewaySnapshot): s
     'Signature verifier in use (native = libsecp256k1, noble = pure JS) and its worker threads.',
   );
   w.sample('verifier_info', 1, { verifier: snapshot.verifier, threads: String(snapshot.verifierThreads) });
+  w.family(
+    'verifier_thread_nice',
+    'gauge',
+    'Nice value of the verifier threads (the main thread runs at the process nice value); absent where it cannot be set.',
+  );
+  if (snapshot.verifierNice !== null) w.sample('verifier_thread_nice', snapshot.verifierNice);
+
+  w.family('logins_in_progress', 'gauge', 'Accepted connections logging in (not yet authenticated or closed).');
+  w.sample('logins_in_progress', snapshot.loginsInProgress);
+  w.family(
+    'logins_waiting',
+    'gauge',
+    'Accepted connections waiting, unread, for a login slot (--max-logins-in-progress).',
+  );
+  w.sample('logins_waiting', snapshot.loginsWaiting);
 
   w.family('draining', 'gauge', '1 while the gateway is shutting down.');
   w.sample('draining', snapshot.draining ? 1 : 0);

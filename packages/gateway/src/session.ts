@@ -507,7 +507,11 @@ export class ClientSession implements LinkSender, ClientTarget {
     this.phase = 'closed';
     this.challenge = undefined;
     this.clearTimer();
-    if (!wasForward) return;
+    if (!wasForward) {
+      // A failed login frees its admission slot now, not when the close handshake ends.
+      this.ctx.guard.loginEnded(this.ticket);
+      return;
+    }
     this.ctx.router.removeSession(this.accountKey, this);
     if (this.sentTo.size > 0) {
       const notice = encodeGatewayInternalMessage({

@@ -54,6 +54,12 @@ export interface GatewaySnapshot {
   links: { degasId: Uint8Array; state: LinkState; queuedBytes: number; bufferedBytes: number }[];
   verifier: 'native' | 'noble';
   verifierThreads: number;
+  /** Nice value of the verifier threads, or null where it cannot be set (not Linux). */
+  verifierNice: number | null;
+  /** Accepted connections logging in (admitted, not yet authenticated or closed). */
+  loginsInProgress: number;
+  /** Accepted connections waiting, unread, for a login slot (`maxLoginsInProgress`). */
+  loginsWaiting: number;
   verifierPending: number;
   draining: boolean;
 }
@@ -168,6 +174,16 @@ export interface GatewayOptions {
   resumeWindowMs?: number;
   /** Longest chain of resumes after one wallet login. Default 86400000 (24 h). */
   resumeMaxAgeMs?: number;
+  /**
+   * Added to each verification thread's nice value (Linux), so that forwarding wins the CPU over
+   * a login storm's signature checks. 0–19; 0 = the main thread's priority. Default 10.
+   */
+  verifierNice?: number;
+  /**
+   * Most logins in progress at once (own-port mode): connections accepted after that wait, with
+   * their upgrade request unread in the kernel, until a login ends. 0 = no bound. Default 0.
+   */
+  maxLoginsInProgress?: number;
   /** Structured logger. Default: silent. */
   logger?: Logger;
 }
@@ -189,4 +205,6 @@ export const GATEWAY_DEFAULTS = {
   shutdownTimeoutMs: 10_000,
   resumeWindowMs: 60_000,
   resumeMaxAgeMs: 86_400_000,
+  verifierNice: 10,
+  maxLoginsInProgress: 0,
 } as const;

@@ -32,6 +32,11 @@ export interface UpgradeGuardOptions {
   maxTrackedIps?: number;
   /** Monotonic clock in ms (tests). Default `performance.now`. */
   now?: () => number;
+  /**
+   * Most logins in progress (accepted connections, own-server mode, that have not authenticated
+   * or closed yet); later connections wait, unread, until one ends. 0 = no bound. Default 0.
+   */
+  maxLoginsInProgress?: number;
   stats: GatewayStats;
   logger: Logger;
 }
@@ -43,6 +48,18 @@ export interface UpgradeTicket {
   pending: boolean;
   /** Still counted against `maxConnections`. */
   open: boolean;
+  /** The admission slot this connection holds while it logs in, if it went through {@link UpgradeGuard.gate}. */
+  slot?: AdmissionSlot | undefined;
+}
+
+/** One accepted connection's place in the admission of logins (see {@link UpgradeGuard.gate}). */
+export interface AdmissionSlot {
+  /** Counted in `loginsInProgress` now. */
+  held: boolean;
+  /** Ended (closed, authenticated or refused): never admitted again. */
+  done: boolean;
+  start: (() => void) | undefined;
+  socket: Duplex;
 }
 
 function normalizeOrigin(origin: string): string {
@@ -286,6 +303,14 @@ export class UpgradeGuard {
    */
   readonly pendingByIp = new Map<string, number>();
   draining = false;
+  /** Connections admitted by {@link gate} that have not authenticated, failed or closed yet. */
+  loginsInProgress = 0;
+  /** Most logins in progress; 0 = no bound. */
+  readonly maxLoginsInProgress: number;
+  /** Accepted connections waiting for a login slot, FIFO (entries before `waitingAt` are gone). */
+  private waiting: (AdmissionSlot | undefined)[] = [];
+  private waitingAt = 0;
+  private readonly slots = new WeakMap<object, AdmissionSlot>();
   /** Per-IP handshake buckets; undefined when `handshakeRate` is 0. */
   readonly rateLimiter: HandshakeRateLimiter | undefined;
   readonly proxies: TrustedProxies;
@@ -299,6 +324,10 @@ export class UpgradeGuard {
     this.origins = options.allowedOrigins.length > 0 ? new Set(options.allowedOrigins.map(normalizeOrigin)) : undefined;
     this.maxTrackedIps = options.maxTrackedIps ?? MAX_TRACKED_IPS;
     this.proxies = new TrustedProxies(options.trustedProxies);
+    this.maxLoginsInProgress = options.maxLoginsInProgress ?? 0;
+    if (!Number.isInteger(this.maxLoginsInProgress) || this.maxLoginsInProgress < 0) {
+      throw new RangeError('maxLoginsInProgress must be a non-negative integer');
+    }
     this.rateLimiter =
       options.handshakeRate > 0
         ? new HandshakeRateLimiter({
@@ -352,10 +381,96 @@ export class UpgradeGuard {
     const ip = normalizeIp(socket.remoteAddress ?? '');
     if (this.proxies.has(ip)) return;
     if (!this.pendingByIp.has(ip) && this.pendingByIp.size >= this.maxTrackedIps) return;
-    const ticket: UpgradeTicket = { ip, pending: true, open: false };
+    const ticket: UpgradeTicket = { ip, pending: true, open: false, slot: this.slots.get(socket) };
     this.pendingByIp.set(ip, (this.pendingByIp.get(ip) ?? 0) + 1);
     this.tickets.set(socket, ticket);
     socket.once('close', () => this.release(ticket));
+  }
+
+  /** Accepted connections waiting for a login slot. */
+  get loginsWaiting(): number {
+    return this.waiting.length - this.waitingAt;
+  }
+
+  /**
+   * Admission of logins (own-server mode): `start` (which hands the socket to the HTTP parser and
+   * resumes reading it) runs now if fewer than `maxLoginsInProgress` connections are logging in,
+   * else when one of them authenticates or closes, first come first served. A waiting socket was
+   * accepted with reading paused: its upgrade request stays in the kernel's receive buffer and
+   * costs no parsing, no WebSocket handshake, no session and no timer until it is admitted. (Node
+   * has no way to stop accept(2) on a listening socket short of closing it, which would reset
+   * every connection in its backlog.) With no bound, every socket starts at once but is counted.
+   * Draining answers waiting sockets 503. Returns the slot (also attached to the socket's ticket).
+   */
+  gate(socket: Duplex, start: () => void): AdmissionSlot {
+    const slot: AdmissionSlot = { held: false, done: false, start, socket };
+    this.slots.set(socket, slot);
+    const ticket = this.tickets.get(socket);
+    if (ticket !== undefined) ticket.slot = slot;
+    socket.once('close', () => this.endSlot(slot));
+    if (this.draining) {
+      slot.done = true;
+      rejectUpgrade(socket, 503);
+      return slot;
+    }
+    if (
+      this.maxLoginsInProgress === 0 ||
+      (this.loginsInProgress < this.maxLoginsInProgress && this.loginsWaiting === 0)
+    ) {
+      this.startSlot(slot);
+    } else {
+      this.waiting.push(slot);
+    }
+    return slot;
+  }
+
+  /** Answers every connection still waiting for a login slot with 503 (shutdown). */
+  refuseWaiting(): void {
+    while (this.waitingAt < this.waiting.length) {
+      const slot = this.waiting[this.waitingAt];
+      this.waiting[this.waitingAt++] = undefined;
+      if (slot === undefined || slot.done) continue;
+      slot.done = true;
+      slot.start = undefined;
+      rejectUpgrade(slot.socket, 503);
+    }
+    this.waiting = [];
+    this.waitingAt = 0;
+  }
+
+  /** The connection's login ended (refused or closing): its slot goes to the next waiting socket. */
+  loginEnded(ticket: UpgradeTicket): void {
+    this.endSlot(ticket.slot);
+  }
+
+  private startSlot(slot: AdmissionSlot): void {
+    slot.held = true;
+    this.loginsInProgress++;
+    const start = slot.start;
+    slot.start = undefined;
+    start?.();
+  }
+
+  /** The slot's login ended (authenticated, refused or closed): the next waiting socket starts. */
+  private endSlot(slot: AdmissionSlot | undefined): void {
+    if (slot === undefined || slot.done) return;
+    slot.done = true;
+    slot.start = undefined;
+    if (!slot.held) return;
+    slot.held = false;
+    this.loginsInProgress--;
+    while (this.loginsWaiting > 0 && this.loginsInProgress < this.maxLoginsInProgress) {
+      const next = this.waiting[this.waitingAt];
+      this.waiting[this.waitingAt++] = undefined;
+      if (next !== undefined && !next.done) this.startSlot(next);
+    }
+    if (this.waitingAt === this.waiting.length) {
+      this.waiting = [];
+      this.waitingAt = 0;
+    } else if (this.waitingAt > 1024 && this.waitingAt * 2 > this.waiting.length) {
+      this.waiting = this.waiting.slice(this.waitingAt);
+      this.waitingAt = 0;
+    }
   }
 
   /** Drops idle per-IP state (called from the gateway's periodic timer). */
@@ -384,7 +499,7 @@ export class UpgradeGuard {
       tracked.open = true;
       return tracked;
     }
-    const ticket: UpgradeTicket = { ip, pending: true, open: true };
+    const ticket: UpgradeTicket = { ip, pending: true, open: true, slot: this.slots.get(socket) };
     this.pendingByIp.set(ticket.ip, (this.pendingByIp.get(ticket.ip) ?? 0) + 1);
     socket.once('close', () => this.release(ticket));
     return ticket;
@@ -400,6 +515,7 @@ export class UpgradeGuard {
 
   /** The connection authenticated (or ended): it no longer counts against the per-IP cap. */
   releasePending(ticket: UpgradeTicket): void {
+    this.endSlot(ticket.slot);
     if (!ticket.pending) return;
     ticket.pending = false;
     const n = (this.pendingByIp.get(ticket.ip) ?? 1) - 1;

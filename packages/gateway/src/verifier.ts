@@ -11,8 +11,9 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from './logger.js';
 import { type GatewayStats, observeVerify } from './stats.js';
+import { GATEWAY_DEFAULTS } from './types.js';
 import { loadNativeSecp256k1, type VerifierKind } from './verify-core.js';
-import type { VerifyBatch, VerifyResult, VerifyWorkerData } from './verify-worker.js';
+import type { VerifyBatch, VerifyResult, VerifyWorkerData, VerifyWorkerReady } from './verify-worker.js';
 
 export type { VerifierKind } from './verify-core.js';
 
@@ -22,6 +23,12 @@ export interface VerifierOptions {
   kind: 'auto' | 'native' | 'noble';
   /** Worker threads; default: the number of cores. */
   threads?: number | undefined;
+  /**
+   * How much lower than the main thread the workers are scheduled: added to each worker thread's
+   * nice value (Linux; 0–19, capped at nice 19). Default {@link DEFAULT_VERIFIER_NICE}; 0 = same
+   * priority as the main thread.
+   */
+  nice?: number | undefined;
   /** The challenge prompt (`Message`) and EIP-712 domain name this gateway uses. */
   message: string;
   domainName: string;
@@ -34,6 +41,11 @@ export interface Verifier {
   /** Which implementation runs. */
   readonly kind: VerifierKind;
   readonly threads: number;
+  /**
+   * The nice value the worker threads run at (the main thread's is `os.getPriority()`), or `null`
+   * where a thread's priority cannot be set (not Linux).
+   */
+  readonly nice: number | null;
   /** Jobs queued or in flight. */
   pending(): number;
   /** Resolves true when `signature` over the Login typed data of `challenge` recovers to `address`. Never rejects. */
@@ -48,6 +60,13 @@ export interface Verifier {
  * of 64 halved forwarded messages' p99 during a 5000-login storm (bench) at no cost in logins/s.
  */
 const MAX_BATCH = 16;
+
+/**
+ * Default {@link VerifierOptions.nice}. The workers share the cores with the main thread, which
+ * forwards the players' messages; at the same priority the scheduler gives a busy verifier thread
+ * an equal share, and a login storm delays forwarding (bench/README.md, login storm).
+ */
+export const DEFAULT_VERIFIER_NICE: number = GATEWAY_DEFAULTS.verifierNice;
 const SIG = 65;
 
 interface Job {
@@ -62,6 +81,8 @@ interface Slot {
   worker: Worker;
   inFlight: Job[] | undefined;
   seq: number;
+  /** Resolves with the worker's first message (its priority), or undefined if it exits first. */
+  ready: Promise<VerifyWorkerReady | undefined>;
 }
 
 function workerUrl(): URL {
@@ -88,8 +109,12 @@ export async function createVerifier(options: VerifierOptions): Promise<Verifier
   else kind = 'noble';
   const threads = options.threads ?? Math.max(1, availableParallelism());
   if (!Number.isInteger(threads) || threads < 1) throw new RangeError('verifierThreads must be a positive integer');
+  const niceDelta = options.nice ?? DEFAULT_VERIFIER_NICE;
+  if (!Number.isInteger(niceDelta) || niceDelta < 0 || niceDelta > 19) {
+    throw new RangeError('verifierNice must be an integer from 0 to 19');
+  }
   const url = workerUrl();
-  const data: VerifyWorkerData = { kind, message: options.message, domainName: options.domainName };
+  const data: VerifyWorkerData = { kind, message: options.message, domainName: options.domainName, niceDelta };
   const stats = options.stats;
   const log = options.logger;
   const queue: Job[] = [];
@@ -98,8 +123,18 @@ export async function createVerifier(options: VerifierOptions): Promise<Verifier
   let inFlightCount = 0;
 
   const spawn = (): Slot => {
-    const slot: Slot = { worker: new Worker(url, { workerData: data }), inFlight: undefined, seq: 0 };
-    slot.worker.on('message', (res: VerifyResult) => {
+    const worker = new Worker(url, { workerData: data });
+    let onReady: (r: VerifyWorkerReady | undefined) => void = noop;
+    const ready = new Promise<VerifyWorkerReady | undefined>((resolve) => {
+      onReady = resolve;
+    });
+    const slot: Slot = { worker, inFlight: undefined, seq: 0, ready };
+    worker.once('exit', () => onReady(undefined));
+    worker.on('message', (res: VerifyResult | VerifyWorkerReady) => {
+      if ('ready' in res) {
+        onReady(res);
+        return;
+      }
       const jobs = slot.inFlight;
       if (jobs === undefined || res.seq !== slot.seq) return;
       slot.inFlight = undefined;
@@ -166,11 +201,19 @@ export async function createVerifier(options: VerifierOptions): Promise<Verifier
   };
 
   for (let i = 0; i < threads; i++) slots.push(spawn());
-  log.info('signature verifier started', { verifier: kind, threads });
+  // Every worker reports its priority before it takes jobs; jobs queued meanwhile wait for it.
+  const first = await Promise.all(slots.map((s) => s.ready));
+  const reported = first.find((r) => r !== undefined);
+  const nice = reported?.nice ?? null;
+  if (niceDelta > 0 && nice === null) {
+    log.warn('verifier threads run at the main thread priority', { error: reported?.error ?? 'worker exited' });
+  }
+  log.info('signature verifier started', { verifier: kind, threads, nice });
 
   return {
     kind,
     threads,
+    nice,
     pending: () => queue.length + inFlightCount,
     verify(challenge, signature, address) {
       // Every shape rule is checked in the worker by parseSignature; a wrong length is rejected
@@ -192,3 +235,5 @@ export async function createVerifier(options: VerifierOptions): Promise<Verifier
     },
   };
 }
+
+function noop(): void {}

@@ -1,3 +1,5 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { getPriority } from 'node:os';
 import {
   createChallenge,
   DEFAULT_AUTH_DOMAIN,
@@ -7,7 +9,7 @@ import {
   loginTypedData,
   privateKeySigner,
 } from '@degas/auth-eth';
-import { silentLogger } from '../src/logger.js';
+import { createLogger, silentLogger } from '../src/logger.js';
 import { createStats } from '../src/stats.js';
 import { createVerifier } from '../src/verifier.js';
 import { loadNativeSecp256k1, verifyDigestNative, verifyDigestNoble } from '../src/verify-core.js';
@@ -133,4 +135,70 @@ test.each(['auto', 'noble'] as const)('the worker pool (%s) verifies, batches an
     await verifier.close();
   }
   expect(await verifier.verify('x', new Uint8Array(65), '0x')).toBe(false);
+});
+
+/** Nice value of every thread of this process, by kernel thread id (Linux). */
+function threadNices(): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    // Fields after "(comm)": state is field 3, nice is field 19.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    out.set(Number(tid), Number(fields[16]));
+  }
+  return out;
+}
+
+describe('verifier thread priority', () => {
+  const linux = existsSync('/proc/thread-self');
+
+  test('this machine can set a thread priority (the test below is not vacuous)', () => {
+    expect(linux).toBe(true);
+  });
+
+  test.each([7, 0, 19])('nice +%i applies to the worker threads only, and is reported', async (delta) => {
+    const main = getPriority();
+    const before = threadNices();
+    const lines: string[] = [];
+    const logger = createLogger({ level: 'info', write: (line) => lines.push(line) });
+    const verifier = await createVerifier({
+      kind: 'auto',
+      threads: 2,
+      nice: delta,
+      message: DEFAULT_AUTH_MESSAGE,
+      domainName: DEFAULT_AUTH_DOMAIN,
+      logger,
+    });
+    try {
+      const expected = Math.min(19, main + delta);
+      expect(verifier.nice).toBe(expected);
+      const after = threadNices();
+      const added = [...after].filter(([tid]) => !before.has(tid));
+      // The two workers (plus any helper threads Node starts for them) are new threads.
+      expect(added.filter(([, nice]) => nice === expected).length).toBeGreaterThanOrEqual(2);
+      // Every thread that existed before keeps its priority, the main thread included.
+      for (const [tid, nice] of before) if (after.has(tid)) expect([tid, after.get(tid)]).toEqual([tid, nice]);
+      expect(getPriority()).toBe(main);
+      const started = lines.map((l) => JSON.parse(l)).find((l) => l.msg === 'signature verifier started');
+      expect(started).toMatchObject({ nice: expected, threads: 2 });
+      // Lowered workers still verify.
+      const job = await signed();
+      expect(await verifier.verify(job.challenge, job.signature, job.address)).toBe(true);
+    } finally {
+      await verifier.close();
+    }
+  });
+
+  test.each([-1, 20, 1.5, Number.NaN])('nice %p is refused with a RangeError', async (nice) => {
+    await expect(
+      createVerifier({
+        kind: 'auto',
+        threads: 1,
+        nice,
+        message: DEFAULT_AUTH_MESSAGE,
+        domainName: DEFAULT_AUTH_DOMAIN,
+        logger: silentLogger,
+      }),
+    ).rejects.toThrow(RangeError);
+  });
 });

@@ -15,6 +15,9 @@ const snapshot = (): GatewaySnapshot => ({
   links: [],
   verifier: 'noble',
   verifierThreads: 1,
+  verifierNice: 10,
+  loginsInProgress: 3,
+  loginsWaiting: 5,
   verifierPending: 0,
   draining: false,
 });

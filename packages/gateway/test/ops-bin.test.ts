@@ -7,7 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { getPriority, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -152,6 +152,8 @@ test('the bin serves a login and a round trip, reports on the admin port, and dr
     verifier: expect.stringMatching(/^(native|noble)$/),
     masking: expect.stringMatching(/^(bufferutil|js)$/),
     accounts: 'file',
+    // The default: verification threads 10 nice steps below the main thread (Linux).
+    verifierNice: Math.min(19, getPriority() + 10),
   });
   const port = line.port as number;
   const adminPort = line.adminPort as number;
@@ -216,6 +218,7 @@ test('the bin serves a login and a round trip, reports on the admin port, and dr
   expect((await admin('/readyz')).status).toBe(200);
   const metrics = await (await admin('/metrics')).text();
   expect(metrics).toMatch(/^degas_gateway_auth_successes_total 1$/m);
+  expect(metrics).toMatch(new RegExp(`^degas_gateway_verifier_thread_nice ${Math.min(19, getPriority() + 10)}$`, 'm'));
   expect(metrics).toMatch(/^degas_gateway_messages_forwarded_total\{direction="client_to_degas"\} 1$/m);
   expect(metrics).toMatch(/^degas_gateway_messages_forwarded_total\{direction="degas_to_client"\} 1$/m);
   expect(metrics).toMatch(/^degas_gateway_connections\{state="forward"\} 1$/m);

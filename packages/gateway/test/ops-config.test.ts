@@ -78,6 +78,8 @@ describe('loadConfig', () => {
       degasQueueLimit: 4 * 1024 * 1024,
       shutdownTimeoutMs: 10_000,
       verifier: 'auto',
+      verifierNice: 10,
+      maxLoginsInProgress: 0,
       logLevel: 'info',
       adminToken: undefined,
       internalToken: undefined,
@@ -240,6 +242,9 @@ describe('loadConfig', () => {
     ],
     ['a bad log level', ['--log-level', 'loud'], {}, '--log-level', /one of debug, info, warn, error, silent/],
     ['a bad verifier', ['--verifier', 'fast'], {}, '--verifier', /auto, native, noble/],
+    ['a verifier nice over 19', ['--verifier-nice', '20'], {}, '--verifier-nice', /integer from 0 to 19/],
+    ['a negative login bound', ['--max-logins-in-progress', '-1'], {}, '--max-logins-in-progress', /integer from 0/],
+    ['a negative verifier nice', [], { DEGAS_VERIFIER_NICE: '-5' }, '--verifier-nice', /integer from 0 to 19/],
     ['an origin with a path', ['--allowed-origin', 'https://a.example/'], {}, '--allowed-origin', /no path/],
     ['an origin that is not a URL', ['--allowed-origin', 'game.example'], {}, '--allowed-origin', /origin like/],
     ['a proxy host name', ['--trusted-proxy', 'lb.internal'], {}, '--trusted-proxy', /IP address or CIDR block/],
@@ -321,6 +326,10 @@ describe('buildGatewayOptions', () => {
       'noble',
       '--verifier-threads',
       '2',
+      '--verifier-nice',
+      '3',
+      '--max-logins-in-progress',
+      '128',
     ]);
     const built = await buildGatewayOptions(c);
     try {
@@ -335,6 +344,8 @@ describe('buildGatewayOptions', () => {
         rateLimit: 0,
         verifier: 'noble',
         verifierThreads: 2,
+        verifierNice: 3,
+        maxLoginsInProgress: 128,
       });
       expect('authMessage' in o).toBe(false);
       expect(await o.accounts.getAccount(idFromHex(A))).toMatchObject({ signers: [{ address: ADDR.toLowerCase() }] });

@@ -70,6 +70,9 @@ function snapshot(over: Partial<GatewaySnapshot> = {}): GatewaySnapshot {
     ],
     verifier: 'native',
     verifierThreads: 4,
+    verifierNice: 10,
+    loginsInProgress: 3,
+    loginsWaiting: 5,
     verifierPending: 2,
     draining: false,
     ...over,
@@ -142,6 +145,7 @@ describe('renderMetrics', () => {
     );
     expect(get(samples, 'degas_gateway_verifier_info', { verifier: 'native', threads: '4' })).toBe(1);
     expect(get(samples, 'degas_gateway_verifier_pending')).toBe(2);
+    expect(get(samples, 'degas_gateway_verifier_thread_nice')).toBe(10);
     expect(get(samples, 'degas_gateway_draining')).toBe(0);
     expect(get(samples, 'degas_gateway_resident_memory_bytes')).toBeGreaterThan(0);
     expect(types.get('degas_gateway_verify_duration_seconds')).toBe('histogram');
@@ -172,5 +176,11 @@ describe('renderMetrics', () => {
     expect(get(samples, 'degas_gateway_draining')).toBe(1);
     expect(get(samples, 'degas_gateway_verifier_info', { verifier: 'noble' })).toBe(1);
     expect(samples.some((s) => s.name === 'degas_gateway_link_state')).toBe(false);
+  });
+
+  test("the verifier threads' nice value is absent where it cannot be set", () => {
+    const { samples, types } = parse(renderMetrics(createStats(), snapshot({ verifierNice: null })));
+    expect(types.get('degas_gateway_verifier_thread_nice')).toBe('gauge');
+    expect(samples.some((s) => s.name === 'degas_gateway_verifier_thread_nice')).toBe(false);
   });
 });
