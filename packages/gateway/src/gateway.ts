@@ -1,6 +1,6 @@
 /**
  * `startGateway`: wires the modules of ARCHITECTURE.md 2 together — upgrade guard, ws server,
- * client sessions, router, Degas links, verification pool and admin server — and owns the
+ * client sessions, session registry, Degas links, verification pool and admin server — and owns the
  * shared ping timer and the shutdown sequence.
  */
 import type { Server as HttpServer, IncomingMessage } from 'node:http';
@@ -12,10 +12,10 @@ import { DEFAULT_AUTH_DOMAIN, DEFAULT_AUTH_MESSAGE } from '@degas/auth-eth';
 import { CloseCode, ErrorCode, Limits } from '@degas/proto';
 import { WebSocketServer } from 'ws';
 import { startAdminServer } from './admin.js';
-import { type DegasLink, LinkPool } from './links.js';
+import { LinkPool } from './links.js';
 import { type Logger, silentLogger } from './logger.js';
+import { LocalRegistry, type SessionRegistry } from './registry.js';
 import { TicketCodec } from './resume-ticket.js';
-import { Router } from './router.js';
 import { ClientSession, GOING_AWAY_FRAME, type SessionContext, type SessionSettings } from './session.js';
 import { countClose, createStats, type GatewayStats } from './stats.js';
 import type { AdminServer, GatewayOptions, GatewaySnapshot, MutableDegasDirectory } from './types.js';
@@ -159,6 +159,16 @@ function resolveOptions(options: GatewayOptions): Resolved {
   if (authMessage === '') throw new RangeError('authMessage must not be empty');
   const authDomain = str(options, 'authDomain', DEFAULT_AUTH_DOMAIN) as string;
   if (authDomain === '') throw new RangeError('authDomain must not be empty');
+  const registry = options.registry as unknown;
+  if (
+    registry !== undefined &&
+    (registry === null ||
+      typeof registry !== 'object' ||
+      typeof (registry as { claim?: unknown }).claim !== 'function' ||
+      typeof (registry as { start?: unknown }).start !== 'function')
+  ) {
+    throw new TypeError('registry must be a SessionRegistry (an object with start and claim)');
+  }
   const logger = options.logger ?? silentLogger;
   if (typeof logger !== 'object' || typeof logger.info !== 'function') throw new TypeError('logger must be a Logger');
   const maxFrame = int(options, 'maxFrame', Limits.MAX_FRAME, 1024, 64 * 1024 * 1024);
@@ -263,7 +273,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
     stats,
     logger: log,
   });
-  const router = new Router<ClientSession, DegasLink>();
+  const registry: SessionRegistry = options.registry ?? new LocalRegistry();
   const connections = new Set<ClientSession>();
   const guard = new UpgradeGuard({
     allowedOrigins: o.allowedOrigins,
@@ -284,9 +294,18 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
     closeTimeoutMs: o.closeTimeoutMs,
     stats,
     logger: log,
-    router: router as unknown as Router<object, DegasLink>,
-    findClient: (key) => router.getSession(key),
+    registry,
   });
+  try {
+    await registry.start({
+      logger: log,
+      stats,
+      clientError: (degasId, accountId) => links.find(degasId)?.clientError(accountId),
+    });
+  } catch (err) {
+    await verifier.close();
+    throw err;
+  }
   const settings: SessionSettings = {
     helloTimeoutMs: o.helloTimeoutMs,
     authTimeoutMs: o.authTimeoutMs,
@@ -303,7 +322,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
     accounts: options.accounts,
     verifier,
     links,
-    router,
+    registry,
     guard,
     onClosed(session) {
       if (connections.delete(session)) stats.connectionsClosed++;
@@ -450,7 +469,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
           resolve();
         });
       }).catch(async (err: unknown) => {
-        await verifier.close();
+        await Promise.allSettled([verifier.close(), registry.close()]);
         throw err;
       });
       s.on('error', (err: Error) => log.error('http server error', { error: err.message }));
@@ -468,8 +487,8 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
   pingTimer.unref();
 
   const snapshot = (): GatewaySnapshot => {
-    // Every ForwardState session, and only those, is in the router (session.ts promote/end).
-    const forward = router.sessions.size;
+    // Every ForwardState session (and one waiting for its claim) holds its account in the registry.
+    const forward = registry.localCount();
     return {
       connectionsAuth: connections.size - forward,
       connectionsForward: forward,
@@ -481,6 +500,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
       loginsWaiting: guard.loginsWaiting,
       verifierPending: verifier.pending(),
       draining: guard.draining,
+      registry: registry.snapshot(),
     };
   };
 
@@ -494,14 +514,14 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
         stats,
         snapshot,
         degas: isMutable(options.degas) ? options.degas : undefined,
-        ready: () => !guard.draining,
+        ready: () => !guard.draining && registry.ready(),
         logger: log,
       });
     } catch (err) {
       clearInterval(pingTimer);
       if (server !== undefined) server.off('upgrade', handleUpgrade);
       if (ownServer) server?.close();
-      await verifier.close();
+      await Promise.allSettled([verifier.close(), registry.close()]);
       throw err;
     }
   }
@@ -544,6 +564,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
       await links.close(Math.max(100, o.shutdownTimeoutMs - (performance.now() - started)));
       await verifier.close();
       await Promise.allSettled([
+        registry.close(),
         Promise.resolve().then(() => options.accounts.close?.()),
         Promise.resolve().then(() => options.degas.close?.()),
         admin?.close(),

@@ -14,6 +14,18 @@ export {
 export { type GatewayHandle, startGateway } from './gateway.js';
 export { createLogger, isLogLevel, type LogFields, type Logger, type LogLevel, silentLogger } from './logger.js';
 export { METRICS_CONTENT_TYPE, renderMetrics } from './metrics.js';
+export {
+  type AccountState,
+  type ClaimResult,
+  Delivery,
+  type DeliveryOrigin,
+  LocalRegistry,
+  type LocalRegistryOptions,
+  type RegisteredSession,
+  type RegistryHost,
+  type RegistrySnapshot,
+  type SessionRegistry,
+} from './registry.js';
 export { type AuthFailReason, createStats, type GatewayStats, type UpgradeRejectReason } from './stats.js';
 export type {
   Account,

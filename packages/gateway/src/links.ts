@@ -18,7 +18,7 @@ import {
 } from '@degas/proto';
 import WebSocket from 'ws';
 import type { Logger } from './logger.js';
-import type { Router } from './router.js';
+import { Delivery, type DeliveryOrigin, type SessionRegistry } from './registry.js';
 import type { GatewayStats } from './stats.js';
 import type { DegasDirectory, DegasEndpoint, LinkState } from './types.js';
 
@@ -102,12 +102,6 @@ export interface LinkSender {
   linkError(degasId: Uint8Array, detail: string): void;
 }
 
-/** A client connection a Degas can deliver to. */
-export interface ClientTarget {
-  /** Sends one ready-made GatewayMessage frame; false when it was not delivered. */
-  deliver(frame: Uint8Array): boolean;
-}
-
 /** Options of {@link LinkPool}. */
 export interface LinkPoolOptions {
   directory: DegasDirectory;
@@ -120,9 +114,8 @@ export interface LinkPoolOptions {
   closeTimeoutMs: number;
   stats: GatewayStats;
   logger: Logger;
-  router: Router<object, DegasLink>;
-  /** The ForwardState connection of an account (by `idKey`), if any. */
-  findClient(accountKey: string): ClientTarget | undefined;
+  /** Who holds each account (deliveries go through it). */
+  registry: SessionRegistry;
 }
 
 /** First and last backoff step after a failed dial (PROTOCOL.md 5.2). */
@@ -153,7 +146,7 @@ export function backoffDelay(failures: number, random: () => number = Math.rando
 }
 
 /** One internal connection to one Degas. */
-export class DegasLink {
+export class DegasLink implements DeliveryOrigin {
   readonly degasId: Uint8Array;
   readonly key: string;
   readonly hex: string;
@@ -449,11 +442,6 @@ export class DegasLink {
         this.sendError(ErrorCode.PAYLOAD_TOO_LARGE, accountId, 'payload over 65536 bytes');
         return;
       }
-      const client = this.pool.findClient(idKey(accountId));
-      if (client === undefined) {
-        this.sendError(ErrorCode.CLIENT_ERROR, accountId, 'account not connected');
-        return;
-      }
       // Large payloads: turn the received frame into the client frame in place instead of
       // allocating and copying the payload again (bench: 64 KiB relay was GC-bound).
       const idAt = payload.length >= IN_PLACE_MIN ? canonicalToClientIdOffset(data) : -1;
@@ -464,16 +452,13 @@ export class DegasLink {
         data.set(this.degasId, idAt);
         frame = data;
       } else frame = this.toClient(payload);
-      if (!client.deliver(frame)) {
-        this.sendError(
-          ErrorCode.CLIENT_ERROR,
-          idAt >= 0 ? Uint8Array.from(this.savedId) : accountId,
-          'account not connected',
-        );
-        return;
+      const result = this.pool.registry.deliver(idKey(accountId), accountId, frame, this.degasId);
+      if (result === Delivery.LOCAL) {
+        stats.degasToClientMessages++;
+        stats.degasToClientBytes += payload.length;
+      } else if (result === Delivery.MISS) {
+        this.clientError(idAt >= 0 ? Uint8Array.from(this.savedId) : accountId);
       }
-      stats.degasToClientMessages++;
-      stats.degasToClientBytes += payload.length;
       return;
     }
     // degasToClients
@@ -486,7 +471,8 @@ export class DegasLink {
       this.sendError(ErrorCode.PAYLOAD_TOO_LARGE, EMPTY, 'payload over 65536 bytes');
       return;
     }
-    let frame: Uint8Array | undefined;
+    const keys: string[] = [];
+    const ids: Uint8Array[] = [];
     const seen = accountIds.length > 1 ? new Set<string>() : undefined;
     for (const accountId of accountIds) {
       if (accountId.length !== Limits.ID_LENGTH) {
@@ -498,17 +484,18 @@ export class DegasLink {
         if (seen.has(key)) continue;
         seen.add(key);
       }
-      const client = this.pool.findClient(key);
-      if (client !== undefined) {
-        frame ??= this.toClient(payload);
-        if (client.deliver(frame)) {
-          stats.degasToClientMessages++;
-          stats.degasToClientBytes += payload.length;
-          continue;
-        }
-      }
-      this.sendError(ErrorCode.CLIENT_ERROR, accountId, 'account not connected');
+      keys.push(key);
+      ids.push(accountId);
     }
+    if (keys.length === 0) return;
+    const delivered = this.pool.registry.deliverMany(keys, ids, this.toClient(payload), this.degasId, this);
+    stats.degasToClientMessages += delivered;
+    stats.degasToClientBytes += delivered * payload.length;
+  }
+
+  /** A message of this Degas found no session of the account (DeliveryOrigin). */
+  clientError(accountId: Uint8Array): void {
+    this.sendError(ErrorCode.CLIENT_ERROR, accountId, 'account not connected');
   }
 
   private sendError(code: ErrorCode, accountId: Uint8Array, detail: string): void {
@@ -552,8 +539,9 @@ export class LinkPool {
   readonly closeTimeoutMs: number;
   readonly stats: GatewayStats;
   readonly logger: Logger;
-  readonly findClient: (accountKey: string) => ClientTarget | undefined;
-  private readonly router: Router<object, DegasLink>;
+  readonly registry: SessionRegistry;
+  /** Links are per node: this map is the node's own, never shared through the registry. */
+  private readonly links = new Map<string, DegasLink>();
   private closed = false;
 
   constructor(options: LinkPoolOptions) {
@@ -565,37 +553,41 @@ export class LinkPool {
     this.closeTimeoutMs = options.closeTimeoutMs;
     this.stats = options.stats;
     this.logger = options.logger;
-    this.router = options.router;
-    this.findClient = options.findClient;
+    this.registry = options.registry;
   }
 
   /** The link of `degasId`, created (idle) on first use. `degasId` must be 16 bytes. */
   get(degasId: Uint8Array): DegasLink {
     const key = idKey(degasId);
-    let link = this.router.getLink(key);
+    let link = this.links.get(key);
     if (link === undefined) {
       link = new DegasLink(this, degasId);
       if (this.closed) link.state = 'closed';
-      this.router.setLink(key, link);
+      this.links.set(key, link);
     }
     return link;
+  }
+
+  /** The existing link of `degasId`, if any (never creates one). */
+  find(degasId: Uint8Array): DegasLink | undefined {
+    return this.links.get(idKey(degasId));
   }
 
   /** Drops a link object (unknown Degas). */
   forget(link: DegasLink): void {
     link.removed = true;
-    this.router.removeLink(link.key, link);
+    if (this.links.get(link.key) === link) this.links.delete(link.key);
   }
 
   /** Pings every open link (called from the gateway's shared ping timer). */
   pingAll(): void {
-    for (const link of this.router.links.values()) link.ping();
+    for (const link of this.links.values()) link.ping();
   }
 
   /** Every link's state, for /metrics. */
   snapshot(): { degasId: Uint8Array; state: LinkState; queuedBytes: number; bufferedBytes: number }[] {
     const out = [];
-    for (const link of this.router.links.values()) {
+    for (const link of this.links.values()) {
       out.push({
         degasId: link.degasId,
         state: link.state,
@@ -609,7 +601,7 @@ export class LinkPool {
   /** Closes every link (after the clients' notices were queued); bounded by `timeoutMs`. */
   async close(timeoutMs: number): Promise<void> {
     this.closed = true;
-    const links = [...this.router.links.values()];
+    const links = [...this.links.values()];
     const all = Promise.all(links.map((l) => l.shutdown()));
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<void>((resolve) => {

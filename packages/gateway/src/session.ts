@@ -1,7 +1,7 @@
 /**
  * One client connection: the AuthState → ForwardState machine of PROTOCOL.md 4, its deadlines,
  * rate limit and close codes. It talks to the transport only through the ws socket it is given,
- * and to routing only through the router and the link pool.
+ * and to routing only through the session registry and the link pool.
  */
 
 import { randomBytes } from 'node:crypto';
@@ -23,9 +23,9 @@ import {
   Limits,
 } from '@degas/proto';
 import type WebSocket from 'ws';
-import type { ClientTarget, DegasLink, LinkPool, LinkSender } from './links.js';
+import type { DegasLink, LinkPool, LinkSender } from './links.js';
 import type { Logger } from './logger.js';
-import type { Router } from './router.js';
+import type { ClaimResult, RegisteredSession, SessionRegistry } from './registry.js';
 import { type AuthFailReason, countClose, type GatewayStats } from './stats.js';
 import type { Account, AccountDirectory } from './types.js';
 import type { UpgradeGuard, UpgradeTicket } from './upgrade.js';
@@ -51,17 +51,18 @@ export interface SessionContext {
   accounts: AccountDirectory;
   verifier: Verifier;
   links: LinkPool;
-  router: Router<ClientSession, DegasLink>;
+  registry: SessionRegistry;
   guard: UpgradeGuard;
   /** Called once when the socket has closed. */
   onClosed(session: ClientSession): void;
 }
 
 /**
- * Where a connection is. `hello`, `lookup`, `challenge` and `verifying` are AuthState;
- * `closed` means the gateway started closing (or the socket is gone) and nothing more is processed.
+ * Where a connection is. `hello`, `lookup`, `challenge`, `verifying` and `claiming` (waiting for
+ * the session registry) are AuthState; `closed` means the gateway started closing (or the socket
+ * is gone) and nothing more is processed.
  */
-export type SessionPhase = 'hello' | 'lookup' | 'challenge' | 'verifying' | 'forward' | 'closed';
+export type SessionPhase = 'hello' | 'lookup' | 'challenge' | 'verifying' | 'claiming' | 'forward' | 'closed';
 
 /** Same text for every authentication failure, so that replies cannot enumerate accounts or signers. */
 export const AUTH_FAIL_DETAIL = 'authentication failed';
@@ -107,6 +108,7 @@ const AUTH_FAIL_FRAME = errorFrame(ErrorCode.AUTH_FAIL, AUTH_FAIL_DETAIL);
 /** The `error{GOING_AWAY}` frame sent before every 1001 close. */
 export const GOING_AWAY_FRAME = errorFrame(ErrorCode.GOING_AWAY, 'gateway shutting down');
 const DUP_SESSION_FRAME = errorFrame(ErrorCode.DUP_SESSION, 'replaced by a newer session of this account');
+const UNAVAILABLE_FRAME = errorFrame(ErrorCode.UNAVAILABLE, 'cluster unavailable, try again later');
 
 function isThenable<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as { then?: unknown } | null | undefined)?.then === 'function';
@@ -144,7 +146,7 @@ export function randomSessionId(): bigint {
 }
 
 /** One client connection. */
-export class ClientSession implements LinkSender, ClientTarget {
+export class ClientSession implements LinkSender, RegisteredSession {
   phase: SessionPhase = 'hello';
   /** Answered the last ping (the shared ping timer clears it and terminates if still clear). */
   alive = true;
@@ -179,7 +181,7 @@ export class ClientSession implements LinkSender, ClientTarget {
       // ws closes the socket itself (1002/1007/1008/1009); the error is the reason, for the log.
       ctx.logger.debug('client socket error', { error: err.message, ip: this.ip });
     });
-    ws.on('close', () => this.onSocketClose());
+    ws.on('close', (code: number) => this.onSocketClose(code));
     this.timer = setTimeout(() => this.authFail('hello_timeout'), ctx.settings.helloTimeoutMs);
   }
 
@@ -310,23 +312,65 @@ export class ClientSession implements LinkSender, ClientTarget {
       this.authFail('bad_signature');
       return;
     }
-    this.promote();
+    this.claim();
   }
 
-  /** Authentication succeeded: replace any session of the account, then enter ForwardState. */
-  private promote(): void {
-    const { router, stats, settings } = this.ctx;
-    const previous = router.getSession(this.accountKey);
-    // The old session's session_closed notices are queued before this one's auth_ok (PROTOCOL 5.3).
-    if (previous !== undefined && previous !== this) previous.kick();
-    this.clearTimer();
+  /**
+   * Authentication succeeded: register the session (the registry replaces any older session of
+   * the account, on this node or another), then enter ForwardState.
+   */
+  private claim(): void {
+    this.phase = 'claiming';
     this.sessionId = randomSessionId();
+    let result: ClaimResult | Promise<ClaimResult>;
+    try {
+      result = this.ctx.registry.claim(this);
+    } catch (err) {
+      this.onClaimError(err);
+      return;
+    }
+    if (isThenable(result)) {
+      result.then(
+        (r) => this.guarded(() => this.onClaimed(r)),
+        (err: unknown) => this.guarded(() => this.onClaimError(err)),
+      );
+    } else this.onClaimed(result);
+  }
+
+  private onClaimError(err: unknown): void {
+    this.ctx.logger.error('session registry claim failed', { error: err instanceof Error ? err.message : String(err) });
+    this.onClaimed('unavailable');
+  }
+
+  private onClaimed(result: ClaimResult): void {
+    if (this.phase !== 'claiming') {
+      // The connection ended while the claim was under way: give the account back.
+      if (result === 'ok') this.ctx.registry.release(this, false);
+      return;
+    }
+    if (result === 'ok') {
+      this.promote();
+      return;
+    }
+    if (result === 'unavailable') {
+      this.ctx.stats.authFailures.unavailable++;
+      this.ctx.stats.errorsToClients[ErrorCode.UNAVAILABLE]!++;
+      this.close(CloseCode.TRY_AGAIN_LATER, UNAVAILABLE_FRAME);
+      return;
+    }
+    // 'conflict' only answers a conditional claim (resume), which wallet logins never make.
+    this.authFail('unexpected_message');
+  }
+
+  /** The registry accepted the claim: enter ForwardState. */
+  private promote(): void {
+    const { stats, settings } = this.ctx;
+    this.clearTimer();
     this.forward = forwardEncoder(this.accountId, this.sessionId, Buffer.allocUnsafe);
     this.phase = 'forward';
     this.tokens = settings.rateLimit * 2;
     this.lastRefill = performance.now();
     this.ctx.guard.releasePending(this.ticket);
-    router.setSession(this.accountKey, this);
     stats.authSuccesses++;
     this.ws.send(encodeGatewayMessage({ payload: { $case: 'authOk', value: { accountId: this.accountId } } }));
   }
@@ -394,7 +438,7 @@ export class ClientSession implements LinkSender, ClientTarget {
 
   // ---- outbound -------------------------------------------------------------------------------
 
-  /** Sends a frame from a Degas (ClientTarget). False when this connection cannot take it. */
+  /** Sends a frame from a Degas (RegisteredSession). False when this connection cannot take it. */
   deliver(frame: Uint8Array): boolean {
     if (this.phase !== 'forward') return false;
     return this.sendFrame(frame);
@@ -441,7 +485,7 @@ export class ClientSession implements LinkSender, ClientTarget {
 
   /** Replaced by a newer login of the same account (DUP_SESSION, 4002). */
   kick(): void {
-    if (this.phase !== 'forward') return;
+    if (this.phase !== 'forward' && this.phase !== 'claiming') return;
     this.ctx.stats.errorsToClients[ErrorCode.DUP_SESSION]!++;
     this.close(CloseCode.DUP_SESSION, DUP_SESSION_FRAME);
   }
@@ -460,7 +504,7 @@ export class ClientSession implements LinkSender, ClientTarget {
     if (ws.readyState !== 1) return;
     if (!this.alive) {
       this.ctx.logger.debug('ping timeout', { ip: this.ip });
-      this.end();
+      this.end(true);
       ws.terminate();
       return;
     }
@@ -470,18 +514,18 @@ export class ClientSession implements LinkSender, ClientTarget {
 
   /** Terminates the socket at once (end of a shutdown that ran out of time). */
   terminate(): void {
-    this.end();
+    this.end(true);
     this.ws.terminate();
   }
 
   /**
    * Starts the closing handshake with `code` (after `frame`, if given). The session ends now: its
-   * router entry is removed and its session_closed notices go out. ws destroys the socket if the
+   * registry entry is released and its session_closed notices go out. ws destroys the socket if the
    * peer does not finish the handshake within closeTimeout.
    */
   close(code: number, frame?: Uint8Array): void {
     if (this.phase === 'closed') return;
-    this.end();
+    this.end(code === CloseCode.GOING_AWAY || code === CloseCode.SLOW_CONSUMER);
     countClose(this.ctx.stats, code);
     const ws = this.ws;
     if (ws.readyState !== 1) return;
@@ -500,8 +544,11 @@ export class ClientSession implements LinkSender, ClientTarget {
     }
   }
 
-  /** Ends the session (idempotent): no more processing, router entry and notices. */
-  private end(): void {
+  /**
+   * Ends the session (idempotent): no more processing, registry entry and notices. `resumable`:
+   * whether this ending allows resume (PROTOCOL.md 4.5).
+   */
+  private end(resumable: boolean): void {
     if (this.phase === 'closed') return;
     const wasForward = this.phase === 'forward';
     this.phase = 'closed';
@@ -512,7 +559,7 @@ export class ClientSession implements LinkSender, ClientTarget {
       this.ctx.guard.loginEnded(this.ticket);
       return;
     }
-    this.ctx.router.removeSession(this.accountKey, this);
+    this.ctx.registry.release(this, resumable);
     if (this.sentTo.size > 0) {
       const notice = encodeGatewayInternalMessage({
         payload: { $case: 'sessionClosed', value: { accountId: this.accountId, sessionId: this.sessionId } },
@@ -523,10 +570,12 @@ export class ClientSession implements LinkSender, ClientTarget {
     this.lastLink = undefined;
   }
 
-  private onSocketClose(): void {
+  private onSocketClose(code: number): void {
     if (this.socketClosed) return;
     this.socketClosed = true;
-    this.end();
+    // Reached in ForwardState only when the client closed or the socket dropped: a client's
+    // close 1000 is a logout, any other ending (1006 included) allows resume.
+    this.end(code !== CloseCode.NORMAL);
     this.ctx.onClosed(this);
   }
 

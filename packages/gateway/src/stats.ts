@@ -10,6 +10,7 @@ export type AuthFailReason =
   | 'unknown_signer'
   | 'bad_signature'
   | 'directory_error'
+  | 'unavailable'
   | 'shutdown';
 
 /** Why an upgrade was refused before the WebSocket handshake completed. */
@@ -24,6 +25,7 @@ const authFailReasons: AuthFailReason[] = [
   'unknown_signer',
   'bad_signature',
   'directory_error',
+  'unavailable',
   'shutdown',
 ];
 const upgradeRejectReasons: UpgradeRejectReason[] = ['rate', 'origin', 'capacity', 'per_ip', 'draining', 'bad_request'];

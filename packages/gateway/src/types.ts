@@ -4,6 +4,7 @@
  */
 import type { Server as HttpServer } from 'node:http';
 import type { Logger } from './logger.js';
+import type { RegistrySnapshot, SessionRegistry } from './registry.js';
 import type { GatewayStats } from './stats.js';
 
 /** An Ethereum signer of an account. `address` is lowercase `0x` + 40 hex. */
@@ -62,6 +63,8 @@ export interface GatewaySnapshot {
   loginsWaiting: number;
   verifierPending: number;
   draining: boolean;
+  /** The session registry's gauges and counters. */
+  registry?: RegistrySnapshot;
 }
 
 /** What the admin HTTP server needs from the gateway. */
@@ -184,6 +187,11 @@ export interface GatewayOptions {
    * their upgrade request unread in the kernel, until a login ends. 0 = no bound. Default 0.
    */
   maxLoginsInProgress?: number;
+  /**
+   * Who holds each account: `new LocalRegistry()` (in-process, the default) or the registry of
+   * `createNatsRegistry` (a cluster of nodes joined by NATS). The gateway starts it and closes it.
+   */
+  registry?: SessionRegistry;
   /** Structured logger. Default: silent. */
   logger?: Logger;
 }

@@ -1,5 +1,5 @@
 import { ErrorCode, encodeDegasToClient } from '@degas/proto';
-import { Router } from '../src/router.js';
+import { LocalRegistry } from '../src/registry.js';
 import { bytes, clientDegas, startEnv, type TestClient, type TestEnv, until } from './helpers.js';
 
 let env: TestEnv;
@@ -7,16 +7,25 @@ afterEach(async () => {
   await env?.stop();
 });
 
-test('router removal compares the session object, never only the account id', () => {
-  const router = new Router<object, object>();
-  const s1 = {};
-  const s2 = {};
-  router.setSession('a', s1);
-  expect(router.setSession('a', s2)).toBe(s1);
-  expect(router.removeSession('a', s1)).toBe(false);
-  expect(router.getSession('a')).toBe(s2);
-  expect(router.removeSession('a', s2)).toBe(true);
-  expect(router.getSession('a')).toBeUndefined();
+test('registry release compares the session object, never only the account id', () => {
+  const registry = new LocalRegistry();
+  const kicked: number[] = [];
+  const session = (n: number) => ({
+    accountId: new Uint8Array(16),
+    accountKey: 'a',
+    sessionId: BigInt(n),
+    deliver: () => true,
+    kick: () => kicked.push(n),
+  });
+  const s1 = session(1);
+  const s2 = session(2);
+  expect(registry.claim(s1)).toBe('ok');
+  expect(registry.claim(s2)).toBe('ok');
+  expect(kicked).toEqual([1]);
+  registry.release(s1, true);
+  expect(registry.local('a')).toBe(s2);
+  registry.release(s2, true);
+  expect(registry.local('a')).toBeUndefined();
 });
 
 test('sequential replacement: DUP_SESSION + 4002 to the old one, Degas traffic goes to the new one', async () => {

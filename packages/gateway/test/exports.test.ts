@@ -4,6 +4,8 @@ test('@degas/gateway export list', async () => {
   expect(names).toEqual(
     [
       'ConfigError',
+      'Delivery',
+      'LocalRegistry',
       'METRICS_CONTENT_TYPE',
       'addAccount',
       'buildGatewayOptions',
