@@ -442,17 +442,21 @@ export class DegasLink implements DeliveryOrigin {
         this.sendError(ErrorCode.PAYLOAD_TOO_LARGE, accountId, 'payload over 65536 bytes');
         return;
       }
+      // The key first: accountId is a view into `data`, which the in-place rewrite overwrites.
+      const key = idKey(accountId);
       // Large payloads: turn the received frame into the client frame in place instead of
       // allocating and copying the payload again (bench: 64 KiB relay was GC-bound).
       const idAt = payload.length >= IN_PLACE_MIN ? canonicalToClientIdOffset(data) : -1;
       let frame: Uint8Array;
+      let id = accountId;
       if (idAt >= 0) {
         this.savedId.set(accountId);
+        id = this.savedId;
         data[0] = 0x1a; // GatewayMessage.degas (field 3); the body has the same layout and length
         data.set(this.degasId, idAt);
         frame = data;
       } else frame = this.toClient(payload);
-      const result = this.pool.registry.deliver(idKey(accountId), accountId, frame, this.degasId);
+      const result = this.pool.registry.deliver(key, id, frame, this.degasId);
       if (result === Delivery.LOCAL) {
         stats.degasToClientMessages++;
         stats.degasToClientBytes += payload.length;

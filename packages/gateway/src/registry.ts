@@ -135,7 +135,10 @@ export interface SessionRegistry {
   release(session: RegisteredSession, resumable: boolean): void;
   /** The session of this node that holds the account, if any. */
   local(accountKey: string): RegisteredSession | undefined;
-  /** Delivers a ready-made client frame from Degas `degasId` to the account (hot path). */
+  /**
+   * Delivers a ready-made client frame from Degas `degasId` to the account (hot path). The
+   * registry copies what it keeps: the caller may reuse `accountId` and `frame` once this returns.
+   */
   deliver(accountKey: string, accountId: Uint8Array, frame: Uint8Array, degasId: Uint8Array): Delivery;
   /**
    * Delivers one frame to many accounts (distinct, already validated): local sessions directly,
