@@ -249,7 +249,7 @@ export class LocalRegistry implements SessionRegistry {
 
   deliver(accountKey: string, _accountId: Uint8Array, frame: Uint8Array, _degasId: Uint8Array): Delivery {
     const session = this.sessions.get(accountKey);
-    return session !== undefined && session.deliver(frame) ? Delivery.LOCAL : Delivery.MISS;
+    return session?.deliver(frame) ? Delivery.LOCAL : Delivery.MISS;
   }
 
   deliverMany(
@@ -262,7 +262,7 @@ export class LocalRegistry implements SessionRegistry {
     let delivered = 0;
     for (let i = 0; i < accountKeys.length; i++) {
       const session = this.sessions.get(accountKeys[i]!);
-      if (session !== undefined && session.deliver(frame)) delivered++;
+      if (session?.deliver(frame)) delivered++;
       else origin.clientError(accountIds[i]!);
     }
     return delivered;
