@@ -15,6 +15,7 @@ import { startAdminServer } from './admin.js';
 import { LinkPool } from './links.js';
 import { type Logger, silentLogger } from './logger.js';
 import { LocalRegistry, type SessionRegistry } from './registry.js';
+import { resumePolicy } from './resume.js';
 import { TicketCodec } from './resume-ticket.js';
 import { ClientSession, GOING_AWAY_FRAME, type SessionContext, type SessionSettings } from './session.js';
 import { countClose, createStats, type GatewayStats } from './stats.js';
@@ -273,7 +274,8 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
     stats,
     logger: log,
   });
-  const registry: SessionRegistry = options.registry ?? new LocalRegistry();
+  // A single node keeps the state of ended sessions for the resume window.
+  const registry: SessionRegistry = options.registry ?? new LocalRegistry({ retainEndedMs: o.resumeWindowMs });
   const connections = new Set<ClientSession>();
   const guard = new UpgradeGuard({
     allowedOrigins: o.allowedOrigins,
@@ -306,7 +308,18 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
     await verifier.close();
     throw err;
   }
+  const resume = resumePolicy(
+    {
+      keys: o.resumeKeys,
+      windowMs: o.resumeWindowMs,
+      maxAgeMs: o.resumeMaxAgeMs,
+      cluster: registry.kind !== 'local',
+      started: Date.now(),
+    },
+    (level, msg, fields) => log[level](msg, fields),
+  );
   const settings: SessionSettings = {
+    resume,
     helloTimeoutMs: o.helloTimeoutMs,
     authTimeoutMs: o.authTimeoutMs,
     rateLimit: o.rateLimit,

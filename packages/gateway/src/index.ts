@@ -26,6 +26,7 @@ export {
   type RegistrySnapshot,
   type SessionRegistry,
 } from './registry.js';
+export type { ResumeResult } from './resume.js';
 export { type AuthFailReason, createStats, type GatewayStats, type UpgradeRejectReason } from './stats.js';
 export type {
   Account,

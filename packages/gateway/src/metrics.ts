@@ -75,6 +75,15 @@ export function renderMetrics(stats: GatewayStats, snapshot: GatewaySnapshot): s
   w.family('auth_failures_total', 'counter', 'Failed logins, by reason (the client only ever sees AUTH_FAIL).');
   for (const [reason, n] of Object.entries(stats.authFailures)) w.sample('auth_failures_total', n, { reason });
 
+  w.family(
+    'resumes_total',
+    'counter',
+    'Resume tickets presented, by result (ok = resumed without a signature; anything else fell back to the challenge, or AUTH_FAIL/UNAVAILABLE).',
+  );
+  for (const [result, n] of Object.entries(stats.resumes)) w.sample('resumes_total', n, { result });
+  w.family('resume_tickets_issued_total', 'counter', 'Resume tickets issued with auth_ok.');
+  w.sample('resume_tickets_issued_total', stats.ticketsIssued);
+
   w.family('messages_forwarded_total', 'counter', 'Messages forwarded, by direction.');
   w.sample('messages_forwarded_total', stats.clientToDegasMessages, { direction: 'client_to_degas' });
   w.sample('messages_forwarded_total', stats.degasToClientMessages, { direction: 'degas_to_client' });

@@ -19,6 +19,11 @@ export interface RegisteredSession {
   readonly accountKey: string;
   /** Set before `claim` and never changed afterwards. */
   readonly sessionId: bigint;
+  /**
+   * SHA-256 (hex) of the nonce of the resume ticket issued to this session, '' when none was;
+   * set before `claim`. The registry keeps it with the account's state, never the ticket itself.
+   */
+  readonly ticketHash: string;
   /** Sends one ready-made `GatewayMessage` frame; false when this connection cannot take it. */
   deliver(frame: Uint8Array): boolean;
   /** Replaced by a newer session of the account: `error{DUP_SESSION}`, close 4002. */
@@ -72,6 +77,8 @@ export interface AccountState {
   readonly endedAt: number;
   /** Whether the way it ended allows resume (PROTOCOL.md 4.5); false while open. */
   readonly resumable: boolean;
+  /** The session's {@link RegisteredSession.ticketHash}. */
+  readonly ticketHash: string;
 }
 
 /** Gauges and counters of a registry, for /metrics. */
@@ -124,8 +131,10 @@ export interface SessionRegistry {
   start(host: RegistryHost): Promise<void>;
   /**
    * Makes `session` the account's latest session, cluster-wide, replacing (kicking) any older one
-   * wherever it is. With `expectSessionId`, only if the account's latest session is still that
-   * one (else `conflict`). The session waits for the result before `auth_ok`. Never rejects.
+   * wherever it is. With `expectSessionId` (a resume), only if the account's latest session is
+   * still that one and it is open or ended in a way that allows resume; with `0n`, only if the
+   * account has no state at all (else `conflict`). The session waits for the result before
+   * `auth_ok`. Never rejects.
    */
   claim(session: RegisteredSession, expectSessionId?: bigint): ClaimResult | Promise<ClaimResult>;
   /**
@@ -209,8 +218,12 @@ export class LocalRegistry implements SessionRegistry {
     const key = session.accountKey;
     const previous = this.sessions.get(key);
     if (expectSessionId !== undefined) {
-      const latest = previous?.sessionId ?? this.ended.get(key)?.sessionId;
-      if (latest !== expectSessionId) return 'conflict';
+      const ended = this.ended.get(key);
+      if (expectSessionId === 0n) {
+        if (previous !== undefined || ended !== undefined) return 'conflict';
+      } else if (previous !== undefined) {
+        if (previous.sessionId !== expectSessionId) return 'conflict';
+      } else if (ended === undefined || ended.sessionId !== expectSessionId || !ended.resumable) return 'conflict';
     }
     this.claims++;
     // The old session's session_closed notices go out before the new one's auth_ok (PROTOCOL 5.3).
@@ -231,7 +244,14 @@ export class LocalRegistry implements SessionRegistry {
     if (this.retainEndedMs === 0) return;
     const now = Date.now();
     this.ended.delete(key);
-    this.ended.set(key, { key, sessionId: session.sessionId, open: false, endedAt: now, resumable });
+    this.ended.set(key, {
+      key,
+      sessionId: session.sessionId,
+      open: false,
+      endedAt: now,
+      resumable,
+      ticketHash: session.ticketHash,
+    });
     this.prune(now);
   }
 
@@ -271,14 +291,22 @@ export class LocalRegistry implements SessionRegistry {
   latest(accountId: Uint8Array): AccountState | undefined {
     const key = idKey(accountId);
     const open = this.sessions.get(key);
-    if (open !== undefined) return { sessionId: open.sessionId, open: true, endedAt: 0, resumable: false };
+    if (open !== undefined) {
+      return { sessionId: open.sessionId, open: true, endedAt: 0, resumable: false, ticketHash: open.ticketHash };
+    }
     const ended = this.ended.get(key);
     if (ended === undefined) return undefined;
     if (ended.endedAt < Date.now() - this.retainEndedMs) {
       this.ended.delete(key);
       return undefined;
     }
-    return { sessionId: ended.sessionId, open: false, endedAt: ended.endedAt, resumable: ended.resumable };
+    return {
+      sessionId: ended.sessionId,
+      open: false,
+      endedAt: ended.endedAt,
+      resumable: ended.resumable,
+      ticketHash: ended.ticketHash,
+    };
   }
 
   localCount(): number {

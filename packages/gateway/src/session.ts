@@ -25,7 +25,9 @@ import {
 import type WebSocket from 'ws';
 import type { DegasLink, LinkPool, LinkSender } from './links.js';
 import type { Logger } from './logger.js';
-import type { ClaimResult, RegisteredSession, SessionRegistry } from './registry.js';
+import type { AccountState, ClaimResult, RegisteredSession, SessionRegistry } from './registry.js';
+import { checkState, openTicket, type ResumePolicy, type ResumeResult } from './resume.js';
+import type { TicketClaims } from './resume-ticket.js';
 import { type AuthFailReason, countClose, type GatewayStats } from './stats.js';
 import type { Account, AccountDirectory } from './types.js';
 import type { UpgradeGuard, UpgradeTicket } from './upgrade.js';
@@ -41,6 +43,8 @@ export interface SessionSettings {
   rateLimitGraceMs: number;
   sendBufferLimit: number;
   authMessage: string;
+  /** Resume tickets (PROTOCOL.md 4.5). */
+  resume: ResumePolicy;
 }
 
 /** Everything a session shares with the rest of the gateway. */
@@ -58,11 +62,20 @@ export interface SessionContext {
 }
 
 /**
- * Where a connection is. `hello`, `lookup`, `challenge`, `verifying` and `claiming` (waiting for
- * the session registry) are AuthState; `closed` means the gateway started closing (or the socket
- * is gone) and nothing more is processed.
+ * Where a connection is. `hello`, `lookup`, `resuming` (reading the registry's state for a resume
+ * ticket), `challenge`, `verifying` and `claiming` (waiting for the session registry) are
+ * AuthState; `closed` means the gateway started closing (or the socket is gone) and nothing more
+ * is processed.
  */
-export type SessionPhase = 'hello' | 'lookup' | 'challenge' | 'verifying' | 'claiming' | 'forward' | 'closed';
+export type SessionPhase =
+  | 'hello'
+  | 'lookup'
+  | 'resuming'
+  | 'challenge'
+  | 'verifying'
+  | 'claiming'
+  | 'forward'
+  | 'closed';
 
 /** Same text for every authentication failure, so that replies cannot enumerate accounts or signers. */
 export const AUTH_FAIL_DETAIL = 'authentication failed';
@@ -153,6 +166,8 @@ export class ClientSession implements LinkSender, RegisteredSession {
   accountId: Uint8Array = EMPTY;
   accountKey = '';
   sessionId = 0n;
+  /** Nonce hash of the resume ticket issued to this session ('' = none), kept by the registry. */
+  ticketHash = '';
   readonly ws: WebSocket;
   readonly ip: string;
   private readonly ctx: SessionContext;
@@ -161,6 +176,16 @@ export class ClientSession implements LinkSender, RegisteredSession {
   private challenge: string | undefined;
   private timer: NodeJS.Timeout | undefined;
   private forward: ((payload: Uint8Array) => Uint8Array) | undefined;
+  /** For the first message to each Degas of a resumed session: carries `resumed_from`. */
+  private forwardResumed: ((payload: Uint8Array) => Uint8Array) | undefined;
+  /** A resume ticket that passed checks 1, 2 and 4, until the registry has answered. */
+  private resumeClaims: TicketClaims | undefined;
+  /** The session this one resumes (0n = a wallet login). */
+  private resumedFrom = 0n;
+  /** Time of the wallet login that began this session's chain of resumes (ms since the epoch). */
+  private chainStartMs = 0;
+  /** The ticket for this session's auth_ok (dropped once sent). */
+  private issuedTicket: Uint8Array = EMPTY;
   private readonly sentTo = new Set<DegasLink>();
   private lastLink: DegasLink | undefined;
   private tokens = 0;
@@ -234,6 +259,19 @@ export class ClientSession implements LinkSender, RegisteredSession {
     this.accountId = Uint8Array.from(hello.accountId);
     this.accountKey = idKey(this.accountId);
     this.address = address;
+    if (!this.ctx.registry.ready()) {
+      // A login could not be registered anyway: no wallet is asked to sign in vain (PROTOCOL 4.5, 8).
+      if (hello.resumeTicket.length > 0) this.countResume('unavailable');
+      this.unavailable();
+      return;
+    }
+    if (hello.resumeTicket.length > 0) {
+      // Checks 1, 2 (ticket side) and 4, before any directory or registry read. A refused ticket
+      // is not an error: the login continues with the challenge.
+      const opened = openTicket(this.ctx.settings.resume, hello.resumeTicket, this.accountId, address, Date.now());
+      if (typeof opened === 'string') this.countResume(opened);
+      else this.resumeClaims = opened;
+    }
     this.phase = 'lookup';
     this.restartTimer('auth_timeout', this.ctx.settings.authTimeoutMs);
     let result: Account | undefined | Promise<Account | undefined>;
@@ -277,9 +315,59 @@ export class ClientSession implements LinkSender, RegisteredSession {
       }
     }
     if (!enabled) {
+      // Check 2: a ticket does not outlive its signer.
+      if (this.resumeClaims !== undefined) this.countResume('signer_disabled');
+      this.resumeClaims = undefined;
       this.authFail('unknown_signer');
       return;
     }
+    if (this.resumeClaims !== undefined) this.readResumeState();
+    else this.sendChallenge();
+  }
+
+  /** Check 3: the registry's view of the account the ticket names. */
+  private readResumeState(): void {
+    this.phase = 'resuming';
+    let state: AccountState | undefined | Promise<AccountState | undefined>;
+    try {
+      state = this.ctx.registry.latest(this.accountId);
+    } catch (err) {
+      this.onResumeStateError(err);
+      return;
+    }
+    if (isThenable(state)) {
+      state.then(
+        (st) => this.guarded(() => this.onResumeState(st)),
+        (err: unknown) => this.guarded(() => this.onResumeStateError(err)),
+      );
+    } else this.onResumeState(state);
+  }
+
+  private onResumeStateError(err: unknown): void {
+    if (this.phase !== 'resuming') return;
+    this.ctx.logger.warn('session registry read failed', { error: err instanceof Error ? err.message : String(err) });
+    this.resumeClaims = undefined;
+    this.countResume('unavailable');
+    this.unavailable();
+  }
+
+  private onResumeState(state: AccountState | undefined): void {
+    const claims = this.resumeClaims;
+    if (this.phase !== 'resuming' || claims === undefined) return;
+    const expect = checkState(this.ctx.settings.resume, claims, state, Date.now());
+    if (typeof expect === 'string') {
+      this.resumeClaims = undefined;
+      this.countResume(expect);
+      this.sendChallenge();
+      return;
+    }
+    this.resumedFrom = claims.sessionId;
+    this.chainStartMs = claims.chainStartMs;
+    this.claim(expect);
+  }
+
+  /** Step 2 of PROTOCOL.md 4.2 (also after a refused resume ticket, on the same connection). */
+  private sendChallenge(): void {
     const { challenge, json } = createChallenge({
       message: this.ctx.settings.authMessage,
       randomBytes: pooledRandomBytes,
@@ -312,19 +400,28 @@ export class ClientSession implements LinkSender, RegisteredSession {
       this.authFail('bad_signature');
       return;
     }
-    this.claim();
+    // A wallet login begins a new chain of resumes.
+    this.chainStartMs = Date.now();
+    this.claim(undefined);
   }
 
   /**
    * Authentication succeeded: register the session (the registry replaces any older session of
    * the account, on this node or another), then enter ForwardState.
    */
-  private claim(): void {
+  private claim(expectSessionId: bigint | undefined): void {
     this.phase = 'claiming';
     this.sessionId = randomSessionId();
+    const codec = this.ctx.settings.resume.codec;
+    if (codec !== undefined) {
+      // Issued before the claim, so that the registry keeps its nonce hash with the session.
+      const issued = codec.issue(this.accountId, this.address, this.sessionId, this.chainStartMs);
+      this.issuedTicket = issued.ticket;
+      this.ticketHash = issued.nonceHash;
+    }
     let result: ClaimResult | Promise<ClaimResult>;
     try {
-      result = this.ctx.registry.claim(this);
+      result = this.ctx.registry.claim(this, expectSessionId);
     } catch (err) {
       this.onClaimError(err);
       return;
@@ -352,14 +449,36 @@ export class ClientSession implements LinkSender, RegisteredSession {
       this.promote();
       return;
     }
+    const resuming = this.resumeClaims !== undefined;
+    this.resumeClaims = undefined;
     if (result === 'unavailable') {
-      this.ctx.stats.authFailures.unavailable++;
-      this.ctx.stats.errorsToClients[ErrorCode.UNAVAILABLE]!++;
-      this.close(CloseCode.TRY_AGAIN_LATER, UNAVAILABLE_FRAME);
+      if (resuming) this.countResume('unavailable');
+      this.unavailable();
       return;
     }
-    // 'conflict' only answers a conditional claim (resume), which wallet logins never make.
-    this.authFail('unexpected_message');
+    if (!resuming) {
+      // 'conflict' only answers a conditional claim (a resume), which wallet logins never make.
+      this.authFail('unexpected_message');
+      return;
+    }
+    // Another connection resumed with this ticket first: this one logs in with the wallet.
+    this.countResume('conflict');
+    this.resumedFrom = 0n;
+    this.sessionId = 0n;
+    this.ticketHash = '';
+    this.issuedTicket = EMPTY;
+    this.sendChallenge();
+  }
+
+  /** The cluster bus is unreachable: no login can be registered (PROTOCOL.md 8). */
+  private unavailable(): void {
+    this.ctx.stats.authFailures.unavailable++;
+    this.ctx.stats.errorsToClients[ErrorCode.UNAVAILABLE]!++;
+    this.close(CloseCode.TRY_AGAIN_LATER, UNAVAILABLE_FRAME);
+  }
+
+  private countResume(result: ResumeResult): void {
+    this.ctx.stats.resumes[result]++;
   }
 
   /** The registry accepted the claim: enter ForwardState. */
@@ -367,12 +486,33 @@ export class ClientSession implements LinkSender, RegisteredSession {
     const { stats, settings } = this.ctx;
     this.clearTimer();
     this.forward = forwardEncoder(this.accountId, this.sessionId, Buffer.allocUnsafe);
+    const resumed = this.resumeClaims !== undefined;
+    this.resumeClaims = undefined;
+    if (resumed) {
+      this.forwardResumed = forwardEncoder(this.accountId, this.sessionId, Buffer.allocUnsafe, this.resumedFrom);
+      stats.resumes.ok++;
+    } else stats.authSuccesses++;
     this.phase = 'forward';
     this.tokens = settings.rateLimit * 2;
     this.lastRefill = performance.now();
     this.ctx.guard.releasePending(this.ticket);
-    stats.authSuccesses++;
-    this.ws.send(encodeGatewayMessage({ payload: { $case: 'authOk', value: { accountId: this.accountId } } }));
+    const resumeTicket = this.issuedTicket;
+    this.issuedTicket = EMPTY;
+    if (resumeTicket.length > 0) stats.ticketsIssued++;
+    this.ws.send(
+      encodeGatewayMessage({
+        payload: {
+          $case: 'authOk',
+          value: {
+            accountId: this.accountId,
+            sessionId: this.sessionId,
+            resumeTicket,
+            resumeWindowMs: resumeTicket.length > 0 ? settings.resume.windowMs : 0,
+            resumed,
+          },
+        },
+      }),
+    );
   }
 
   private onForwardFrame(data: Buffer): void {
@@ -399,16 +539,20 @@ export class ClientSession implements LinkSender, RegisteredSession {
       return;
     }
     let link = this.lastLink;
+    let encode = this.forward as (payload: Uint8Array) => Uint8Array;
     if (link === undefined || link.removed || !idEquals(link.degasId, degasId)) {
       link = this.ctx.links.get(degasId);
       this.lastLink = link;
       if (this.sentTo.size > 256) this.pruneSentTo();
+      // A resumed session's first message over each link names the session it continues (a new
+      // link to a Degas counts as first: that Degas ended the sessions of the link it lost).
+      if (this.forwardResumed !== undefined && !this.sentTo.has(link)) encode = this.forwardResumed;
       this.sentTo.add(link);
     }
     const stats = this.ctx.stats;
     stats.clientToDegasMessages++;
     stats.clientToDegasBytes += payload.length;
-    link.send((this.forward as (payload: Uint8Array) => Uint8Array)(payload), this);
+    link.send(encode(payload), this);
   }
 
   private pruneSentTo(): void {

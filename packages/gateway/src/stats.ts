@@ -1,4 +1,5 @@
 import { ErrorCode } from '@degas/proto';
+import { RESUME_RESULTS, type ResumeResult } from './resume.js';
 
 /** Why a login failed, for /metrics (never sent to the client: the client only sees AUTH_FAIL). */
 export type AuthFailReason =
@@ -43,6 +44,10 @@ export interface GatewayStats {
   upgradesRejected: Record<UpgradeRejectReason, number>;
   authSuccesses: number;
   authFailures: Record<AuthFailReason, number>;
+  /** Resume tickets presented, by how they ended (`ok` = a session resumed without a signature). */
+  resumes: Record<ResumeResult, number>;
+  /** Resume tickets issued (one per `auth_ok` while resume is on). */
+  ticketsIssued: number;
   clientToDegasMessages: number;
   clientToDegasBytes: number;
   degasToClientMessages: number;
@@ -77,6 +82,8 @@ export function createStats(): GatewayStats {
     >,
     authSuccesses: 0,
     authFailures: Object.fromEntries(authFailReasons.map((r) => [r, 0])) as Record<AuthFailReason, number>,
+    resumes: Object.fromEntries(RESUME_RESULTS.map((r) => [r, 0])) as Record<ResumeResult, number>,
+    ticketsIssued: 0,
     clientToDegasMessages: 0,
     clientToDegasBytes: 0,
     degasToClientMessages: 0,

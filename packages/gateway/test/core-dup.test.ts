@@ -14,6 +14,7 @@ test('registry release compares the session object, never only the account id', 
     accountId: new Uint8Array(16),
     accountKey: 'a',
     sessionId: BigInt(n),
+    ticketHash: '',
     deliver: () => true,
     kick: () => kicked.push(n),
   });

@@ -159,7 +159,7 @@ export class TestDegas {
     }
   }
 
-  clientMessages(): { accountId: Uint8Array; payload: Uint8Array; sessionId: bigint }[] {
+  clientMessages(): { accountId: Uint8Array; payload: Uint8Array; sessionId: bigint; resumedFrom: bigint }[] {
     const out = [];
     for (const m of this.received) if (m.payload?.$case === 'clientMessage') out.push(m.payload.value);
     return out;

@@ -27,7 +27,8 @@ export interface SpawnedGateway {
 }
 
 /**
- * Spawns `node dist/bin.js --port 0 --admin-port 0 ...args` and resolves once it logs
+ * Spawns `node dist/bin.js --port 0 --admin-port 0 --host 127.0.0.1 ...args` (each default left out
+ * when `args` gives that flag) and resolves once it logs
  * `{"msg":"listening","port":…,"adminPort":…}`. Rejects (and kills it) if it exits first or
  * does not get there within `timeoutMs`.
  * @example
@@ -43,12 +44,10 @@ export async function spawnGateway(
     [
       ...(options.nodeArgs ?? []),
       options.bin ?? GATEWAY_BIN,
-      '--port',
-      '0',
-      '--admin-port',
-      '0',
-      '--host',
-      '127.0.0.1',
+      // Defaults that `args` may override (a restart on the same port, for example).
+      ...(args.some((a) => a === '--port' || a.startsWith('--port=')) ? [] : ['--port', '0']),
+      ...(args.some((a) => a === '--admin-port' || a.startsWith('--admin-port=')) ? [] : ['--admin-port', '0']),
+      ...(args.some((a) => a === '--host' || a.startsWith('--host=')) ? [] : ['--host', '127.0.0.1']),
       ...args,
     ],
     { env: { ...process.env, NODE_OPTIONS: '', ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] },

@@ -3,6 +3,8 @@
  * page bundled with esbuild for browsers from the package's browser entry, logs in through a
  * real gateway with a test key, and exchanges messages with a real Degas (@degas/degas-sdk).
  */
+
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -17,7 +19,7 @@ import {
   startGateway,
 } from '@degas/gateway';
 import { idToHex } from '@degas/proto';
-import { testAccount, testDegasId, testKey } from '@degas/test-utils';
+import { type SpawnedGateway, spawnGateway, testAccount, testDegasId, testKey } from '@degas/test-utils';
 import * as esbuild from 'esbuild';
 import { type Browser, chromium, type Page } from 'playwright-core';
 
@@ -43,9 +45,17 @@ interface TestWindow {
     }>;
     wrongKey(args: Record<string, unknown>): Promise<Record<string, unknown>>;
   };
+  degasResume: {
+    start(args: Record<string, unknown>): Promise<{ signRequests: number; resumed: boolean; echo: string }>;
+    afterRestart(
+      args: Record<string, unknown>,
+    ): Promise<{ signRequests: number; resumed: boolean; states: string[]; echo: string }>;
+  };
 }
 
 let dir: string;
+let accountsFile: string;
+let degasPort: number;
 let accounts: Awaited<ReturnType<typeof createFileAccountDirectory>>;
 let degas: DegasServer;
 let gateway: GatewayHandle;
@@ -86,7 +96,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'degas-browser-'));
 
   // The account directory as an operator keeps it: a JSON file with the test key's address.
-  const accountsFile = join(dir, 'accounts.json');
+  accountsFile = join(dir, 'accounts.json');
   await writeFile(
     accountsFile,
     JSON.stringify({
@@ -103,7 +113,7 @@ beforeAll(async () => {
     reply.set(payload, 5);
     degas.send(accountId, reply);
   });
-  const degasPort = (await degas.listen()).port;
+  degasPort = (await degas.listen()).port;
 
   gateway = await startGateway({
     host: '127.0.0.1',
@@ -238,3 +248,58 @@ test('a page that signs with a key the account does not know gets AuthError and 
 function hexKey(n: number): string {
   return Buffer.from(testKey(n)).toString('hex');
 }
+
+test('a page whose EIP-1193 wallet counts its signing requests comes back after a gateway restart (same --resume-key) with zero new requests', async () => {
+  const key = randomBytes(32).toString('hex');
+  const args = (port: number) => [
+    '--port',
+    String(port),
+    '--admin-port',
+    'off',
+    '--accounts',
+    accountsFile,
+    '--degas',
+    `${degasId}=ws://127.0.0.1:${degasPort}`,
+    '--internal-token',
+    TOKEN,
+    '--resume-key',
+    key,
+    '--verifier-threads',
+    '1',
+    '--log-level',
+    'info', // spawnGateway waits for the "listening" line
+  ];
+  let gw: SpawnedGateway | undefined = await spawnGateway(args(0));
+  const port = gw.port;
+  const { page, pageErrors } = await openTestPage();
+  try {
+    const before = await page.evaluate((a) => (globalThis as unknown as TestWindow).degasResume.start(a), {
+      url: `ws://127.0.0.1:${port}`,
+      accountId: alice.idHex,
+      privateKey: hexKey(41),
+      degasId,
+    });
+    expect(before).toEqual({ signRequests: 1, resumed: false, echo: 'echo:before' });
+
+    // A restart, as an operator does it: SIGTERM (GOING_AWAY to every client), then the same
+    // command line again on the same port.
+    gw.kill('SIGTERM');
+    expect((await gw.exited()).code).toBe(0);
+    gw = await spawnGateway(args(port));
+
+    const after = await page.evaluate((a) => (globalThis as unknown as TestWindow).degasResume.afterRestart(a), {
+      degasId,
+    });
+    expect(after.signRequests).toBe(1); // no new wallet pop-up
+    expect(after.resumed).toBe(true);
+    expect(after.echo).toBe('echo:after');
+    expect(after.states.slice(0, 3)).toEqual(['connecting', 'authenticating', 'connected']);
+    expect(after.states).toContain('reconnecting');
+    expect(after.states.at(-1)).toBe('connected');
+    expect(pageErrors).toEqual([]);
+  } finally {
+    await page.close();
+    gw?.kill('SIGTERM');
+    await gw?.exited();
+  }
+}, 40_000);

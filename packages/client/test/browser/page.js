@@ -1,7 +1,7 @@
 // The test page of browser.test.ts, bundled with esbuild for browsers. It imports the package's
 // browser entry exactly as an application would, and exposes one function per scenario; each
 // returns plain data for the test to assert on.
-import { AuthError, DegasClient } from '@degas/client';
+import { AuthError, DegasClient, eip1193Signer, privateKeySigner } from '@degas/client';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -72,4 +72,81 @@ window.degasTest = {
     }
   },
 };
+/**
+ * A stand-in for a browser wallet (EIP-1193, like window.ethereum) that signs with a test key and
+ * counts every signing request, as a person would count wallet pop-ups.
+ */
+function countingWallet(privateKey) {
+  const key = privateKeySigner(privateKey);
+  const wallet = {
+    signRequests: 0,
+    async request({ method, params }) {
+      if (method === 'eth_signTypedData_v4') {
+        wallet.signRequests++;
+        const typed = JSON.parse(params[1]);
+        const signature = await key.signTypedData(typed);
+        return `0x${hex(signature)}`;
+      }
+      if (method === 'eth_accounts' || method === 'eth_requestAccounts') return [key.address];
+      if (method === 'eth_chainId') return '0x1';
+      throw Object.assign(new Error(`unsupported method ${method}`), { code: 4200 });
+    },
+  };
+  return { wallet, address: key.address };
+}
+
+let resumeClient;
+let resumeWallet;
+let resumeStates = [];
+
+/** Logs in through a counting EIP-1193 wallet and keeps the client open across a gateway restart. */
+window.degasResume = {
+  async start({ url, accountId, privateKey, degasId }) {
+    const { wallet, address } = countingWallet(privateKey);
+    resumeWallet = wallet;
+    resumeStates = [];
+    resumeClient = new DegasClient({
+      url,
+      accountId,
+      signer: eip1193Signer(wallet, address),
+      reconnect: { initialDelayMs: 100, maxDelayMs: 500 },
+    });
+    resumeClient.on('state', (s) => resumeStates.push(s));
+    await within(10_000, resumeClient.connect(), 'connect()');
+    const echoed = new Promise((resolve) => resumeClient.once('message', resolve));
+    resumeClient.send(degasId, enc.encode('before'));
+    const m = await within(10_000, echoed, 'the echo');
+    return { signRequests: wallet.signRequests, resumed: resumeClient.resumed, echo: dec.decode(m.payload) };
+  },
+
+  /** Waits for the client to be connected again after a drop, then exchanges one message. */
+  async afterRestart({ degasId }) {
+    await within(
+      20_000,
+      new Promise((resolve) => {
+        const check = () => {
+          if (resumeClient.state === 'connected' && resumeStates.includes('reconnecting')) {
+            resumeClient.off('state', check);
+            resolve();
+          }
+        };
+        resumeClient.on('state', check);
+        check();
+      }),
+      'the reconnection',
+    );
+    const echoed = new Promise((resolve) => resumeClient.once('message', resolve));
+    resumeClient.send(degasId, enc.encode('after'));
+    const m = await within(10_000, echoed, 'the echo');
+    const result = {
+      signRequests: resumeWallet.signRequests,
+      resumed: resumeClient.resumed,
+      states: resumeStates.slice(),
+      echo: dec.decode(m.payload),
+    };
+    resumeClient.close();
+    return result;
+  },
+};
+
 window.degasTestReady = true;
