@@ -6,6 +6,8 @@
 //   mark     start recording round-trip times (the measured window begins)
 //   stop     stop recording and sending; wait for in-flight messages; return the samples
 //   close    close every socket
+//   closed   wait until every socket has been closed by the server (e.g. a gateway shutting down)
+//   reconnect  reconnect every client that was connected, with its latest resume ticket or not
 // The same code drives the gateway and the raw baselines; only the framing differs.
 import { decodeGatewayMessage, encodeClientDegas, encodeClientMessage, errorCodeName } from '@degas/proto';
 import secp from 'secp256k1';
@@ -35,6 +37,9 @@ let t0 = 0n;
 let onDrained;
 /** @type {any[]} */
 let prepared = [];
+/** Clients that connected (gateway mode): reconnect() brings them back. */
+/** @type {any[]} */
+let connectedClients = [];
 
 // Roughly the size of a hello frame.
 const RAW_LOGIN_FRAME = Buffer.alloc(64, 0x68);
@@ -119,9 +124,13 @@ function connectOne(/** @type {any} */ o) {
         }
         const p = msg.payload;
         if (p?.$case === 'authRequest' && p.value.request?.$case === 'ethereumAuth') {
+          o.signed = true;
           const signature = signChallenge(o.authEth, p.value.request.value.challenge, o.key, o.authDomain);
           ws.send(encodeClientMessage({ payload: { $case: 'ethAuth', value: { signature } } }));
         } else if (p?.$case === 'authOk') {
+          // Kept for reconnect(); never logged.
+          o.ticket = p.value.resumeTicket;
+          o.resumed = p.value.resumed;
           finish({ ok: true, ws, startNs, readyNs: process.hrtime.bigint() });
         } else if (p?.$case === 'error') {
           finish({ ok: false, reason: errorCodeName(p.value.code) ?? `error ${p.value.code}` });
@@ -131,6 +140,77 @@ function connectOne(/** @type {any} */ o) {
       });
     }
   });
+}
+
+/**
+ * @param {{ accountId: Uint8Array, address: string }} o
+ * @param {Uint8Array} resumeTicket
+ */
+function helloFrame(o, resumeTicket) {
+  return encodeClientMessage({
+    payload: {
+      $case: 'hello',
+      value: {
+        accountId: o.accountId,
+        signer: { $case: 'ethereumSigner', value: { address: o.address } },
+        resumeTicket,
+      },
+    },
+  });
+}
+
+/**
+ * Runs connectOne over `list` with `concurrency` at a time; keeps the sockets of those that
+ * connected and returns the figures.
+ * @param {any[]} list
+ * @param {number} concurrency
+ */
+async function connectAll(list, concurrency) {
+  const count = list.length;
+  const results = new Array(count);
+  let next = 0;
+  const worker = async () => {
+    while (next < count) {
+      const k = next++;
+      list[k].signed = false;
+      list[k].resumed = false;
+      results[k] = await connectOne(list[k]);
+    }
+  };
+  const startedNs = process.hrtime.bigint();
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, count)) }, worker));
+  const endNs = process.hrtime.bigint();
+  /** @type {Record<string, number>} */
+  const failures = {};
+  const loginNs = new Float64Array(count);
+  let ok = 0;
+  let lastReadyNs = 0n;
+  let resumed = 0;
+  let signed = 0;
+  for (let k = 0; k < count; k++) {
+    const r = results[k];
+    if (r.ok) {
+      sockets.push(r.ws);
+      connectedClients.push(list[k]);
+      loginNs[ok++] = Number(r.readyNs - r.startNs);
+      if (r.readyNs > lastReadyNs) lastReadyNs = r.readyNs;
+      if (list[k].resumed) resumed++;
+      if (list[k].signed) signed++;
+      r.ws.on('error', () => {});
+    } else failures[r.reason] = (failures[r.reason] ?? 0) + 1;
+  }
+  return {
+    connected: ok,
+    failed: count - ok,
+    failures,
+    startedNs,
+    endNs,
+    lastReadyNs,
+    loginNs: loginNs.slice(0, ok),
+    total: sockets.length,
+    resumed,
+    signed,
+  };
 }
 
 const handlers = {
@@ -159,12 +239,9 @@ const handlers = {
         const key = privateKey(i);
         const address = authEth.publicKeyToAddress(secp.publicKeyCreate(key, false));
         o.key = key;
-        o.hello = encodeClientMessage({
-          payload: {
-            $case: 'hello',
-            value: { accountId: accountId(i), signer: { $case: 'ethereumSigner', value: { address } } },
-          },
-        });
+        o.accountId = accountId(i);
+        o.address = address;
+        o.hello = helloFrame(o, new Uint8Array(0));
       }
       list[k] = o;
     }
@@ -181,42 +258,54 @@ const handlers = {
     if (m.count !== undefined) await handlers.prepare(/** @type {any} */ (m));
     const list = prepared;
     prepared = [];
-    m.count = list.length;
-    const concurrency = Math.max(1, Math.min(m.concurrency ?? 256, m.count));
-    const results = new Array(m.count);
-    let next = 0;
-    const worker = async () => {
-      while (next < m.count) {
-        const k = next++;
-        results[k] = await connectOne(list[k]);
-      }
-    };
-    const startedNs = process.hrtime.bigint();
-    await Promise.all(Array.from({ length: concurrency }, worker));
-    const endNs = process.hrtime.bigint();
+    return connectAll(list, m.concurrency ?? 256);
+  },
+
+  /**
+   * Waits until the server has closed every open socket; returns the close codes seen.
+   * @param {{ timeoutMs?: number }} m
+   */
+  async closed(m) {
     /** @type {Record<string, number>} */
-    const failures = {};
-    const loginNs = new Float64Array(m.count);
-    let ok = 0;
-    let lastReadyNs = 0n;
-    for (const r of results) {
-      if (r.ok) {
-        sockets.push(r.ws);
-        loginNs[ok++] = Number(r.readyNs - r.startNs);
-        if (r.readyNs > lastReadyNs) lastReadyNs = r.readyNs;
-        r.ws.on('error', () => {});
-      } else failures[r.reason] = (failures[r.reason] ?? 0) + 1;
+    const codes = {};
+    await Promise.all(
+      sockets.map(
+        (ws) =>
+          new Promise((resolve) => {
+            if (ws.readyState === WebSocket.CLOSED) {
+              resolve(undefined);
+              return;
+            }
+            const timer = setTimeout(() => {
+              codes.timeout = (codes.timeout ?? 0) + 1;
+              ws.terminate();
+              resolve(undefined);
+            }, m.timeoutMs ?? 30_000);
+            ws.once('close', (code) => {
+              clearTimeout(timer);
+              codes[code] = (codes[code] ?? 0) + 1;
+              resolve(undefined);
+            });
+          }),
+      ),
+    );
+    return { codes };
+  },
+
+  /**
+   * Reconnects every client that was connected, all at once (up to `concurrency`), to `url`:
+   * with its latest resume ticket when `useTickets`, else with a plain hello (a wallet login).
+   * @param {{ url: string, useTickets: boolean, concurrency?: number }} m
+   */
+  async reconnect(m) {
+    const list = connectedClients;
+    connectedClients = [];
+    sockets = [];
+    for (const o of list) {
+      o.url = m.url;
+      o.hello = helloFrame(o, m.useTickets && o.ticket ? o.ticket : new Uint8Array(0));
     }
-    return {
-      connected: ok,
-      failed: m.count - ok,
-      failures,
-      startedNs,
-      endNs,
-      lastReadyNs,
-      loginNs: loginNs.slice(0, ok),
-      total: sockets.length,
-    };
+    return connectAll(list, m.concurrency ?? 1_000_000);
   },
 
   /**
@@ -364,6 +453,7 @@ const handlers = {
       ),
     );
     sockets = [];
+    connectedClients = [];
     return { closed: open.length };
   },
 };

@@ -10,9 +10,10 @@ import { commitInfo, evaluateTargets, formatReport, machineInfo, writeResult } f
 import { runFanout } from './scenarios/fanout.js';
 import { runIdle } from './scenarios/idle.js';
 import { measureNobleRate, runLoginStorm } from './scenarios/login-storm.js';
+import { runReconnectStorm } from './scenarios/reconnect-storm.js';
 import { runRelay } from './scenarios/relay.js';
 
-const SCENARIOS = ['relay', 'fanout', 'login-storm', 'idle'];
+const SCENARIOS = ['relay', 'fanout', 'login-storm', 'idle', 'reconnect-storm'];
 
 const USAGE = `usage: node src/run.js [${SCENARIOS.join('|')} ...] [options]
   --quick               smoke sizes (a few seconds per scenario; numbers are meaningless)
@@ -29,7 +30,10 @@ const USAGE = `usage: node src/run.js [${SCENARIOS.join('|')} ...] [options]
   login-storm:  --logins N (default 5000)  --calm N (default 100)  --calm-interval-ms N (default 20;
                 0 = unpaced closed loop)  --storm-nice N (default 10)  --verifier native|noble
                 --noble-logins N (default 1000; a second storm with --verifier noble, 0 = skip)
-  idle:         --idle N (default 20000, capped by the open-files limit)`;
+  idle:         --idle N (default 20000, capped by the open-files limit)
+  reconnect-storm: --reconnect-clients N (default 2000)  --reconnect-variants single,cluster
+                (default single; cluster needs nats-server on PATH)
+                --reconnect-verifiers native,noble (default both: the gateway's verifier in both storms)`;
 
 /**
  * @typedef {{ tmpDir: string, withGateway: boolean, log: (line: string) => void,
@@ -63,6 +67,9 @@ function main() {
       'noble-logins': { type: 'string' },
       verifier: { type: 'string' },
       idle: { type: 'string' },
+      'reconnect-clients': { type: 'string' },
+      'reconnect-variants': { type: 'string' },
+      'reconnect-verifiers': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -130,6 +137,12 @@ function main() {
       rawBaseline: true,
       stormNice: num(v['storm-nice'], 10),
       nobleLogins: num(v['noble-logins'], q ? 0 : 1000),
+    },
+    reconnect: {
+      clients: num(v['reconnect-clients'], q ? 20 : 2000),
+      procs: q ? 1 : 2,
+      variants: (v['reconnect-variants'] ?? 'single').split(',').filter(Boolean),
+      verifiers: (v['reconnect-verifiers'] ?? (q ? 'native' : 'native,noble')).split(',').filter(Boolean),
     },
     idle: {
       connections: Math.min(idleWanted, idleMax),
@@ -203,6 +216,7 @@ function main() {
           }
         }
         if (s === 'idle') result.scenarios.push(...(await runIdle(cfg.idle, ctx)));
+        if (s === 'reconnect-storm') result.scenarios.push(...(await runReconnectStorm(cfg.reconnect, ctx)));
         ctx.log(`${s}: done in ${((Date.now() - t) / 1000).toFixed(1)} s`);
       }
     } finally {

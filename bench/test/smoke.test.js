@@ -129,3 +129,18 @@ test('idle: RSS per connection for the gateway and the raw ws server', async () 
   // 50 connections are within RSS noise: the ratio may be undefined (null), never a non-number.
   expect(s.ratio === null || Number.isFinite(s.ratio)).toBe(true);
 });
+
+test('reconnect-storm: every client comes back; with resume none signs, without resume all do', async () => {
+  const { result } = /** @type {any} */ (await runQuick('reconnect-storm'));
+  expectEnvelope(result);
+  const [s] = result.scenarios;
+  expect(s.name).toBe('reconnect-storm');
+  expect(s.variant).toBe('single');
+  expect(s.verifier).toBe('native');
+  expect(s.clients).toBe(20);
+  expect(s.gateway).toMatchObject({ back: 20, failed: 0, resumed: 20, signed: 0, signatures_verified: 0 });
+  expect(s.baseline).toMatchObject({ back: 20, failed: 0, resumed: 0, signed: 20, signatures_verified: 20 });
+  expect(positive(s.gateway.reconnects_per_s)).toBe(true);
+  expect(positive(s.baseline.reconnects_per_s)).toBe(true);
+  expect(s.ratio).toBeCloseTo(s.gateway.reconnects_per_s / s.baseline.reconnects_per_s, 2);
+});

@@ -82,7 +82,8 @@ export function gatewayAvailable() {
 /**
  * Starts the real gateway bin.
  * @param {{ accountsFile: string, degasUrl: string, degasIdHex: string, nodeArgs?: string[], extraArgs?: string[],
- *   stdoutFile?: string | undefined }} o
+ *   stdoutFile?: string | undefined, port?: number }} o (`port`: 0 = any free port, the default; a
+ *   restart passes the port of the gateway it replaces)
  */
 export function startGateway(o) {
   const args = [
@@ -91,7 +92,7 @@ export function startGateway(o) {
     '--host',
     '127.0.0.1',
     '--port',
-    '0',
+    String(o.port ?? 0),
     '--admin-port',
     '0',
     '--accounts',
