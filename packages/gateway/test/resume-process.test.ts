@@ -128,7 +128,7 @@ test('an invalid --resume-key is a one-line configuration error (exit 2) that do
   const short = randomBytes(31).toString('hex');
   await expect(
     spawnGateway(['--accounts', accountsFile, '--resume-key', short], { timeoutMs: 10_000 }),
-  ).rejects.toThrow(/exited \(code 2[^]*--resume-key: key 1: a resume key must be at least 32 bytes \(31 given\)/);
+  ).rejects.toThrow(/exited \(code 2[\s\S]*--resume-key: key 1: a resume key must be at least 32 bytes \(31 given\)/);
   const err = await spawnGateway(['--accounts', accountsFile, '--resume-key', short]).catch((e: Error) => e.message);
   expect(err).not.toContain(short.slice(0, 16));
 });
