@@ -4,8 +4,12 @@ describe('public surface', () => {
       'AuthEthError',
       'DEFAULT_AUTH_DOMAIN',
       'DEFAULT_AUTH_MESSAGE',
+      'DEFAULT_CHAIN_ID',
+      'MAX_CHAIN_ID',
+      'MAX_WALLET_SIGNATURE_LENGTH',
       'SIGNATURE_LENGTH',
       'bytesToHex',
+      'checkChainId',
       'createChallenge',
       'eip1193Signer',
       'generatePrivateKey',
@@ -33,6 +37,9 @@ describe('public surface', () => {
     const m = await import('./index.js');
     expect(m.DEFAULT_AUTH_DOMAIN).toBe('Degas Authentication');
     expect(m.SIGNATURE_LENGTH).toBe(65);
+    expect(m.MAX_WALLET_SIGNATURE_LENGTH).toBe(8192);
+    expect(m.DEFAULT_CHAIN_ID).toBe(1);
+    expect(m.MAX_CHAIN_ID).toBe(Number.MAX_SAFE_INTEGER);
     expect(m.DEFAULT_AUTH_MESSAGE).toMatch(/free/);
     expect(m.DEFAULT_AUTH_MESSAGE).toMatch(/transaction/);
     expect(m.DEFAULT_AUTH_MESSAGE).toMatch(/spend/);

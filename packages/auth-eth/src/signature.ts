@@ -17,6 +17,18 @@ import { type LoginFields, loginDigest } from './typed-data.js';
 export const SIGNATURE_LENGTH = 65;
 
 /**
+ * Longest signature a smart-contract wallet may send (PROTOCOL.md 4.2 step 5): ERC-1271 and
+ * ERC-6492 signatures are 1 to 8192 bytes.
+ *
+ * @example
+ * ```ts
+ * import { MAX_WALLET_SIGNATURE_LENGTH } from '@degas/auth-eth';
+ * const fits = (sig: Uint8Array) => sig.length >= 1 && sig.length <= MAX_WALLET_SIGNATURE_LENGTH;
+ * ```
+ */
+export const MAX_WALLET_SIGNATURE_LENGTH = 8192;
+
+/**
  * A signature that passed every shape rule of {@link parseSignature}.
  *
  * @example
@@ -135,6 +147,8 @@ export function recoverAddress(digest: Uint8Array, signature: Uint8Array): strin
  * @param params.signature - the `eth_auth` signature.
  * @param params.address - the `hello` signer address.
  * @param params.domainName - the EIP-712 domain name; default {@link DEFAULT_AUTH_DOMAIN}.
+ * @param params.chainId - the chain id the client signed with (`eth_auth.chain_id`, 0 meaning 1);
+ *   default 1.
  * @returns whether the login is valid.
  * @example
  * ```ts
@@ -150,14 +164,16 @@ export function verifyLogin(params: {
   signature: Uint8Array;
   address: string;
   domainName?: string;
+  chainId?: number | bigint;
 }): boolean {
   try {
     if (typeof params !== 'object' || params === null) return false;
-    const { fields, signature, address, domainName } = params;
+    const { fields, signature, address, domainName, chainId } = params;
     if (typeof fields !== 'object' || fields === null) return false;
     if (typeof fields.Challenge !== 'string' || !CHALLENGE_RE.test(fields.Challenge)) return false;
     const expected = parseAddress(address);
-    const digest = loginDigest(fields, domainName === undefined ? undefined : { domainName });
+    // On the wire, chain id 0 (absent) means 1.
+    const digest = loginDigest(fields, { domainName, chainId: chainId === 0 || chainId === 0n ? 1 : chainId });
     return equalBytes(recoverAddressBytes(digest, signature), expected);
   } catch {
     return false;

@@ -82,7 +82,7 @@ describe('privateKeySigner', () => {
 
   it('exposes only address and signTypedData, and is frozen', () => {
     const signer = privateKeySigner(KEY);
-    expect(Object.keys(signer).sort()).toEqual(['address', 'signTypedData']);
+    expect(Object.keys(signer).sort()).toEqual(['address', 'getChainId', 'signTypedData']);
     expect(Object.isFrozen(signer)).toBe(true);
     expect(JSON.stringify(signer)).not.toContain(KEY.slice(2));
   });
@@ -141,14 +141,16 @@ describe('generatePrivateKey / privateKeyToAddress', () => {
 /** An in-memory EIP-1193 wallet that signs with an ethers Wallet, like a browser extension. */
 function walletProvider(
   key: string,
-  options: { tamper?: (sig: string) => unknown } = {},
+  options: { tamper?: (sig: string) => unknown; chainId?: number } = {},
 ): { request(args: { method: string; params?: unknown[] | object }): Promise<unknown>; calls: unknown[] } {
   const wallet = new Wallet(key);
   const calls: unknown[] = [];
+  const activeChain = options.chainId ?? 1;
   return {
     calls,
     async request({ method, params }) {
       calls.push({ method, params });
+      if (method === 'eth_chainId') return `0x${activeChain.toString(16)}`;
       if (method !== 'eth_signTypedData_v4') throw Object.assign(new Error('unsupported'), { code: 4200 });
       const [from, json] = params as [string, string];
       if (from.toLowerCase() !== wallet.address.toLowerCase()) throw new Error('unknown account');
@@ -157,6 +159,13 @@ function walletProvider(
         types: Record<string, TypedDataField[]>;
         message: Record<string, unknown>;
       };
+      // As MetaMask does: typed data for another chain than the active one is refused.
+      if (Number(data.domain.chainId) !== activeChain) {
+        throw Object.assign(
+          new Error(`Provided chainId "${String(data.domain.chainId)}" must match the active chainId "${activeChain}"`),
+          { code: -32602 },
+        );
+      }
       const sig = await wallet.signTypedData(data.domain, withoutDomainType(data.types), data.message);
       return options.tamper ? options.tamper(sig) : sig;
     },
@@ -221,8 +230,6 @@ describe('eip1193Signer', () => {
   });
 
   it.each<[string, (s: string) => unknown]>([
-    ['a 64-byte compact signature', (s) => s.slice(0, 130)],
-    ['a 66-byte signature', (s) => `${s}00`],
     ['v = 35', (s) => `${s.slice(0, 130)}23`],
     [
       'a high-s twin',
@@ -236,6 +243,8 @@ describe('eip1193Signer', () => {
     ['non-hex text', () => 'not a signature'],
     ['a number', () => 42],
     ['null', () => null],
+    ['empty', () => '0x'],
+    ['8193 bytes (over the contract-wallet bound)', () => `0x${'ab'.repeat(8193)}`],
   ])('rejects a wallet answer that is %s with SIGNER_ERROR', async (_, tamper) => {
     const signer = eip1193Signer(walletProvider(KEY, { tamper }), KEY_ADDRESS);
     expect((await rejection(signer.signTypedData(typedFor().typed))).code).toBe('SIGNER_ERROR');
@@ -344,8 +353,8 @@ describe('typedDataSigner', () => {
     };
     expect((await rejection(typedDataSigner(wrongKey).signTypedData(typed))).code).toBe('SIGNER_ERROR');
 
-    const short = { address: KEY_ADDRESS, signTypedData: async (_: unknown) => `0x${'11'.repeat(64)}` };
-    expect((await rejection(typedDataSigner(short).signTypedData(typed))).code).toBe('SIGNER_ERROR');
+    const empty = { address: KEY_ADDRESS, signTypedData: async (_: unknown) => '0x' };
+    expect((await rejection(typedDataSigner(empty).signTypedData(typed))).code).toBe('SIGNER_ERROR');
   });
 
   it('validates the account', () => {
@@ -375,7 +384,11 @@ describe('toSigner', () => {
 
   it('adapts viem accounts, ethers wallets and hand-written EthSigners', async () => {
     const inner = privateKeySigner(KEY);
-    const custom: EthSigner = { address: KEY_ADDRESS, signTypedData: (t) => inner.signTypedData(t) };
+    const custom: EthSigner = {
+      address: KEY_ADDRESS,
+      getChainId: () => Promise.resolve(1),
+      signTypedData: (t) => inner.signTypedData(t),
+    };
     const { fields, typed } = typedFor();
     for (const s of [privateKeyToAccount(KEY), new Wallet(KEY), custom]) {
       const signer = toSigner(s);
@@ -389,5 +402,108 @@ describe('toSigner', () => {
     expect(() => toSigner(null as never)).toThrow(TypeError);
     expect(() => toSigner({} as never)).toThrow(TypeError);
     expect(codeOf(() => toSigner('not a key'))).toBe('INVALID_PRIVATE_KEY');
+  });
+});
+
+describe('chain id of each signer (the wallet’s own chain, PROTOCOL.md 4.2 step 3)', () => {
+  it('raw keys and accounts sign with 1 unless told otherwise', async () => {
+    expect(await privateKeySigner(KEY).getChainId()).toBe(1);
+    expect(await typedDataSigner(privateKeyToAccount(KEY)).getChainId()).toBe(1);
+    expect(await typedDataSigner(new Wallet(KEY)).getChainId()).toBe(1);
+    expect(await toSigner(KEY).getChainId()).toBe(1);
+  });
+
+  it('takes a chain id as a number, a bigint or a function asked before each login', async () => {
+    expect(await privateKeySigner(KEY, { chainId: 8453 }).getChainId()).toBe(8453);
+    expect(await privateKeySigner(KEY, { chainId: 8453n }).getChainId()).toBe(8453);
+    expect(await toSigner(KEY, { chainId: 10 }).getChainId()).toBe(10);
+    expect(await toSigner(new Wallet(KEY), { chainId: 137 }).getChainId()).toBe(137);
+    let current: number | bigint = 8453;
+    const signer = typedDataSigner(privateKeyToAccount(KEY), { chainId: async () => current });
+    expect(await signer.getChainId()).toBe(8453);
+    current = 42161n;
+    expect(await signer.getChainId()).toBe(42161);
+  });
+
+  it('uses an account’s own getChainId (ethers v5 signers, hand-written EthSigners) when not told', async () => {
+    const inner = privateKeySigner(KEY);
+    const custom = { address: KEY_ADDRESS, getChainId: async () => 8453, signTypedData: inner.signTypedData };
+    expect(await toSigner(custom).getChainId()).toBe(8453);
+    expect(await toSigner(custom, { chainId: 10 }).getChainId()).toBe(10);
+  });
+
+  it.each<[string, unknown, typeof TypeError | typeof RangeError]>([
+    ['0', 0, RangeError],
+    ['-1', -1, RangeError],
+    ['1.5', 1.5, TypeError],
+    ['2^53', 2 ** 53, RangeError],
+    ['2^64 as bigint', 2n ** 64n, RangeError],
+    ['a decimal string', '8453', TypeError],
+    ['NaN', Number.NaN, TypeError],
+  ])('rejects a fixed chain id of %s at construction', (_, chainId, type) => {
+    expect(() => privateKeySigner(KEY, { chainId: chainId as number })).toThrow(type);
+    expect(() => typedDataSigner(privateKeyToAccount(KEY), { chainId: chainId as number })).toThrow(type);
+  });
+
+  it('wraps a failing or unusable chainId function in SIGNER_ERROR', async () => {
+    const cause = new Error('no network');
+    const failing = privateKeySigner(KEY, { chainId: () => Promise.reject(cause) });
+    const err = await rejection(failing.getChainId());
+    expect(err.code).toBe('SIGNER_ERROR');
+    expect(err.cause).toBe(cause);
+    expect((await rejection(privateKeySigner(KEY, { chainId: () => 0 }).getChainId())).code).toBe('SIGNER_ERROR');
+  });
+
+  it('an EIP-1193 wallet is asked for eth_chainId, and signs for its active chain 8453', async () => {
+    const provider = walletProvider(KEY, { chainId: 8453 });
+    const signer = eip1193Signer(provider, KEY_ADDRESS);
+    const chainId = await signer.getChainId();
+    expect(chainId).toBe(8453);
+    const { fields } = createChallenge();
+    const typed = loginTypedData(fields, { chainId });
+    const sig = await signer.signTypedData(typed);
+    expect(provider.calls).toEqual([
+      { method: 'eth_chainId', params: undefined },
+      { method: 'eth_signTypedData_v4', params: [KEY_ADDRESS, JSON.stringify(typed)] },
+    ]);
+    expect(verifyLogin({ fields, signature: sig, address: KEY_ADDRESS, chainId: 8453 })).toBe(true);
+    expect(verifyLogin({ fields, signature: sig, address: KEY_ADDRESS })).toBe(false);
+    // The same wallet refuses mainnet typed data, as MetaMask does.
+    const refused = await rejection(signer.signTypedData(loginTypedData(fields)));
+    expect(refused.code).toBe('SIGNER_ERROR');
+    expect(refused.message).toContain('must match the active chainId');
+  });
+
+  it.each<[string, unknown]>([
+    ['a decimal string', '8453'],
+    ['0x0', '0x0'],
+    ['over 2^53', '0x20000000000000'],
+    ['not hex', '0xzz'],
+    ['null', null],
+    ['an object', { chainId: 1 }],
+  ])('rejects an eth_chainId answer that is %s with SIGNER_ERROR', async (_, answer) => {
+    const signer = eip1193Signer({ request: async () => answer }, KEY_ADDRESS);
+    expect((await rejection(signer.getChainId())).code).toBe('SIGNER_ERROR');
+  });
+
+  it('accepts a numeric eth_chainId answer and wraps a provider failure', async () => {
+    expect(await eip1193Signer({ request: async () => 10 }, KEY_ADDRESS).getChainId()).toBe(10);
+    const cause = { code: 4900, message: 'Disconnected' };
+    const err = await rejection(eip1193Signer({ request: () => Promise.reject(cause) }, KEY_ADDRESS).getChainId());
+    expect(err.code).toBe('SIGNER_ERROR');
+    expect(err.cause).toBe(cause);
+  });
+});
+
+describe('smart-contract wallet signatures pass through untouched', () => {
+  it.each([1, 64, 66, 200, 8192])('a %i-byte answer from a wallet or an account', async (length) => {
+    const blob = Uint8Array.from({ length }, (_, i) => (i * 7 + 3) & 0xff);
+    const { typed } = typedFor();
+    const wallet = eip1193Signer({ request: async () => hex(blob) }, KEY_ADDRESS);
+    expect(bytesToHex(await wallet.signTypedData(typed))).toBe(bytesToHex(blob));
+    const account = typedDataSigner({ address: KEY_ADDRESS, signTypedData: async () => blob });
+    const out = await account.signTypedData(typed);
+    expect(bytesToHex(out)).toBe(bytesToHex(blob));
+    expect(out).not.toBe(blob);
   });
 });

@@ -4,8 +4,8 @@ import { getPublicKey, hashes, sign, utils } from '@noble/secp256k1';
 import { parseAddress, publicKeyToAddress, toChecksumAddress } from './address.js';
 import { equalBytes, hexToBytes, isBytes } from './bytes.js';
 import { AuthEthError } from './errors.js';
-import { parseSignature, recoverAddress } from './signature.js';
-import { hashTypedData, type LoginTypedData } from './typed-data.js';
+import { MAX_WALLET_SIGNATURE_LENGTH, parseSignature, recoverAddress, SIGNATURE_LENGTH } from './signature.js';
+import { checkChainId, DEFAULT_CHAIN_ID, hashTypedData, type LoginTypedData } from './typed-data.js';
 
 /**
  * Something that signs Login typed data: a private key, a browser wallet, a viem or ethers
@@ -15,14 +15,64 @@ import { hashTypedData, type LoginTypedData } from './typed-data.js';
  * ```ts
  * import { type EthSigner, createChallenge, loginTypedData, privateKeySigner } from '@degas/auth-eth';
  * const signer: EthSigner = privateKeySigner('0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318');
- * const signature = await signer.signTypedData(loginTypedData(createChallenge().fields));
+ * const chainId = await signer.getChainId();
+ * const signature = await signer.signTypedData(loginTypedData(createChallenge().fields, { chainId }));
  * ```
  */
 export interface EthSigner {
   /** The signer's address, EIP-55 checksummed. */
   readonly address: string;
-  /** Signs the typed data; resolves to 65 bytes r ‖ s ‖ v. */
+  /**
+   * The chain id to sign the Login typed data with: a browser wallet's active chain
+   * (`eth_chainId`), otherwise the one the signer was created with (default 1).
+   */
+  getChainId(): Promise<number>;
+  /**
+   * Signs the typed data; resolves to 65 bytes r ‖ s ‖ v, or, for a smart-contract wallet, its
+   * own signature bytes (1 to {@link MAX_WALLET_SIGNATURE_LENGTH}; ERC-1271 or ERC-6492).
+   */
   signTypedData(typedData: LoginTypedData): Promise<Uint8Array>;
+}
+
+/**
+ * Where a signer that is not a browser wallet takes its chain id from: a fixed chain id, or a
+ * function asked before each login (e.g. an ethers provider's `getNetwork()`).
+ */
+export type ChainIdSource = number | bigint | (() => number | bigint | Promise<number | bigint>);
+
+/** Options of {@link privateKeySigner}, {@link typedDataSigner} and {@link toSigner}. */
+export interface SignerOptions {
+  /** The chain id the Login typed data is signed with; default 1 (PROTOCOL.md 4.2 step 3). */
+  chainId?: ChainIdSource | undefined;
+}
+
+/**
+ * Validates `options.chainId` now (a fixed one) and returns the signer's `getChainId`;
+ * `fallback` is used when the option is absent.
+ */
+function chainIdGetter(options: SignerOptions | undefined, fallback?: ChainIdSource): () => Promise<number> {
+  if (options !== undefined && (typeof options !== 'object' || options === null)) {
+    throw new TypeError('options must be an object');
+  }
+  const source = options?.chainId ?? fallback;
+  if (source === undefined) return () => Promise.resolve(DEFAULT_CHAIN_ID);
+  if (typeof source === 'function') {
+    return async () => {
+      let value: number | bigint;
+      try {
+        value = await source();
+      } catch (cause) {
+        throw signerError(`the chainId function failed: ${describeError(cause)}`, cause);
+      }
+      try {
+        return checkChainId(value);
+      } catch (cause) {
+        throw signerError('the chainId function returned an unusable chain id', cause);
+      }
+    };
+  }
+  const fixed = checkChainId(source, 'options.chainId');
+  return () => Promise.resolve(fixed);
 }
 
 /** Minimal EIP-1193 provider: `window.ethereum`, a WalletConnect provider, etc. */
@@ -93,9 +143,11 @@ function describeError(err: unknown): string {
 }
 
 /**
- * Turns a wallet's answer into 65 signature bytes and checks it before it goes on the wire: a
- * malformed signature or one from another account would only fail at the gateway as AUTH_FAIL,
- * which tells the user nothing.
+ * Turns a wallet's answer into signature bytes and checks a 65-byte one before it goes on the
+ * wire: a malformed signature or one from another account would only fail at the gateway as
+ * AUTH_FAIL, which tells the user nothing. Any other length is a smart-contract wallet's
+ * signature (ERC-1271 / ERC-6492), which only the wallet contract can check: it passes through
+ * untouched, within the protocol's bound of 1 to 8192 bytes.
  */
 function checkSignerResult(result: unknown, typedData: LoginTypedData, address: Uint8Array): Uint8Array {
   let signature: Uint8Array;
@@ -107,6 +159,12 @@ function checkSignerResult(result: unknown, typedData: LoginTypedData, address: 
       throw signerError('signer returned a string that is not hex', cause);
     }
   } else throw signerError('signer returned neither a hex string nor bytes');
+  if (signature.length !== SIGNATURE_LENGTH) {
+    if (signature.length === 0 || signature.length > MAX_WALLET_SIGNATURE_LENGTH) {
+      throw signerError(`signer returned ${signature.length} signature bytes (at most ${MAX_WALLET_SIGNATURE_LENGTH})`);
+    }
+    return signature;
+  }
   try {
     parseSignature(signature);
   } catch (cause) {
@@ -130,21 +188,25 @@ function checkSignerResult(result: unknown, typedData: LoginTypedData, address: 
  * key is copied and kept only in a closure.
  *
  * @param privateKey - 32 bytes, or 64 hex digits with or without `0x`.
+ * @param options.chainId - the chain id to sign with (a number, bigint, or a function asked
+ *   before each login); default 1.
  * @returns a frozen {@link EthSigner}.
- * @throws AuthEthError `INVALID_PRIVATE_KEY`.
+ * @throws AuthEthError `INVALID_PRIVATE_KEY`; TypeError/RangeError for a bad `chainId`.
  * @example
  * ```ts
  * import { createChallenge, loginTypedData, privateKeySigner } from '@degas/auth-eth';
- * const signer = privateKeySigner('0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318');
+ * const signer = privateKeySigner('0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318', { chainId: 8453 });
  * signer.address; // '0x2c7536E3605D9C16a7a3D7b1898e529396a65c23'
- * const signature = await signer.signTypedData(loginTypedData(createChallenge().fields));
+ * const typed = loginTypedData(createChallenge().fields, { chainId: await signer.getChainId() });
+ * const signature = await signer.signTypedData(typed);
  * ```
  */
-export function privateKeySigner(privateKey: Uint8Array | string): EthSigner {
+export function privateKeySigner(privateKey: Uint8Array | string, options?: SignerOptions): EthSigner {
   const key = parsePrivateKey(privateKey);
   const address = toChecksumAddress(publicKeyToAddress(getPublicKey(key, false)));
   return own({
     address,
+    getChainId: chainIdGetter(options),
     async signTypedData(typedData: LoginTypedData): Promise<Uint8Array> {
       const digest = hashTypedData(typedData);
       ensureHmac();
@@ -163,10 +225,26 @@ export function privateKeySigner(privateKey: Uint8Array | string): EthSigner {
   });
 }
 
+/** Parses an `eth_chainId` answer (a hex quantity; some providers answer a number). */
+function parseProviderChainId(result: unknown): number {
+  let value: number | bigint;
+  if (typeof result === 'string' && /^0x[0-9a-fA-F]{1,16}$/.test(result)) value = BigInt(result);
+  else if (typeof result === 'number') value = result;
+  else throw signerError('eth_chainId returned something other than a hex quantity');
+  try {
+    return checkChainId(value);
+  } catch (cause) {
+    throw signerError('eth_chainId returned an unusable chain id', cause);
+  }
+}
+
 /**
  * Signs through an EIP-1193 provider (a browser wallet such as `window.ethereum`) with
- * `eth_signTypedData_v4`, params `[address, JSON.stringify(typedData)]`. The wallet's answer
- * must be 65 bytes that pass {@link parseSignature} and recover to `address`.
+ * `eth_signTypedData_v4`, params `[address, JSON.stringify(typedData)]`. `getChainId()` asks the
+ * wallet for its active chain (`eth_chainId`, which needs no approval): wallets refuse typed
+ * data for any other chain, so the client signs with that one and never asks for a switch. A
+ * 65-byte answer must pass {@link parseSignature} and recover to `address`; any other length
+ * (1 to 8192 bytes) is a smart-contract wallet's signature and passes through untouched.
  *
  * @param provider - an object with EIP-1193 `request`.
  * @param address - the account to sign with, as the wallet reported it; it is passed to the
@@ -190,6 +268,15 @@ export function eip1193Signer(provider: Eip1193Provider, address: string): EthSi
   const addressBytes = parseAddress(address);
   return own({
     address: toChecksumAddress(addressBytes),
+    async getChainId(): Promise<number> {
+      let result: unknown;
+      try {
+        result = await provider.request({ method: 'eth_chainId' });
+      } catch (cause) {
+        throw signerError(`eth_chainId failed: ${describeError(cause)}`, cause);
+      }
+      return parseProviderChainId(result);
+    },
     async signTypedData(typedData: LoginTypedData): Promise<Uint8Array> {
       hashTypedData(typedData); // validate before bothering the user with a wallet pop-up
       let result: unknown;
@@ -228,14 +315,20 @@ function isEthersStyle(account: Record<string, unknown>, fn: (...args: unknown[]
  *   `{ domain, types, primaryType, message }`. `types` keeps the explicit EIP712Domain: viem
  *   uses it (it is the same type viem would derive), and wallet-backed accounts need it.
  *
- * The result (hex string or bytes) must be 65 bytes that pass {@link parseSignature} and recover
- * to `account.address`.
+ * The result (hex string or bytes), when 65 bytes long, must pass {@link parseSignature} and
+ * recover to `account.address`; any other length (1 to 8192 bytes, a smart-contract wallet's
+ * signature) passes through untouched. The chain id is `options.chainId`; without it, the
+ * account's own `getChainId()` when it has one (ethers v5 signers, hand-written
+ * {@link EthSigner}s); otherwise 1.
  *
  * @param account - an object with `address` and `signTypedData`.
+ * @param options.chainId - the chain id to sign with (number, bigint, or a function asked before
+ *   each login, e.g. `() => provider.getNetwork().then((n) => n.chainId)` for an ethers signer
+ *   backed by a browser wallet); default 1.
  * @returns an {@link EthSigner} whose `address` is the checksummed `account.address`.
  * @throws AuthEthError `INVALID_ADDRESS`/`INVALID_CHECKSUM`; TypeError without a
- *   `signTypedData` function. `signTypedData` rejects with `SIGNER_ERROR` when the account fails
- *   or returns something unusable.
+ *   `signTypedData` function; TypeError/RangeError for a bad `chainId`. `signTypedData` rejects
+ *   with `SIGNER_ERROR` when the account fails or returns something unusable.
  * @example
  * ```ts
  * import { typedDataSigner } from '@degas/auth-eth';
@@ -244,7 +337,7 @@ function isEthersStyle(account: Record<string, unknown>, fn: (...args: unknown[]
  * // or, with ethers: typedDataSigner(new Wallet(key))
  * ```
  */
-export function typedDataSigner(account: TypedDataAccount): EthSigner {
+export function typedDataSigner(account: TypedDataAccount, options?: SignerOptions): EthSigner {
   if (typeof account !== 'object' || account === null) throw new TypeError('account must be an object');
   const record = account as unknown as Record<string, unknown>;
   const fn = (typeof record.signTypedData === 'function' ? record.signTypedData : record._signTypedData) as
@@ -253,8 +346,14 @@ export function typedDataSigner(account: TypedDataAccount): EthSigner {
   if (typeof fn !== 'function') throw new TypeError('account must have a signTypedData function');
   const addressBytes = parseAddress(account.address);
   const ethers = isEthersStyle(record, fn);
+  const ownGetter = record.getChainId;
+  const getChainId = chainIdGetter(
+    options,
+    typeof ownGetter === 'function' ? () => (ownGetter as () => Promise<number | bigint>).call(account) : undefined,
+  );
   return own({
     address: toChecksumAddress(addressBytes),
+    getChainId,
     async signTypedData(typedData: LoginTypedData): Promise<Uint8Array> {
       hashTypedData(typedData);
       const { domain, types, primaryType, message } = typedData;
@@ -280,19 +379,24 @@ export function typedDataSigner(account: TypedDataAccount): EthSigner {
  * object with `address` and `signTypedData` goes through {@link typedDataSigner}.
  *
  * @param s - a private key, an EthSigner, or a viem/ethers account.
+ * @param options.chainId - for a key or an account: the chain id to sign with (default 1);
+ *   ignored for a signer made by this package, which keeps its own.
  * @returns an {@link EthSigner}.
  * @throws AuthEthError `INVALID_PRIVATE_KEY`/`INVALID_ADDRESS`; TypeError for anything else.
  * @example
  * ```ts
  * import { generatePrivateKey, toSigner } from '@degas/auth-eth';
- * const signer = toSigner(generatePrivateKey());
+ * const signer = toSigner(generatePrivateKey(), { chainId: 8453 });
  * ```
  */
-export function toSigner(s: EthSigner | Uint8Array | string | { address: string; signTypedData: Function }): EthSigner {
-  if (typeof s === 'string' || isBytes(s)) return privateKeySigner(s);
+export function toSigner(
+  s: EthSigner | Uint8Array | string | { address: string; signTypedData: Function },
+  options?: SignerOptions,
+): EthSigner {
+  if (typeof s === 'string' || isBytes(s)) return privateKeySigner(s, options);
   if (typeof s === 'object' && s !== null) {
     if (OWN_SIGNERS.has(s)) return s as EthSigner;
-    return typedDataSigner(s as TypedDataAccount);
+    return typedDataSigner(s as TypedDataAccount, options);
   }
   throw new TypeError('expected a private key, an EthSigner or an account with signTypedData');
 }

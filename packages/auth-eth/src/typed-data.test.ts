@@ -25,6 +25,7 @@ import {
   recoverAddress,
   verifyLogin,
 } from './index.js';
+import { domainSeparatorCacheSize } from './typed-data.js';
 
 function ethersHash(typed: AnyTypedData | LoginTypedData): string {
   return TypedDataEncoder.hash(
@@ -295,5 +296,82 @@ describe('hashTypedData rejects malformed typed data with TypeError', () => {
     ],
   ])('%s', (_, make) => {
     expect(() => hashTypedData(make() as LoginTypedData)).toThrow(TypeError);
+  });
+});
+
+/** Chain ids of real networks (Base, Optimism, Polygon, Arbitrum One, Sepolia) and the bounds. */
+const CHAIN_IDS = [1, 8453, 10, 137, 42161, 11155111, 2 ** 32 + 1, Number.MAX_SAFE_INTEGER] as const;
+
+describe('chain id (PROTOCOL.md 4.2 step 3: the client signs with its wallet’s chain)', () => {
+  it('puts the chain id in the domain, 1 by default, as a JSON number', () => {
+    expect(loginTypedData(FIELDS).domain.chainId).toBe(1);
+    expect(loginTypedData(FIELDS, { chainId: 8453 }).domain.chainId).toBe(8453);
+    expect(loginTypedData(FIELDS, { chainId: 8453n }).domain.chainId).toBe(8453);
+    expect(JSON.stringify(loginTypedData(FIELDS, { chainId: 8453 }).domain)).toBe(
+      '{"name":"Degas Authentication","version":"1","chainId":8453}',
+    );
+  });
+
+  it.each<[string, unknown, typeof TypeError | typeof RangeError]>([
+    ['0', 0, RangeError],
+    ['-1', -1, RangeError],
+    ['1.5', 1.5, TypeError],
+    ['2^53', 2 ** 53, RangeError],
+    ['2^53 as bigint', 2n ** 53n, RangeError],
+    ['a string', '8453', TypeError],
+    ['null', null, TypeError],
+    ['Infinity', Number.POSITIVE_INFINITY, TypeError],
+  ])('rejects a chain id of %s', (_, chainId, type) => {
+    expect(() => loginTypedData(FIELDS, { chainId: chainId as number })).toThrow(type);
+    expect(() => loginDigest(FIELDS, { chainId: chainId as number })).toThrow(type);
+  });
+
+  it.each(CHAIN_IDS.map((c) => [c]))('chain %i: digest equals ethers and viem, and hashTypedData', (chainId) => {
+    for (const domainName of DOMAIN_NAMES) {
+      const fields = { Message: PROMPTS[chainId % PROMPTS.length]!, Challenge: createChallenge().challenge };
+      const typed = loginTypedData(fields, { domainName, chainId });
+      const ours = bytesToHex(loginDigest(fields, { domainName, chainId }));
+      expect(ours).toBe(ethersHash(typed));
+      expect(ours).toBe(viemHash(typed));
+      expect(bytesToHex(hashTypedData(typed))).toBe(ours);
+      if (chainId !== 1) expect(ours).not.toBe(bytesToHex(loginDigest(fields, { domainName })));
+    }
+  });
+
+  it.each(CHAIN_IDS.filter((c) => c !== 1).map((c) => [c]))(
+    'chain %i: signatures equal ethers and viem and verify only with that chain id',
+    async (chainId) => {
+      const [key] = randomKeys(1);
+      const { fields } = createChallenge();
+      const typed = loginTypedData(fields, { chainId });
+      const signer = privateKeySigner(key!, { chainId });
+      const ours = await signer.signTypedData(typed);
+      expect(bytesToHex(ours)).toBe(bytesToHex(await ethersSign(key!, typed)));
+      expect(bytesToHex(ours)).toBe(bytesToHex(await viemSign(key!, typed)));
+      const address = signer.address;
+      expect(verifyLogin({ fields, signature: ours, address, chainId })).toBe(true);
+      expect(verifyLogin({ fields, signature: ours, address, chainId: BigInt(chainId) })).toBe(true);
+      expect(verifyLogin({ fields, signature: ours, address })).toBe(false);
+      expect(verifyLogin({ fields, signature: ours, address, chainId: chainId - 1 || 2 })).toBe(false);
+    },
+  );
+
+  it('treats chain id 0 (absent on the wire) as 1 in verifyLogin', async () => {
+    const signer = privateKeySigner(KEY);
+    const { fields } = createChallenge();
+    const signature = await signer.signTypedData(loginTypedData(fields));
+    expect(verifyLogin({ fields, signature, address: signer.address, chainId: 0 })).toBe(true);
+    expect(verifyLogin({ fields, signature, address: signer.address, chainId: 0n })).toBe(true);
+    expect(verifyLogin({ fields, signature, address: signer.address, chainId: -1 })).toBe(false);
+  });
+
+  it('keeps the domain-separator cache bounded while clients cycle through chain ids and names', () => {
+    const fields = { Message: 'Hi', Challenge: createChallenge().challenge };
+    for (let i = 0; i < 300; i++) {
+      const options = { domainName: `Domain ${i % 5}`, chainId: 1 + ((i * 7919) % 1000) };
+      expect(bytesToHex(loginDigest(fields, options))).toBe(bytesToHex(hashTypedData(loginTypedData(fields, options))));
+      expect(domainSeparatorCacheSize()).toBeLessThanOrEqual(64);
+    }
+    expect(domainSeparatorCacheSize()).toBeGreaterThan(0);
   });
 });

@@ -41,7 +41,7 @@ export interface LoginFields {
  * ```
  */
 export interface LoginTypedData {
-  domain: { name: string; version: '1'; chainId: 1 };
+  domain: { name: string; version: '1'; chainId: number };
   types: {
     EIP712Domain: { name: string; type: string }[];
     Login: { name: string; type: string }[];
@@ -160,30 +160,88 @@ function checkDomainName(name: unknown): string {
 }
 
 /**
+ * The chain id signed when none is given (PROTOCOL.md 4.2 step 3: 1, Ethereum mainnet).
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_CHAIN_ID, loginTypedData } from '@degas/auth-eth';
+ * loginTypedData({ Message: 'Sign in', Challenge: '00'.repeat(16) }).domain.chainId === DEFAULT_CHAIN_ID; // true
+ * ```
+ */
+export const DEFAULT_CHAIN_ID = 1;
+
+/**
+ * Largest chain id accepted: `Number.MAX_SAFE_INTEGER`, so that the typed data a wallet receives
+ * carries it as a JSON number (EIP-2294 bounds real chain ids below 2^52).
+ *
+ * @example
+ * ```ts
+ * import { MAX_CHAIN_ID } from '@degas/auth-eth';
+ * const usable = (id: number) => Number.isInteger(id) && id >= 1 && id <= MAX_CHAIN_ID;
+ * ```
+ */
+export const MAX_CHAIN_ID = Number.MAX_SAFE_INTEGER;
+
+/**
+ * Validates a chain id: an integer from 1 to {@link MAX_CHAIN_ID}, as a number or a bigint.
+ *
+ * @param value - the chain id.
+ * @param what - the name used in error messages.
+ * @returns the chain id as a number.
+ * @throws TypeError when it is not an integer; RangeError when it is out of range.
+ * @example
+ * ```ts
+ * import { checkChainId } from '@degas/auth-eth';
+ * checkChainId(8453n); // 8453
+ * ```
+ */
+export function checkChainId(value: unknown, what = 'chainId'): number {
+  if (typeof value === 'bigint') {
+    if (value < 1n || value > BigInt(MAX_CHAIN_ID)) throw new RangeError(`${what} must be from 1 to ${MAX_CHAIN_ID}`);
+    return Number(value);
+  }
+  if (typeof value !== 'number' || !Number.isInteger(value)) throw new TypeError(`${what} must be an integer`);
+  if (value < 1 || value > MAX_CHAIN_ID) throw new RangeError(`${what} must be from 1 to ${MAX_CHAIN_ID}`);
+  return value;
+}
+
+/** Options of {@link loginTypedData} and {@link loginDigest}. */
+export interface LoginTypedDataOptions {
+  /** The EIP-712 domain name; default {@link DEFAULT_AUTH_DOMAIN}. */
+  domainName?: string | undefined;
+  /** The domain's chain id (a wallet's active chain); default {@link DEFAULT_CHAIN_ID}. */
+  chainId?: number | bigint | undefined;
+}
+
+/**
  * Builds the Login typed data of PROTOCOL.md 4.2 step 3 for a challenge: domain
- * `{ name, version: '1', chainId: 1 }` with its EIP712Domain type in canonical order, and the
+ * `{ name, version: '1', chainId }` with its EIP712Domain type in canonical order, and the
  * struct `Login(string Message,string Challenge)`. Only the two fields are copied into
  * `message`, so the object can be passed to a wallet as it is.
  *
  * @param fields - the challenge fields (from {@link parseChallenge} or {@link createChallenge}).
  * @param options.domainName - the EIP-712 domain name; default {@link DEFAULT_AUTH_DOMAIN}.
+ * @param options.chainId - the domain's chain id (a browser wallet's active chain, which is the
+ *   only one it signs for); default {@link DEFAULT_CHAIN_ID}. The gateway must be told the same
+ *   one (`eth_auth.chain_id`).
  * @returns a fresh typed-data object.
- * @throws TypeError when a field or the domain name is not a well-formed string;
- *   RangeError for an empty domain name.
+ * @throws TypeError when a field or the domain name is not a well-formed string, or the chain id
+ *   is not an integer; RangeError for an empty domain name or a chain id outside 1..{@link MAX_CHAIN_ID}.
  * @example
  * ```ts
  * import { createChallenge, loginTypedData } from '@degas/auth-eth';
  * const { fields } = createChallenge();
- * const typed = loginTypedData(fields, { domainName: 'My Game Authentication' });
+ * const typed = loginTypedData(fields, { domainName: 'My Game Authentication', chainId: 8453 });
  * ```
  */
-export function loginTypedData(fields: LoginFields, options?: { domainName?: string }): LoginTypedData {
+export function loginTypedData(fields: LoginFields, options?: LoginTypedDataOptions): LoginTypedData {
   if (!isRecord(fields)) throw new TypeError('fields must be an object');
   const Message = checkString(fields.Message, 'Message');
   const Challenge = checkString(fields.Challenge, 'Challenge');
   const name = checkDomainName(options?.domainName ?? DEFAULT_AUTH_DOMAIN);
+  const chainId = options?.chainId === undefined ? DEFAULT_CHAIN_ID : checkChainId(options.chainId);
   return {
-    domain: { name, version: '1', chainId: 1 },
+    domain: { name, version: '1', chainId },
     types: {
       EIP712Domain: [
         { name: 'name', type: 'string' },
@@ -252,16 +310,17 @@ export function hashTypedData(typed: LoginTypedData): Uint8Array {
  *
  * @param fields - the challenge fields exactly as issued.
  * @param options.domainName - the EIP-712 domain name; default {@link DEFAULT_AUTH_DOMAIN}.
+ * @param options.chainId - the domain's chain id; default {@link DEFAULT_CHAIN_ID}.
  * @returns the 32-byte digest.
  * @throws TypeError / RangeError as {@link loginTypedData}.
  * @example
  * ```ts
  * import { createChallenge, loginDigest } from '@degas/auth-eth';
  * const { fields } = createChallenge();
- * const digest = loginDigest(fields); // Uint8Array(32)
+ * const digest = loginDigest(fields, { chainId: 8453 }); // Uint8Array(32)
  * ```
  */
-export function loginDigest(fields: LoginFields, options?: { domainName?: string }): Uint8Array {
+export function loginDigest(fields: LoginFields, options?: LoginTypedDataOptions): Uint8Array {
   // Same checks, in the same order, as loginTypedData; then the digest of that typed data with
   // its constant parts (type hashes, domain separator, hash of the prompt) taken from caches:
   // 3 keccak calls per login instead of 9 (the gateway's verifier runs this once per login).
@@ -269,44 +328,66 @@ export function loginDigest(fields: LoginFields, options?: { domainName?: string
   const Message = checkString(fields.Message, 'Message');
   const Challenge = checkString(fields.Challenge, 'Challenge');
   const name = checkDomainName(options?.domainName ?? DEFAULT_AUTH_DOMAIN);
+  const chainId = options?.chainId === undefined ? DEFAULT_CHAIN_ID : checkChainId(options.chainId);
   const struct = new Uint8Array(96);
   struct.set(LOGIN_TYPE_HASH, 0);
   struct.set(promptHash(Message), 32);
   struct.set(keccak_256(utf8ToBytes(Challenge)), 64);
   const digestInput = new Uint8Array(66);
   digestInput.set(EIP191_PREFIX, 0);
-  digestInput.set(loginDomainSeparator(name), 2);
+  digestInput.set(loginDomainSeparator(name, chainId), 2);
   digestInput.set(keccak_256(struct), 34);
   return keccak_256(digestInput);
 }
 
 // ---- constant parts of the Login digest ------------------------------------------------------
 // The type hashes never change; the domain separator depends only on the domain name and the
-// prompt hash only on the prompt, both fixed per gateway. Cached values never leave this module.
+// chain id, and the prompt hash only on the prompt, all nearly fixed per gateway (one name, a
+// few chains). Cached values never leave this module.
 
 const LOGIN_TYPE_HASH = keccak_256(utf8ToBytes('Login(string Message,string Challenge)'));
 const DOMAIN_TYPE_HASH = keccak_256(utf8ToBytes('EIP712Domain(string name,string version,uint256 chainId)'));
 const VERSION_HASH = keccak_256(utf8ToBytes('1'));
-const CHAIN_ID = bigIntTo32Bytes(1n);
-/** Most domain separators kept; a process normally uses one or two names. */
-const MAX_DOMAINS = 16;
-const domainSeparators = new Map<string, Uint8Array>();
+/**
+ * Most domain separators kept, one per (name, chain id). A process normally uses one name and a
+ * handful of chains; clients choose the chain id, so the bound is what keeps a client cycling
+ * through chain ids from growing the cache (it only costs that client two keccak calls).
+ */
+const MAX_DOMAINS = 64;
+const domainSeparators = new Map<string, Map<number, Uint8Array>>();
+let domainSeparatorCount = 0;
 
-/** `hashStruct(EIP712Domain{name, version: '1', chainId: 1})`, cached per name (bounded). */
-function loginDomainSeparator(name: string): Uint8Array {
-  let separator = domainSeparators.get(name);
+/** `hashStruct(EIP712Domain{name, version: '1', chainId})`, cached per (name, chain id), bounded. */
+function loginDomainSeparator(name: string, chainId: number): Uint8Array {
+  let byChain = domainSeparators.get(name);
+  let separator = byChain?.get(chainId);
   if (separator === undefined) {
     const input = new Uint8Array(128);
     input.set(DOMAIN_TYPE_HASH, 0);
     input.set(keccak_256(utf8ToBytes(name)), 32);
     input.set(VERSION_HASH, 64);
-    input.set(CHAIN_ID, 96);
+    input.set(bigIntTo32Bytes(BigInt(chainId)), 96);
     separator = keccak_256(input);
-    // Evict the oldest name: many names would mean a caller varies them, not a gateway's setting.
-    if (domainSeparators.size >= MAX_DOMAINS) domainSeparators.delete(domainSeparators.keys().next().value as string);
-    domainSeparators.set(name, separator);
+    // Over the bound, drop everything: a steady state (one name, few chains) refills at once,
+    // and a caller cycling through names or chain ids never holds more than MAX_DOMAINS entries.
+    if (domainSeparatorCount >= MAX_DOMAINS) {
+      domainSeparators.clear();
+      domainSeparatorCount = 0;
+      byChain = undefined;
+    }
+    if (byChain === undefined) {
+      byChain = new Map();
+      domainSeparators.set(name, byChain);
+    }
+    byChain.set(chainId, separator);
+    domainSeparatorCount++;
   }
   return separator;
+}
+
+/** Entries in the domain-separator cache (for tests of its bound). @internal */
+export function domainSeparatorCacheSize(): number {
+  return domainSeparatorCount;
 }
 
 let lastPrompt: string | undefined;
