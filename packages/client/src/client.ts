@@ -644,9 +644,14 @@ export class DegasClient extends TypedEmitter<DegasClientEvents> {
 
   async #answer(attempt: Attempt, challengeJson: string): Promise<void> {
     let signature: Uint8Array;
+    let chainId: number;
     try {
       const fields = parseChallenge(challengeJson);
-      const typed = loginTypedData(fields, this.#authDomain === undefined ? {} : { domainName: this.#authDomain });
+      // A browser wallet signs only for its active chain: ask it which one (eth_chainId), sign
+      // with that and tell the gateway (eth_auth.chain_id). Other signers answer 1 unless told.
+      chainId = await this.#signer.getChainId();
+      if (this.#attempt !== attempt) return;
+      const typed = loginTypedData(fields, { domainName: this.#authDomain, chainId });
       signature = await this.#signer.signTypedData(typed);
     } catch (cause) {
       if (this.#attempt !== attempt) return;
@@ -658,7 +663,9 @@ export class DegasClient extends TypedEmitter<DegasClientEvents> {
       return;
     }
     if (this.#attempt !== attempt || attempt.ws.readyState !== OPEN) return;
-    attempt.ws.send(encodeClientMessage({ payload: { $case: 'ethAuth', value: { signature } } }));
+    attempt.ws.send(
+      encodeClientMessage({ payload: { $case: 'ethAuth', value: { signature, chainId: BigInt(chainId) } } }),
+    );
   }
 
   #onGatewayError(attempt: Attempt, code: number, degasId: Uint8Array, accountId: Uint8Array, detail: string): void {

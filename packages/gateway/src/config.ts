@@ -67,6 +67,8 @@ export interface Config {
   internalToken: string | undefined;
   authDomain: string | undefined;
   authMessage: string | undefined;
+  /** From `--auth-chain-id`; empty = any. */
+  authChainIds: number[];
   helloTimeoutMs: number;
   authTimeoutMs: number;
   pingIntervalMs: number;
@@ -109,7 +111,8 @@ type Kind =
   | { t: 'degasList' }
   | { t: 'originList' }
   | { t: 'proxyList' }
-  | { t: 'keyList' };
+  | { t: 'keyList' }
+  | { t: 'chainIdList' };
 
 interface OptionSpec {
   /** Flag name without the leading dashes. */
@@ -199,6 +202,12 @@ export const OPTIONS: readonly OptionSpec[] = [
     arg: 'TEXT',
     help: 'human-readable prompt inside the challenge',
     def: 'built-in text',
+  },
+  {
+    flag: 'auth-chain-id',
+    kind: { t: 'chainIdList' },
+    arg: 'ID',
+    help: 'accept logins signed for this EIP-712 chain id only (repeatable; none = any)',
   },
   {
     flag: 'hello-timeout-ms',
@@ -423,7 +432,8 @@ function isList(spec: OptionSpec): boolean {
     spec.kind.t === 'degasList' ||
     spec.kind.t === 'originList' ||
     spec.kind.t === 'proxyList' ||
-    spec.kind.t === 'keyList'
+    spec.kind.t === 'keyList' ||
+    spec.kind.t === 'chainIdList'
   );
 }
 
@@ -531,6 +541,7 @@ export async function loadConfig(
     internalToken: str('internal-token'),
     authDomain: str('auth-domain'),
     authMessage: str('auth-message'),
+    authChainIds: [...new Set(get('auth-chain-id', []) as number[])],
     helloTimeoutMs: num('hello-timeout-ms', Limits.HELLO_TIMEOUT_MS),
     authTimeoutMs: num('auth-timeout-ms', Limits.AUTH_TIMEOUT_MS),
     pingIntervalMs: num('ping-interval-ms', Limits.PING_INTERVAL_MS),
@@ -715,6 +726,14 @@ function convert(spec: OptionSpec, raw: Raw): unknown {
         return key;
       });
     }
+    case 'chainIdList': {
+      const items = Array.isArray(v) ? v : fail(`expected a list of chain ids, got ${typeName(v)}`);
+      return items.map((item) => {
+        if (typeof item === 'number' && Number.isSafeInteger(item) && item >= 1) return item;
+        if (typeof item !== 'string') return fail(`expected a chain id, got ${typeName(item)}`);
+        return parseInteger(item, 1, Number.MAX_SAFE_INTEGER, fail);
+      });
+    }
     case 'proxyList': {
       const items = Array.isArray(v) ? v : fail(`expected a list of addresses, got ${typeName(v)}`);
       return items.map((item) => {
@@ -826,6 +845,7 @@ export async function buildGatewayOptions(config: Config, opts: { logger?: Logge
   if (config.internalToken !== undefined) options.internalToken = config.internalToken;
   if (config.authDomain !== undefined) options.authDomain = config.authDomain;
   if (config.authMessage !== undefined) options.authMessage = config.authMessage;
+  if (config.authChainIds.length > 0) options.authChainIds = config.authChainIds;
   if (config.verifierThreads !== undefined) options.verifierThreads = config.verifierThreads;
   let closed = false;
   return {

@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
-import { DEFAULT_AUTH_DOMAIN, DEFAULT_AUTH_MESSAGE } from '@degas/auth-eth';
+import { checkChainId, DEFAULT_AUTH_DOMAIN, DEFAULT_AUTH_MESSAGE } from '@degas/auth-eth';
 import { CloseCode, ErrorCode, Limits } from '@degas/proto';
 import { WebSocketServer } from 'ws';
 import { startAdminServer } from './admin.js';
@@ -61,6 +61,7 @@ interface Resolved {
   internalToken: string | undefined;
   authDomain: string;
   authMessage: string;
+  authChainIds: ReadonlySet<number> | undefined;
   helloTimeoutMs: number;
   authTimeoutMs: number;
   pingIntervalMs: number;
@@ -170,6 +171,12 @@ function resolveOptions(options: GatewayOptions): Resolved {
   ) {
     throw new TypeError('registry must be a SessionRegistry (an object with start and claim)');
   }
+  let authChainIds: Set<number> | undefined;
+  if (options.authChainIds !== undefined) {
+    if (!Array.isArray(options.authChainIds)) throw new TypeError('authChainIds must be an array of chain ids');
+    authChainIds = new Set(options.authChainIds.map((id, i) => checkChainId(id, `authChainIds[${i}]`)));
+    if (authChainIds.size === 0) throw new RangeError('authChainIds must not be empty (leave it out to accept any)');
+  }
   const logger = options.logger ?? silentLogger;
   if (typeof logger !== 'object' || typeof logger.info !== 'function') throw new TypeError('logger must be a Logger');
   const maxFrame = int(options, 'maxFrame', Limits.MAX_FRAME, 1024, 64 * 1024 * 1024);
@@ -193,6 +200,7 @@ function resolveOptions(options: GatewayOptions): Resolved {
     internalToken: str(options, 'internalToken', undefined),
     authDomain,
     authMessage,
+    authChainIds,
     helloTimeoutMs: int(options, 'helloTimeoutMs', Limits.HELLO_TIMEOUT_MS, 1),
     authTimeoutMs: int(options, 'authTimeoutMs', Limits.AUTH_TIMEOUT_MS, 1),
     pingIntervalMs: int(options, 'pingIntervalMs', Limits.PING_INTERVAL_MS, 10),
@@ -326,6 +334,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
     rateLimitGraceMs: o.rateLimitGraceMs,
     sendBufferLimit: o.sendBufferLimit,
     authMessage: o.authMessage,
+    authChainIds: o.authChainIds,
   };
   let closeWaiters: (() => void)[] = [];
   const ctx: SessionContext = {

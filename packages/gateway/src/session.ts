@@ -6,7 +6,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { createChallenge, normalizeAddress } from '@degas/auth-eth';
+import { createChallenge, MAX_CHAIN_ID, normalizeAddress } from '@degas/auth-eth';
 import {
   type ClientHelloMessage,
   type ClientMessage,
@@ -31,7 +31,7 @@ import type { TicketClaims } from './resume-ticket.js';
 import { type AuthFailReason, countClose, type GatewayStats } from './stats.js';
 import type { Account, AccountDirectory } from './types.js';
 import type { UpgradeGuard, UpgradeTicket } from './upgrade.js';
-import type { Verifier } from './verifier.js';
+import type { Verifier, VerifyOutcome } from './verifier.js';
 
 const EMPTY = new Uint8Array(0);
 
@@ -45,6 +45,8 @@ export interface SessionSettings {
   authMessage: string;
   /** Resume tickets (PROTOCOL.md 4.5). */
   resume: ResumePolicy;
+  /** Accepted `eth_auth` chain ids; undefined = any (PROTOCOL.md 4.2 step 3). */
+  authChainIds?: ReadonlySet<number> | undefined;
 }
 
 /** Everything a session shares with the rest of the gateway. */
@@ -118,6 +120,10 @@ function errorEncoder(code: ErrorCode, detail: string): ErrorFrameEncoder {
 }
 
 const AUTH_FAIL_FRAME = errorFrame(ErrorCode.AUTH_FAIL, AUTH_FAIL_DETAIL);
+/** AUTH_FAIL for a chain id outside `--auth-chain-id` (the gateway's setting, not the account's). */
+const CHAIN_NOT_ACCEPTED_FRAME = errorFrame(ErrorCode.AUTH_FAIL, 'chain id not accepted');
+/** AUTH_FAIL when a contract-wallet check could not complete (endpoint down, slow or overloaded). */
+const WALLET_UNAVAILABLE_FRAME = errorFrame(ErrorCode.AUTH_FAIL, 'wallet check unavailable, try again');
 /** The `error{GOING_AWAY}` frame sent before every 1001 close. */
 export const GOING_AWAY_FRAME = errorFrame(ErrorCode.GOING_AWAY, 'gateway shutting down');
 const DUP_SESSION_FRAME = errorFrame(ErrorCode.DUP_SESSION, 'replaced by a newer session of this account');
@@ -175,6 +181,8 @@ export class ClientSession implements LinkSender, RegisteredSession {
   private address = '';
   private challenge: string | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** When the running AuthState deadline fires (performance.now() ms). */
+  private deadline = 0;
   private forward: ((payload: Uint8Array) => Uint8Array) | undefined;
   /** For the first message to each Degas of a resumed session: carries `resumed_from`. */
   private forwardResumed: ((payload: Uint8Array) => Uint8Array) | undefined;
@@ -240,7 +248,7 @@ export class ClientSession implements LinkSender, RegisteredSession {
     }
     const p = msg.payload;
     if (this.phase === 'hello' && p?.$case === 'hello') this.onHello(p.value);
-    else if (this.phase === 'challenge' && p?.$case === 'ethAuth') this.onEthAuth(p.value.signature);
+    else if (this.phase === 'challenge' && p?.$case === 'ethAuth') this.onEthAuth(p.value.signature, p.value.chainId);
     else this.authFail(p === undefined ? 'bad_frame' : 'unexpected_message');
   }
 
@@ -382,7 +390,7 @@ export class ClientSession implements LinkSender, RegisteredSession {
     );
   }
 
-  private onEthAuth(signature: Uint8Array): void {
+  private onEthAuth(signature: Uint8Array, wireChainId: bigint): void {
     const challenge = this.challenge;
     // One attempt per challenge: it is forgotten now, whatever the outcome.
     this.challenge = undefined;
@@ -390,14 +398,25 @@ export class ClientSession implements LinkSender, RegisteredSession {
       this.authFail('unexpected_message');
       return;
     }
+    // chain_id 0 (absent) means 1. Ids beyond MAX_CHAIN_ID cannot be signed by a wallet (JSON).
+    const chainId = wireChainId === 0n ? 1 : wireChainId <= BigInt(MAX_CHAIN_ID) ? Number(wireChainId) : -1;
+    const accepted = this.ctx.settings.authChainIds;
+    if (chainId < 0 || (accepted !== undefined && !accepted.has(chainId))) {
+      this.authFail('chain_not_accepted', CHAIN_NOT_ACCEPTED_FRAME);
+      return;
+    }
     this.phase = 'verifying';
-    this.ctx.verifier.verify(challenge, signature, this.address).then((ok) => this.guarded(() => this.onVerified(ok)));
+    // The eth_auth deadline keeps running during the check (a contract-wallet check included).
+    this.ctx.verifier
+      .verify(challenge, signature, this.address, chainId, this.deadline)
+      .then((outcome) => this.guarded(() => this.onVerified(outcome)));
   }
 
-  private onVerified(ok: boolean): void {
+  private onVerified(outcome: VerifyOutcome): void {
     if (this.phase !== 'verifying') return;
-    if (!ok) {
-      this.authFail('bad_signature');
+    if (outcome !== 'ok') {
+      if (outcome === 'unavailable') this.authFail('wallet_unavailable', WALLET_UNAVAILABLE_FRAME);
+      else this.authFail('bad_signature');
       return;
     }
     // A wallet login begins a new chain of resumes.
@@ -615,11 +634,11 @@ export class ClientSession implements LinkSender, RegisteredSession {
 
   // ---- endings --------------------------------------------------------------------------------
 
-  private authFail(reason: AuthFailReason): void {
+  private authFail(reason: AuthFailReason, frame: Uint8Array = AUTH_FAIL_FRAME): void {
     if (this.phase === 'closed' || this.phase === 'forward') return;
     this.ctx.stats.authFailures[reason]++;
     this.ctx.stats.errorsToClients[ErrorCode.AUTH_FAIL]!++;
-    this.close(CloseCode.AUTH_FAILED, AUTH_FAIL_FRAME);
+    this.close(CloseCode.AUTH_FAILED, frame);
   }
 
   private protocolViolation(detail: string): void {
@@ -725,6 +744,7 @@ export class ClientSession implements LinkSender, RegisteredSession {
 
   private restartTimer(reason: AuthFailReason, ms: number): void {
     this.clearTimer();
+    this.deadline = performance.now() + ms;
     this.timer = setTimeout(() => this.authFail(reason), ms);
   }
 

@@ -10,6 +10,8 @@ export type AuthFailReason =
   | 'bad_hello'
   | 'unknown_signer'
   | 'bad_signature'
+  | 'chain_not_accepted'
+  | 'wallet_unavailable'
   | 'directory_error'
   | 'unavailable'
   | 'shutdown';
@@ -25,6 +27,8 @@ const authFailReasons: AuthFailReason[] = [
   'bad_hello',
   'unknown_signer',
   'bad_signature',
+  'chain_not_accepted',
+  'wallet_unavailable',
   'directory_error',
   'unavailable',
   'shutdown',

@@ -120,6 +120,11 @@ export interface GatewayOptions {
   authDomain?: string;
   /** The human-readable prompt inside each challenge. Default: @degas/auth-eth DEFAULT_AUTH_MESSAGE. */
   authMessage?: string;
+  /**
+   * Chain ids accepted in `eth_auth` (the chain the client's wallet signed with; 0/absent = 1);
+   * another is AUTH_FAIL. Default: any.
+   */
+  authChainIds?: readonly number[];
   /** Deadline for `hello` after the upgrade. Default 10000. */
   helloTimeoutMs?: number;
   /** Deadline for `eth_auth` after `auth_request`. Default 60000. */

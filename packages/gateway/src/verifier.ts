@@ -9,13 +9,38 @@ import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { loginDigest, MAX_WALLET_SIGNATURE_LENGTH } from '@degas/auth-eth';
 import type { Logger } from './logger.js';
 import { type GatewayStats, observeVerify } from './stats.js';
 import { GATEWAY_DEFAULTS } from './types.js';
-import { loadNativeSecp256k1, type VerifierKind } from './verify-core.js';
+import { EOA_INVALID, EOA_VALID, type EoaResult, loadNativeSecp256k1, type VerifierKind } from './verify-core.js';
 import type { VerifyBatch, VerifyResult, VerifyWorkerData, VerifyWorkerReady } from './verify-worker.js';
 
 export type { VerifierKind } from './verify-core.js';
+
+/**
+ * The answer to one login check: `ok`; `invalid` (the signature is not valid for the address);
+ * `unavailable` (a contract-wallet check could not be completed: its endpoint failed, timed out
+ * or is overloaded).
+ */
+export type VerifyOutcome = 'ok' | 'invalid' | 'unavailable';
+
+/**
+ * Checks signatures of smart-contract wallets (ERC-1271 / ERC-6492) on the chains it has an
+ * endpoint for (eth-rpc.ts). Never rejects.
+ */
+export interface ContractWalletChecker {
+  /** Whether contract-wallet logins are possible on this chain. */
+  has(chainId: number): boolean;
+  /** Checks `signature` over `digest` for `address` on `chainId`, finishing before `deadline` (performance.now() ms). */
+  verify(
+    chainId: number,
+    address: string,
+    digest: Uint8Array,
+    signature: Uint8Array,
+    deadline: number,
+  ): Promise<VerifyOutcome>;
+}
 
 /** Options of {@link createVerifier}. */
 export interface VerifierOptions {
@@ -32,6 +57,8 @@ export interface VerifierOptions {
   /** The challenge prompt (`Message`) and EIP-712 domain name this gateway uses. */
   message: string;
   domainName: string;
+  /** Checks the signatures that are not valid EOA signatures (contract wallets); none = EOA only. */
+  wallets?: ContractWalletChecker | undefined;
   stats?: GatewayStats | undefined;
   logger: Logger;
 }
@@ -48,9 +75,20 @@ export interface Verifier {
   readonly nice: number | null;
   /** Jobs queued or in flight. */
   pending(): number;
-  /** Resolves true when `signature` over the Login typed data of `challenge` recovers to `address`. Never rejects. */
-  verify(challenge: string, signature: Uint8Array, address: string): Promise<boolean>;
-  /** Terminates the workers; pending jobs resolve false. */
+  /**
+   * Checks `signature` over the Login typed data of `challenge` and `chainId` (PROTOCOL.md 4.2
+   * step 5): `ok` when it is a valid signature of `address` (lowercase `0x` hex), or, with a
+   * contract-wallet checker for `chainId`, when the wallet contract at `address` accepts it.
+   * `deadline` (performance.now() ms, default none) bounds a contract-wallet check. Never rejects.
+   */
+  verify(
+    challenge: string,
+    signature: Uint8Array,
+    address: string,
+    chainId?: number,
+    deadline?: number,
+  ): Promise<VerifyOutcome>;
+  /** Terminates the workers; pending jobs resolve `invalid`. */
   close(): Promise<void>;
 }
 
@@ -73,7 +111,8 @@ interface Job {
   challenge: string;
   signature: Uint8Array;
   address: string;
-  resolve: (ok: boolean) => void;
+  chainId: number;
+  resolve: (result: EoaResult) => void;
   started: number;
 }
 
@@ -143,7 +182,7 @@ export async function createVerifier(options: VerifierOptions): Promise<Verifier
       for (let i = 0; i < jobs.length; i++) {
         const job = jobs[i]!;
         if (stats !== undefined) observeVerify(stats, now - job.started);
-        job.resolve(res.results[i] === 1);
+        job.resolve(res.results[i] as EoaResult);
       }
       dispatch();
     });
@@ -155,7 +194,7 @@ export async function createVerifier(options: VerifierOptions): Promise<Verifier
       slot.inFlight = undefined;
       if (jobs !== undefined) {
         inFlightCount -= jobs.length;
-        for (const job of jobs) job.resolve(false);
+        for (const job of jobs) job.resolve(EOA_INVALID);
       }
       const i = slots.indexOf(slot);
       if (i >= 0) {
@@ -177,16 +216,18 @@ export async function createVerifier(options: VerifierOptions): Promise<Verifier
       const signatures = new Uint8Array(jobs.length * SIG);
       const challenges: string[] = [];
       const addresses: string[] = [];
+      const chainIds: number[] = [];
       for (let i = 0; i < jobs.length; i++) {
         const job = jobs[i]!;
         signatures.set(job.signature, i * SIG);
         challenges.push(job.challenge);
         addresses.push(job.address);
+        chainIds.push(job.chainId);
       }
       slot.seq++;
       slot.inFlight = jobs;
       inFlightCount += jobs.length;
-      const batch: VerifyBatch = { seq: slot.seq, challenges, addresses, signatures };
+      const batch: VerifyBatch = { seq: slot.seq, challenges, addresses, chainIds, signatures };
       slot.worker.postMessage(batch, [signatures.buffer]);
     }
   };
@@ -210,17 +251,61 @@ export async function createVerifier(options: VerifierOptions): Promise<Verifier
   }
   log.info('signature verifier started', { verifier: kind, threads, nice });
 
+  const wallets = options.wallets;
+  const INVALID = Promise.resolve<VerifyOutcome>('invalid');
+  /** The contract-wallet check (PROTOCOL.md 4.2 step 5, extension): a few per second at most, so plain code. */
+  const contractCheck = (
+    challenge: string,
+    signature: Uint8Array,
+    address: string,
+    chainId: number,
+    deadline: number,
+  ): Promise<VerifyOutcome> => {
+    let digest: Uint8Array;
+    try {
+      digest = loginDigest(
+        { Message: options.message, Challenge: challenge },
+        { domainName: options.domainName, chainId },
+      );
+    } catch {
+      return INVALID;
+    }
+    return (wallets as ContractWalletChecker).verify(chainId, address, digest, Uint8Array.from(signature), deadline);
+  };
+
   return {
     kind,
     threads,
     nice,
     pending: () => queue.length + inFlightCount,
-    verify(challenge, signature, address) {
-      // Every shape rule is checked in the worker by parseSignature; a wrong length is rejected
-      // here only so that a 1 KB blob is never copied to a worker (same answer either way).
-      if (closed || !(signature instanceof Uint8Array) || signature.length !== SIG) return Promise.resolve(false);
-      return new Promise<boolean>((resolve) => {
-        queue.push({ challenge, signature: Uint8Array.from(signature), address, resolve, started: performance.now() });
+    verify(challenge, signature, address, chainId = 1, deadline = Number.POSITIVE_INFINITY) {
+      if (closed || !(signature instanceof Uint8Array)) return INVALID;
+      // A signature that is not a valid EOA signature of the address may be a contract wallet's
+      // (1 to 8192 bytes), when there is an endpoint for its chain.
+      const contract =
+        wallets !== undefined &&
+        signature.length >= 1 &&
+        signature.length <= MAX_WALLET_SIGNATURE_LENGTH &&
+        wallets.has(chainId);
+      // Every shape rule is checked in the worker by parseSignature; any other length never goes
+      // to a worker, so that a large blob is never copied there (the answer is the same).
+      if (signature.length !== SIG) {
+        return contract ? contractCheck(challenge, signature, address, chainId, deadline) : INVALID;
+      }
+      return new Promise<VerifyOutcome>((resolve) => {
+        queue.push({
+          challenge,
+          signature: Uint8Array.from(signature),
+          address,
+          chainId,
+          resolve: (result) => {
+            if (result === EOA_VALID) resolve('ok');
+            else if (result === EOA_INVALID && contract && !closed) {
+              resolve(contractCheck(challenge, signature, address, chainId, deadline));
+            } else resolve('invalid');
+          },
+          started: performance.now(),
+        });
         if (!scheduled) {
           scheduled = true;
           setImmediate(dispatchSoon);
@@ -230,7 +315,7 @@ export async function createVerifier(options: VerifierOptions): Promise<Verifier
     async close() {
       if (closed) return;
       closed = true;
-      for (const job of queue.splice(0)) job.resolve(false);
+      for (const job of queue.splice(0)) job.resolve(EOA_INVALID);
       await Promise.all(slots.map((s) => s.worker.terminate()));
     },
   };

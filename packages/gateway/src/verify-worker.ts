@@ -7,15 +7,17 @@ import { getPriority, setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { makeLoginVerifier, type VerifierKind } from './verify-core.js';
 
-/** A batch sent to a worker: `signatures` holds 65 bytes per job (shorter ones are rejected before). */
+/** A batch sent to a worker: `signatures` holds 65 bytes per job (other lengths never come here). */
 export interface VerifyBatch {
   seq: number;
   challenges: string[];
   addresses: string[];
+  /** The chain id each job was signed with (1 for `eth_auth.chain_id` 0). */
+  chainIds: number[];
   signatures: Uint8Array;
 }
 
-/** A worker's answer to one batch. */
+/** A worker's answer to one batch: one EoaResult (0, 1, 2) per job. */
 export interface VerifyResult {
   seq: number;
   results: Uint8Array;
@@ -77,7 +79,7 @@ if (parentPort !== null) {
     const results = new Uint8Array(n);
     for (let i = 0; i < n; i++) {
       const sig = batch.signatures.subarray(i * 65, i * 65 + 65);
-      results[i] = verify(batch.challenges[i]!, sig, batch.addresses[i]!) ? 1 : 0;
+      results[i] = verify(batch.challenges[i]!, sig, batch.addresses[i]!, batch.chainIds[i]!);
     }
     const answer: VerifyResult = { seq: batch.seq, results };
     port.postMessage(answer, [results.buffer]);

@@ -12,7 +12,16 @@ import {
 import { createLogger, silentLogger } from '../src/logger.js';
 import { createStats } from '../src/stats.js';
 import { createVerifier } from '../src/verifier.js';
-import { loadNativeSecp256k1, verifyDigestNative, verifyDigestNoble } from '../src/verify-core.js';
+import {
+  EOA_INVALID,
+  EOA_RULE_BROKEN,
+  EOA_VALID,
+  loadNativeSecp256k1,
+  lowSTwin,
+  makeLoginVerifier,
+  verifyDigestNative,
+  verifyDigestNoble,
+} from '../src/verify-core.js';
 
 const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
 const P = 0xfffffffffffffffffffffffffffffffffffffffffffffffffffffffefffffc2fn;
@@ -127,14 +136,69 @@ test.each(['auto', 'noble'] as const)('the worker pool (%s) verifies, batches an
         return verifier.verify(j.challenge, s, j.address);
       }),
     );
-    expect(results.filter((r, i) => r === (i % 2 === 0)).length).toBe(200);
+    expect(results.filter((r, i) => r === (i % 2 === 0 ? 'ok' : 'invalid')).length).toBe(200);
     expect(stats.verifyCount).toBe(200);
     expect(verifier.pending()).toBe(0);
-    expect(await verifier.verify(jobs[0]!.challenge, new Uint8Array(64), jobs[0]!.address)).toBe(false);
+    expect(await verifier.verify(jobs[0]!.challenge, new Uint8Array(64), jobs[0]!.address)).toBe('invalid');
   } finally {
     await verifier.close();
   }
-  expect(await verifier.verify('x', new Uint8Array(65), '0x')).toBe(false);
+  expect(await verifier.verify('x', new Uint8Array(65), '0x')).toBe('invalid');
+});
+
+test.each(['native', 'noble'] as const)('the %s pool checks each job with its own chain id', async (kind) => {
+  const verifier = await createVerifier({
+    kind,
+    threads: 1,
+    message: DEFAULT_AUTH_MESSAGE,
+    domainName: DEFAULT_AUTH_DOMAIN,
+    logger: silentLogger,
+  });
+  try {
+    const chains = [1, 8453, 10, 137, 42161, Number.MAX_SAFE_INTEGER];
+    const jobs = await Promise.all(
+      chains.map(async (chainId) => {
+        const signer = privateKeySigner(generatePrivateKey(), { chainId });
+        const { fields, challenge } = createChallenge();
+        const signature = await signer.signTypedData(loginTypedData(fields, { chainId }));
+        return { chainId, challenge, signature, address: signer.address.toLowerCase() };
+      }),
+    );
+    // All in one batch: every job is checked against its own chain id, not its neighbour's.
+    const right = await Promise.all(jobs.map((j) => verifier.verify(j.challenge, j.signature, j.address, j.chainId)));
+    expect(right).toEqual(chains.map(() => 'ok'));
+    const wrong = await Promise.all(
+      jobs.map((j, i) => verifier.verify(j.challenge, j.signature, j.address, chains[(i + 1) % chains.length])),
+    );
+    expect(wrong).toEqual(chains.map(() => 'invalid'));
+    // The default chain id is 1.
+    expect(await verifier.verify(jobs[0]!.challenge, jobs[0]!.signature, jobs[0]!.address)).toBe('ok');
+  } finally {
+    await verifier.close();
+  }
+});
+
+test('lowSTwin and makeLoginVerifier: a high-s signature of the address itself is RULE_BROKEN, never valid', async () => {
+  const ok = await signed();
+  const r = toBig(ok.signature.subarray(0, 32));
+  const s = toBig(ok.signature.subarray(32, 64));
+  const v = ok.signature[64]! >= 27 ? ok.signature[64]! - 27 : ok.signature[64]!;
+  const high = sig(r, N - s, 27 + (1 - v));
+  expect(lowSTwin(high)).toEqual(ok.signature);
+  expect(lowSTwin(sig(r, N - s, 1 - v))).toEqual(sig(r, s, v));
+  // Only a signature whose sole broken rule is a high s has a twin.
+  for (const bad of [ok.signature, sig(r, N - s, 29), sig(0n, N - s, 27), sig(r, N, 27), new Uint8Array(64)]) {
+    expect(lowSTwin(bad)).toBeUndefined();
+  }
+  for (const kind of ['native', 'noble'] as const) {
+    const verify = makeLoginVerifier(kind, DEFAULT_AUTH_MESSAGE, DEFAULT_AUTH_DOMAIN);
+    expect(verify(ok.challenge, ok.signature, ok.address, 1)).toBe(EOA_VALID);
+    expect(verify(ok.challenge, high, ok.address, 1)).toBe(EOA_RULE_BROKEN);
+    // Another address: a contract wallet's owner, perhaps; not this address's own signature.
+    expect(verify(ok.challenge, high, '0x000000000000000000000000000000000000dead', 1)).toBe(EOA_INVALID);
+    expect(verify(ok.challenge, ok.signature, ok.address, 8453)).toBe(EOA_INVALID);
+    expect(verify(ok.challenge, new Uint8Array(65), ok.address, 1)).toBe(EOA_INVALID);
+  }
 });
 
 /** Nice value of every thread of this process, by kernel thread id (Linux). */

@@ -304,8 +304,9 @@ export class TestClient {
     );
   }
 
-  ethAuth(signature: Uint8Array): void {
-    this.send(encodeClientMessage({ payload: { $case: 'ethAuth', value: { signature } } }));
+  /** `eth_auth{signature, chain_id}`; chain id 0 (absent) unless given. */
+  ethAuth(signature: Uint8Array, chainId = 0n): void {
+    this.send(encodeClientMessage({ payload: { $case: 'ethAuth', value: { signature, chainId } } }));
   }
 
   /** Waits for auth_request and returns the challenge JSON. */
@@ -317,9 +318,14 @@ export class TestClient {
     return m.payload.value.request.value.challenge;
   }
 
-  /** Signs a challenge JSON as `signer`. */
-  static async sign(signer: EthSigner, challengeJson: string, domainName?: string): Promise<Uint8Array> {
-    return signer.signTypedData(loginTypedData(parseChallenge(challengeJson), domainName ? { domainName } : {}));
+  /** Signs a challenge JSON as `signer` (chain id 1 unless given). */
+  static async sign(
+    signer: EthSigner,
+    challengeJson: string,
+    domainName?: string,
+    chainId?: number,
+  ): Promise<Uint8Array> {
+    return signer.signTypedData(loginTypedData(parseChallenge(challengeJson), { domainName, chainId }));
   }
 
   /** hello → auth_request → eth_auth → auth_ok. */

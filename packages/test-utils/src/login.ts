@@ -12,9 +12,9 @@ export function helloFrame(accountId: Uint8Array, address: string): Uint8Array {
   });
 }
 
-/** `ClientMessage{eth_auth{signature}}`; any length. */
-export function ethAuthFrame(signature: Uint8Array): Uint8Array {
-  return encodeClientMessage({ payload: { $case: 'ethAuth', value: { signature } } });
+/** `ClientMessage{eth_auth{signature, chain_id}}`; any length; chain id 0 (absent, meaning 1) unless given. */
+export function ethAuthFrame(signature: Uint8Array, chainId = 0n): Uint8Array {
+  return encodeClientMessage({ payload: { $case: 'ethAuth', value: { signature, chainId } } });
 }
 
 /** `ClientMessage{degas{degas_id, payload}}`; any id length, any payload size (no checks, for hostile tests). */
@@ -72,13 +72,13 @@ export async function helloAndChallenge(
 export async function loginRaw(
   client: LoginCapable,
   account: TestAccount,
-  options: { domain?: string; address?: string; ms?: number } = {},
+  options: { domain?: string; address?: string; ms?: number; chainId?: number } = {},
 ): Promise<LoginResult> {
   const challengeJson = await helloAndChallenge(client, account, options);
   const fields = parseChallenge(challengeJson);
-  const typed = loginTypedData(fields, options.domain === undefined ? {} : { domainName: options.domain });
+  const typed = loginTypedData(fields, { domainName: options.domain, chainId: options.chainId });
   const signature = await account.signer.signTypedData(typed);
-  const ethAuth = ethAuthFrame(signature);
+  const ethAuth = ethAuthFrame(signature, options.chainId === undefined ? 0n : BigInt(options.chainId));
   client.send(ethAuth);
   const ok = await client.nextMessage(options.ms ?? 5000);
   if (ok.payload?.$case !== 'authOk') {

@@ -1,0 +1,88 @@
+/**
+ * The wallet options of the command line: `--auth-chain-id` (repeatable) from flags, environment
+ * and config file, and their validation (exit 2 with a one-line reason).
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { privateKeyToAddress } from '@degas/auth-eth';
+import { buildGatewayOptions, ConfigError, loadConfig, usage } from '../src/config.js';
+
+const A = '0x00112233445566778899aabbccddeeff';
+const ADDR = privateKeyToAddress(`0x${'22'.repeat(32)}`);
+
+let dir: string;
+let accountsFile: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'degas-wallet-config-'));
+  accountsFile = join(dir, 'accounts.json');
+  await writeFile(
+    accountsFile,
+    JSON.stringify({ accounts: [{ id: A, signers: [{ type: 'ethereum', address: ADDR }] }] }),
+  );
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+const cfg = async (name: string, value: unknown) => {
+  const p = join(dir, name);
+  await writeFile(p, JSON.stringify(value));
+  return p;
+};
+const load = (argv: string[], env: NodeJS.ProcessEnv = {}) => loadConfig(argv, env, { cwd: dir });
+
+async function configError(p: Promise<unknown>, flag: string): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).flag).toBe(flag);
+    expect((err as Error).message).not.toMatch(/\n/);
+    return (err as Error).message;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+test('--auth-chain-id (repeatable) from flags, env (comma-separated) and file; none = any', async () => {
+  expect((await load([])).authChainIds).toEqual([]);
+  const file = await cfg('chains.json', { authChainId: [8453, '10'] });
+  expect((await load(['--config', file])).authChainIds).toEqual([8453, 10]);
+  const env = { DEGAS_CONFIG: file, DEGAS_AUTH_CHAIN_ID: '1, 137' };
+  expect((await load([], env)).authChainIds).toEqual([1, 137]);
+  expect(
+    (await load(['--auth-chain-id', '8453', '--auth-chain-id=8453', '--auth-chain-id', '1'], env)).authChainIds,
+  ).toEqual([8453, 1]);
+  const built = await buildGatewayOptions(await load(['--accounts', accountsFile, '--auth-chain-id', '8453']));
+  try {
+    expect(built.options.authChainIds).toEqual([8453]);
+  } finally {
+    await built.close();
+  }
+  const any = await buildGatewayOptions(await load(['--accounts', accountsFile]));
+  try {
+    expect(any.options.authChainIds).toBeUndefined();
+  } finally {
+    await any.close();
+  }
+  expect(usage()).toMatch(/--auth-chain-id ID .*repeatable; none = any/);
+});
+
+test.each<[string, string[], NodeJS.ProcessEnv, RegExp]>([
+  ['chain id 0', ['--auth-chain-id', '0'], {}, /integer from 1 to 9007199254740991/],
+  ['a negative chain id', ['--auth-chain-id', '-8453'], {}, /integer from 1/],
+  ['a hex chain id', ['--auth-chain-id', '0x2105'], {}, /integer from 1/],
+  ['a chain id over 2^53 - 1', ['--auth-chain-id', '9007199254740992'], {}, /integer from 1 to 9007199254740991/],
+  ['a name', ['--auth-chain-id', 'base'], {}, /--auth-chain-id: expected an integer/],
+  ['a bad env entry', [], { DEGAS_AUTH_CHAIN_ID: '8453,x' }, /DEGAS_AUTH_CHAIN_ID \(--auth-chain-id\)/],
+])('rejects %s', async (_, argv, env, why) => {
+  expect(await configError(load(argv, env), '--auth-chain-id')).toMatch(why);
+});
+
+test.each<[string, unknown, RegExp]>([
+  ['a number instead of a list', { authChainId: 8453 }, /expected a list of chain ids/],
+  ['a fraction', { authChainId: [1.5] }, /expected a chain id|integer/],
+  ['an object', { authChainId: [{ id: 1 }] }, /expected a chain id, got an object/],
+])('rejects a config file with %s', async (_, content, why) => {
+  const p = await cfg(`bad-${Math.random()}.json`, content);
+  expect(await configError(load(['--config', p]), '--auth-chain-id')).toMatch(why);
+});
