@@ -17,6 +17,7 @@ import {
   type DegasClientOptions,
   DuplicateSessionError,
   type GatewayErrorEvent,
+  privateKeySigner,
 } from '../src/node.js';
 
 const TOKEN = 'client-test-internal-token';
@@ -30,8 +31,9 @@ let accountSeq = 5000;
 const gateways: GatewayHandle[] = [];
 const clients: DegasClient[] = [];
 
-async function startTestGateway(port = 0): Promise<GatewayHandle> {
+async function startTestGateway(port = 0, authChainIds?: number[]): Promise<GatewayHandle> {
   const gw = await startGateway({
+    ...(authChainIds === undefined ? {} : { authChainIds }),
     host: '127.0.0.1',
     port,
     adminPort: false,
@@ -153,6 +155,28 @@ test('a key that is not a signer of the account fails with AuthError and does no
   // Well past the 20–100 ms reconnect delays: nothing tries again.
   await new Promise((r) => setTimeout(r, 300));
   expect(gw.stats.connectionsOpened).toBe(opened);
+});
+
+test('logs in on chain 8453 with a key told its chain; a signer on chain 1 is refused by --auth-chain-id 8453', async () => {
+  const gw = await startTestGateway(0, [8453]);
+  const alice = newAccount();
+  const onBase = client(gw, { accountId: alice.id, signer: privateKeySigner(alice.key, { chainId: 8453 }) });
+  await onBase.connect();
+  const reply = nextEvent(onBase, 'message');
+  onBase.send(degasId, enc.encode('on base'));
+  expect(dec.decode((await reply).payload)).toBe('echo:on base');
+  onBase.close();
+
+  const onMainnet = client(gw, { accountId: alice.id, signer: alice.key });
+  const errors: GatewayErrorEvent[] = [];
+  onMainnet.on('gatewayError', (e) => errors.push(e));
+  const err = await onMainnet.connect().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(AuthError);
+  expect(errors.map((e) => [e.codeName, e.detail])).toEqual([['AUTH_FAIL', 'chain id not accepted']]);
+  expect(gw.stats.authFailures.chain_not_accepted).toBe(1);
 });
 
 test('DEGAS_ERROR for an unknown Degas arrives as a typed gatewayError naming it; the connection stays', async () => {

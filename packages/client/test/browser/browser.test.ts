@@ -18,9 +18,10 @@ import {
   type GatewayHandle,
   startGateway,
 } from '@degas/gateway';
-import { idToHex } from '@degas/proto';
+import { decodeClientMessage, idToHex } from '@degas/proto';
 import { type SpawnedGateway, spawnGateway, testAccount, testDegasId, testKey } from '@degas/test-utils';
 import * as esbuild from 'esbuild';
+import { type TypedDataDomain, type TypedDataField, Wallet } from 'ethers';
 import { type Browser, chromium, type Page } from 'playwright-core';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -29,6 +30,10 @@ const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'browser-test-internal-token';
 
 const alice = testAccount(41);
+/** The player of the wallet test: its key lives in the "extension" (Node), never in the page. */
+const bob = testAccount(43);
+/** Base mainnet, the chain the injected wallet is connected to. */
+const WALLET_CHAIN = 8453;
 const degasId = idToHex(testDegasId(41));
 const unknownDegasId = idToHex(testDegasId(42));
 
@@ -44,6 +49,7 @@ interface TestWindow {
       hasGlobalWebSocket: boolean;
     }>;
     wrongKey(args: Record<string, unknown>): Promise<Record<string, unknown>>;
+    wallet(args: Record<string, unknown>): Promise<{ address: string; states: string[]; echo: string }>;
   };
   degasResume: {
     start(args: Record<string, unknown>): Promise<{ signRequests: number; resumed: boolean; echo: string }>;
@@ -100,7 +106,10 @@ beforeAll(async () => {
   await writeFile(
     accountsFile,
     JSON.stringify({
-      accounts: [{ id: alice.idHex, signers: [{ type: 'ethereum', address: alice.address, disabled: false }] }],
+      accounts: [
+        { id: alice.idHex, signers: [{ type: 'ethereum', address: alice.address, disabled: false }] },
+        { id: bob.idHex, signers: [{ type: 'ethereum', address: bob.address, disabled: false }] },
+      ],
     }),
   );
   accounts = await createFileAccountDirectory({ path: accountsFile, watch: false });
@@ -243,6 +252,119 @@ test('a page that signs with a key the account does not know gets AuthError and 
     states: ['connecting', 'authenticating', 'closed'],
     finalState: 'closed',
   });
+}, 20_000);
+
+/**
+ * An injected EIP-1193 wallet connected to chain 8453, behaving as MetaMask does: it refuses
+ * `eth_signTypedData_v4` when the domain's chainId is not its active chain, and records every
+ * request. Like an extension, it signs outside the page (ethers, in Node, through an exposed
+ * function).
+ */
+async function injectWallet(page: Page, key: string, chainId: number): Promise<{ methods: string[] }> {
+  const wallet = new Wallet(key);
+  const methods: string[] = [];
+  await page.exposeFunction('walletRequest', async (method: string, params: unknown[] | undefined) => {
+    methods.push(method);
+    if (method === 'eth_requestAccounts' || method === 'eth_accounts') return { result: [wallet.address] };
+    if (method === 'eth_chainId') return { result: `0x${chainId.toString(16)}` };
+    if (method === 'eth_signTypedData_v4') {
+      const [from, json] = params as [string, string];
+      if (from.toLowerCase() !== wallet.address.toLowerCase())
+        return { error: { code: 4100, message: 'Unauthorized' } };
+      const typed = JSON.parse(json) as {
+        domain: TypedDataDomain;
+        types: Record<string, TypedDataField[]>;
+        message: Record<string, unknown>;
+      };
+      if (Number(typed.domain.chainId) !== chainId) {
+        return {
+          error: {
+            code: -32602,
+            message: `Provided chainId "${String(typed.domain.chainId)}" must match the active chainId "${chainId}"`,
+          },
+        };
+      }
+      const { EIP712Domain: _, ...types } = typed.types;
+      return { result: await wallet.signTypedData(typed.domain, types, typed.message) };
+    }
+    return { error: { code: 4200, message: `unsupported method ${method}` } };
+  });
+  await page.addInitScript(() => {
+    const w = globalThis as unknown as {
+      walletRequest(method: string, params: unknown): Promise<{ result?: unknown; error?: object }>;
+      ethereum: unknown;
+    };
+    w.ethereum = {
+      isMetaMask: true,
+      async request({ method, params }: { method: string; params?: unknown[] }) {
+        const answer = await w.walletRequest(method, params);
+        // EIP-1193 providers reject with plain { code, message } objects.
+        if (answer.error !== undefined) throw answer.error;
+        return answer.result;
+      },
+    };
+  });
+  return { methods };
+}
+
+test('a page with an injected wallet on chain 8453 that refuses other chains logs in (eth_chainId, no switch)', async () => {
+  const page = await browser.newPage();
+  const { methods } = await injectWallet(page, `0x${hexKey(43)}`, WALLET_CHAIN);
+  const pageErrors: Error[] = [];
+  page.on('pageerror', (err) => pageErrors.push(err));
+  const framesSent: Buffer[] = [];
+  page.on('websocket', (ws) => ws.on('framesent', ({ payload }) => framesSent.push(payload as Buffer)));
+  await page.goto(webUrl);
+  await page.waitForFunction(() => (globalThis as unknown as TestWindow).degasTestReady === true);
+  const successesBefore = gateway.stats.authSuccesses;
+  const result = await page.evaluate((args) => (globalThis as unknown as TestWindow).degasTest.wallet(args), {
+    url: gatewayUrl,
+    accountId: bob.idHex,
+    degasId,
+  });
+  const loginMethods = [...methods];
+  // The wallet really refuses mainnet typed data (what a client fixed to chain 1 would send).
+  const refusal = await page.evaluate(async (address) => {
+    const typed = {
+      domain: { name: 'Degas Authentication', version: '1', chainId: 1 },
+      types: {
+        EIP712Domain: [
+          { name: 'name', type: 'string' },
+          { name: 'version', type: 'string' },
+          { name: 'chainId', type: 'uint256' },
+        ],
+        Login: [
+          { name: 'Message', type: 'string' },
+          { name: 'Challenge', type: 'string' },
+        ],
+      },
+      primaryType: 'Login',
+      message: { Message: 'Sign in', Challenge: '00'.repeat(16) },
+    };
+    const ethereum = (globalThis as unknown as { ethereum: { request(a: object): Promise<unknown> } }).ethereum;
+    try {
+      await ethereum.request({ method: 'eth_signTypedData_v4', params: [address, JSON.stringify(typed)] });
+      return 'signed';
+    } catch (err) {
+      return (err as { message: string }).message;
+    }
+  }, result.address);
+  await page.close();
+  expect(refusal).toBe('Provided chainId "1" must match the active chainId "8453"');
+  expect(pageErrors).toEqual([]);
+  expect(result.address.toLowerCase()).toBe(bob.address);
+  expect(result.states).toEqual(['connecting', 'authenticating', 'connected', 'closed']);
+  expect(result.echo).toBe('echo:from a wallet on Base');
+  // No wallet_switchEthereumChain, no second prompt: one signature for the active chain.
+  expect(loginMethods).toEqual(['eth_requestAccounts', 'eth_chainId', 'eth_signTypedData_v4']);
+  expect(gateway.stats.authSuccesses).toBe(successesBefore + 1);
+  // eth_auth (the second frame) carries chain_id 8453.
+  const ethAuth = decodeClientMessage(new Uint8Array(framesSent[1]!));
+  expect(ethAuth.payload?.$case).toBe('ethAuth');
+  if (ethAuth.payload?.$case === 'ethAuth') {
+    expect(ethAuth.payload.value.chainId).toBe(BigInt(WALLET_CHAIN));
+    expect(ethAuth.payload.value.signature.length).toBe(65);
+  }
 }, 20_000);
 
 function hexKey(n: number): string {

@@ -51,6 +51,23 @@ window.degasTest = {
     return { address, states, received, gatewayErrors, hasGlobalWebSocket: typeof WebSocket === 'function' };
   },
 
+  /**
+   * Logs in through the injected browser wallet (`window.ethereum`, EIP-1193) as an application
+   * would: eth_requestAccounts, then the client signs with the wallet's active chain.
+   */
+  async wallet({ url, accountId, degasId }) {
+    const [address] = await window.ethereum.request({ method: 'eth_requestAccounts' });
+    const client = new DegasClient({ url, accountId, signer: eip1193Signer(window.ethereum, address) });
+    const states = [];
+    client.on('state', (s) => states.push(s));
+    await within(10_000, client.connect(), 'connect()');
+    const echoed = new Promise((resolve) => client.once('message', ({ payload }) => resolve(dec.decode(payload))));
+    client.send(degasId, enc.encode('from a wallet on Base'));
+    const echo = await within(10_000, echoed, 'the echo');
+    client.close();
+    return { address, states, echo };
+  },
+
   /** Logs in with a key that is not a signer of the account. */
   async wrongKey({ url, accountId, privateKey }) {
     const client = new DegasClient({ url, accountId, signer: privateKey });
