@@ -137,7 +137,7 @@ function workerUrl(): URL {
  * Starts a verification pool.
  * @example
  * const verifier = await createVerifier({ kind: 'auto', message, domainName: 'Degas Authentication', logger });
- * const ok = await verifier.verify(challenge, signature, '0xabc…');
+ * const outcome = await verifier.verify(challenge, signature, '0xabc…', 8453); // 'ok' | 'invalid' | 'unavailable'
  */
 export async function createVerifier(options: VerifierOptions): Promise<Verifier> {
   let kind: VerifierKind;
