@@ -9,13 +9,16 @@ import { GATEWAY_BIN, gatewayAvailable, killAll, SRC_DIR, setGatewayBin } from '
 import { commitInfo, evaluateTargets, formatReport, machineInfo, writeResult } from './lib/report.js';
 import { runFanout } from './scenarios/fanout.js';
 import { runIdle } from './scenarios/idle.js';
+import { runLoginCost } from './scenarios/login-cost.js';
 import { measureNobleRate, runLoginStorm } from './scenarios/login-storm.js';
 import { runReconnectStorm } from './scenarios/reconnect-storm.js';
 import { runRelay } from './scenarios/relay.js';
 
 const SCENARIOS = ['relay', 'fanout', 'login-storm', 'idle', 'reconnect-storm'];
+/** Run only when named. */
+const EXTRA_SCENARIOS = ['login-cost'];
 
-const USAGE = `usage: node src/run.js [${SCENARIOS.join('|')} ...] [options]
+const USAGE = `usage: node src/run.js [${[...SCENARIOS, ...EXTRA_SCENARIOS].join('|')} ...] [options]
   --quick               smoke sizes (a few seconds per scenario; numbers are meaningless)
   --out DIR             where result JSON goes (default bench/results)
   --no-latest           do not update DIR/latest.json
@@ -33,7 +36,9 @@ const USAGE = `usage: node src/run.js [${SCENARIOS.join('|')} ...] [options]
   idle:         --idle N (default 20000, capped by the open-files limit)
   reconnect-storm: --reconnect-clients N (default 2000)  --reconnect-variants single,cluster
                 (default single; cluster needs nats-server on PATH)
-                --reconnect-verifiers native,noble (default both: the gateway's verifier in both storms)`;
+                --reconnect-verifiers native,noble (default both: the gateway's verifier in both storms)
+  login-cost:   --cost-logins N (default 2000)  --no-strace   (only when named: main-thread system calls,
+                allocations and CPU per login, gateway vs raw ws server; counts, so it holds on a loaded machine)`;
 
 /**
  * @typedef {{ tmpDir: string, withGateway: boolean, log: (line: string) => void,
@@ -70,6 +75,8 @@ function main() {
       'reconnect-clients': { type: 'string' },
       'reconnect-variants': { type: 'string' },
       'reconnect-verifiers': { type: 'string' },
+      'cost-logins': { type: 'string' },
+      'no-strace': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -78,7 +85,7 @@ function main() {
     return Promise.resolve(0);
   }
   for (const p of positionals) {
-    if (!SCENARIOS.includes(p)) {
+    if (!SCENARIOS.includes(p) && !EXTRA_SCENARIOS.includes(p)) {
       console.error(`unknown scenario "${p}"\n${USAGE}`);
       return Promise.resolve(2);
     }
@@ -144,6 +151,7 @@ function main() {
       variants: (v['reconnect-variants'] ?? 'single').split(',').filter(Boolean),
       verifiers: (v['reconnect-verifiers'] ?? (q ? 'native' : 'native,noble')).split(',').filter(Boolean),
     },
+    cost: { logins: num(v['cost-logins'], q ? 20 : 2000), strace: !v['no-strace'] },
     idle: {
       connections: Math.min(idleWanted, idleMax),
       wanted: idleWanted,
@@ -176,7 +184,8 @@ function main() {
     gatewayArgs: v['gateway-args']?.split(' ').filter(Boolean) ?? [],
     gatewayStdout: v['gateway-node-args'] ? join(outDir, 'gateway-stdout.log') : undefined,
   };
-  const wanted = positionals.length > 0 ? SCENARIOS.filter((s) => positionals.includes(s)) : SCENARIOS;
+  const wanted =
+    positionals.length > 0 ? [...SCENARIOS, ...EXTRA_SCENARIOS].filter((s) => positionals.includes(s)) : SCENARIOS;
   const started = new Date();
   const { commit, dirty } = commitInfo();
   const result = {
@@ -217,6 +226,7 @@ function main() {
         }
         if (s === 'idle') result.scenarios.push(...(await runIdle(cfg.idle, ctx)));
         if (s === 'reconnect-storm') result.scenarios.push(...(await runReconnectStorm(cfg.reconnect, ctx)));
+        if (s === 'login-cost') result.scenarios.push(...(await runLoginCost(cfg.cost, ctx)));
         ctx.log(`${s}: done in ${((Date.now() - t) / 1000).toFixed(1)} s`);
       }
     } finally {

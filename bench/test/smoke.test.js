@@ -115,6 +115,20 @@ test('login-storm: every login succeeds and the verifier is reported', async () 
   expect(s.ratio).toBeCloseTo(s.gateway.p99_ms / s.baseline.p99_ms, 2);
 });
 
+test('login-cost: main-thread CPU, allocations and (with strace) system calls per login, gateway and raw', async () => {
+  const { result } = /** @type {any} */ (await runQuick('login-cost'));
+  expectEnvelope(result);
+  const [s] = result.scenarios;
+  expect(s.name).toBe('login-cost');
+  for (const f of [s.gateway, s.baseline]) {
+    expect(f.logins).toBe(20);
+    expect(positive(f.main_thread_allocated_bytes_per_login)).toBe(true);
+    expect(f.main_thread_cpu_us_per_login).toBeGreaterThanOrEqual(0);
+    if (f.syscalls_per_login !== undefined)
+      expect(f.syscalls_per_login.writev ?? f.syscalls_per_login.write).toBeGreaterThan(0);
+  }
+});
+
 test('idle: RSS per connection for the gateway and the raw ws server', async () => {
   const { result } = /** @type {any} */ (await runQuick('idle'));
   expectEnvelope(result);

@@ -58,10 +58,17 @@ export function stopProcess(child, timeoutMs = 10_000) {
  * Forks one of src/servers/*.js and waits for its port.
  * @param {string} name e.g. 'raw-echo'
  * @param {string[]} [args]
+ * @param {string[]} [execArgv] node flags (default: this process's)
+ * @param {string} [stdoutFile] append the server's stdout here (default: inherited)
  * @returns {Promise<{ child: import('node:child_process').ChildProcess, pid: number, port: number, url: string }>}
  */
-export function startServer(name, args = []) {
-  const child = fork(join(SRC_DIR, 'servers', `${name}.js`), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+export function startServer(name, args = [], execArgv = process.execArgv, stdoutFile = undefined) {
+  const stdout = stdoutFile ? openSync(stdoutFile, 'a') : 'inherit';
+  const child = fork(join(SRC_DIR, 'servers', `${name}.js`), args, {
+    stdio: ['ignore', stdout, 'inherit', 'ipc'],
+    execArgv,
+  });
+  if (typeof stdout === 'number') closeSync(stdout);
   live.add(child);
   return new Promise((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`${name} exited with ${code} before it was ready`)));
