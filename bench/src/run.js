@@ -22,6 +22,7 @@ const USAGE = `usage: node src/run.js [${[...SCENARIOS, ...EXTRA_SCENARIOS].join
   --quick               smoke sizes (a few seconds per scenario; numbers are meaningless)
   --out DIR             where result JSON goes (default bench/results)
   --no-latest           do not update DIR/latest.json
+  --merge-latest        replace only this run's scenarios in DIR/latest.json, keep the others
   --no-gateway          baselines only (before the gateway is built)
   --cpu-prof            run the gateway with --cpu-prof (profiles in DIR/prof/<scenario>/)
   --gateway-bin FILE    benchmark another gateway build (default packages/gateway/dist/bin.js)
@@ -52,6 +53,7 @@ function main() {
       quick: { type: 'boolean', default: false },
       out: { type: 'string' },
       'no-latest': { type: 'boolean', default: false },
+      'merge-latest': { type: 'boolean', default: false },
       'no-gateway': { type: 'boolean', default: false },
       'cpu-prof': { type: 'boolean', default: false },
       'gateway-bin': { type: 'string' },
@@ -234,7 +236,7 @@ function main() {
     }
     result.targets = q ? [] : evaluateTargets(result.scenarios);
     result.duration_s = Math.round((Date.now() - started.getTime()) / 100) / 10;
-    const file = writeResult(outDir, result, !v['no-latest']);
+    const file = writeResult(outDir, result, v['no-latest'] ? 'no' : v['merge-latest'] ? 'merge' : 'copy');
     console.log(formatReport(result));
     console.log(`\nwritten: ${file}${v['no-latest'] ? '' : ' (and latest.json)'}; total ${result.duration_s} s`);
     if (v['cpu-prof']) {

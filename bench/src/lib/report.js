@@ -1,6 +1,6 @@
 // Output: the human-readable table and the JSON result file.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { REPO_DIR } from './procs.js';
@@ -40,8 +40,46 @@ export function writeResult(outDir, result, latest) {
   const stamp = result.date.replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');
   const file = join(outDir, `${stamp}-${result.commit}.json`);
   writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
-  if (latest) copyFileSync(file, join(outDir, 'latest.json'));
+  const latestFile = join(outDir, 'latest.json');
+  if (latest === 'copy' || latest === true || (latest === 'merge' && !existsSync(latestFile))) {
+    copyFileSync(file, latestFile);
+  } else if (latest === 'merge') {
+    writeFileSync(
+      latestFile,
+      `${JSON.stringify(mergeResults(JSON.parse(readFileSync(latestFile, 'utf8')), result), null, 2)}\n`,
+    );
+  }
   return file;
+}
+
+/**
+ * `previous` with the scenarios that `current` measured replaced by its rows (matched by name):
+ * every row keeps the date and commit of the run that measured it (`run_date`, `run_commit`),
+ * and `targets` are evaluated again over the merged rows.
+ * @param {any} previous
+ * @param {any} current
+ */
+export function mergeResults(previous, current) {
+  const names = new Set(current.scenarios.map((/** @type {any} */ s) => s.name));
+  const stamp = (/** @type {any} */ run) => (/** @type {any} */ s) => ({
+    run_date: run.date,
+    run_commit: run.commit,
+    run_load_avg_at_start: run.machine?.load_avg_at_start,
+    ...s,
+  });
+  const scenarios = [
+    ...previous.scenarios.filter((/** @type {any} */ s) => !names.has(s.name)).map(stamp(previous)),
+    ...current.scenarios.map(stamp(current)),
+  ];
+  return {
+    ...previous,
+    merged: [
+      ...(previous.merged ?? [{ date: previous.date, commit: previous.commit }]),
+      { date: current.date, commit: current.commit, scenarios: [...names] },
+    ],
+    scenarios,
+    targets: evaluateTargets(scenarios),
+  };
 }
 
 /**
