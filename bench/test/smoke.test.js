@@ -122,7 +122,9 @@ test('login-cost: main-thread CPU, allocations and (with strace) system calls pe
   expect(s.name).toBe('login-cost');
   for (const f of [s.gateway, s.baseline]) {
     expect(f.logins).toBe(20);
-    expect(positive(f.main_thread_allocated_bytes_per_login)).toBe(true);
+    // 20 logins may fit between two garbage collections (none counted): a number, maybe 0.
+    expect(Number.isInteger(f.main_thread_allocated_bytes_per_login)).toBe(true);
+    expect(f.main_thread_allocated_bytes_per_login).toBeGreaterThanOrEqual(0);
     expect(f.main_thread_cpu_us_per_login).toBeGreaterThanOrEqual(0);
     if (f.syscalls_per_login !== undefined)
       expect(f.syscalls_per_login.writev ?? f.syscalls_per_login.write).toBeGreaterThan(0);
