@@ -249,7 +249,8 @@ async function main() {
   say('');
   say('  Degas quick start is running');
   say(
-    `    gateway   ${gatewayUrl}${typeof ports.adminPort === 'number' ? `   (metrics: http://${shownHost}:${ports.adminPort}/metrics)` : ''}`,
+    // The gateway's admin server listens on 127.0.0.1 whatever HOST is (its default).
+    `    gateway   ${gatewayUrl}${typeof ports.adminPort === 'number' ? `   (metrics: http://127.0.0.1:${ports.adminPort}/metrics)` : ''}`,
   );
   say(`    Degas     ${degasId}   (board game, ws://127.0.0.1:${degasPort})`);
   say(`    bots      ${botCount}`);

@@ -4,7 +4,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, isIPv4 } from 'node:net';
 import { idFromHex, idToHex, isIdHex } from '@degas/proto';
 import { isPlainObject, validateDegasUrl, validateToken } from './degas-directory.js';
 import { METRICS_CONTENT_TYPE, renderMetrics } from './metrics.js';
@@ -14,6 +14,24 @@ import type { AdminServer, AdminServerOptions, DegasEndpoint } from './types.js'
 export const ADMIN_BODY_LIMIT = 64 * 1024;
 
 const DEGAS_PATH = /^\/v1\/degas\/([^/]+)$/;
+
+/** Body of the 403 answered to PUT/DELETE when no admin token is configured. */
+export const WRITES_DISABLED =
+  'the admin write endpoints are disabled: start the gateway with --admin-token (or DEGAS_ADMIN_TOKEN) to enable them';
+
+/**
+ * Whether a bound listen address is reachable from this machine only: 127.0.0.0/8, ::1, or
+ * IPv4-mapped 127.x. The wildcard addresses (0.0.0.0, ::) and every other address are not.
+ * @example
+ * isLoopbackAddress('127.0.0.1'); // true
+ * isLoopbackAddress('0.0.0.0'); // false
+ */
+export function isLoopbackAddress(address: string): boolean {
+  const a = address.toLowerCase();
+  if (a === '::1' || a === 'localhost') return true;
+  const v4 = a.startsWith('::ffff:') ? a.slice(7) : a;
+  return isIPv4(v4) && v4.startsWith('127.');
+}
 
 class HttpError extends Error {
   constructor(
@@ -34,7 +52,8 @@ function digest(s: string): Buffer {
  * `GET /healthz` → 200 `ok`; `GET /readyz` → 200 once `ready()` else 503; `GET /metrics` →
  * Prometheus text; `GET /v1/degas` → registered Degas (never tokens);
  * `PUT /v1/degas/0x<id>` `{"url":"ws://…","token":"…"}` → 204; `DELETE /v1/degas/0x<id>` → 204/404.
- * PUT and DELETE need `Authorization: Bearer <token>` when `token` is set.
+ * PUT and DELETE need `Authorization: Bearer <token>`; without a `token` they are refused (403).
+ * Listening on a non-loopback address without a token logs a warning.
  * @example
  * const admin = await startAdminServer({ host: '127.0.0.1', port: 0, stats, snapshot, ready: () => true, logger });
  * console.log(admin.port);
@@ -53,7 +72,9 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
   const log = opts.logger;
 
   const authorize = (req: IncomingMessage): void => {
-    if (expected === undefined) return;
+    // No token, no writes: an open PUT would let anyone who reaches this port re-point a Degas
+    // id at a server of their own and speak to its players.
+    if (expected === undefined) throw new HttpError(403, WRITES_DISABLED);
     const header = req.headers.authorization;
     const m = header === undefined ? null : /^Bearer +(\S+) *$/i.exec(header);
     // Compare digests, not the tokens: equal lengths for timingSafeEqual, and no length leak.
@@ -149,10 +170,19 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
     });
   });
   server.on('error', (err) => log.error('admin server error', { error: err.message }));
+  const bound = server.address() as AddressInfo;
+  if (expected === undefined && !isLoopbackAddress(bound.address)) {
+    log.warn(
+      'the admin API is reachable from other machines and has no --admin-token: anyone who can reach ' +
+        'this address reads /metrics and the registered Degas URLs (writes stay refused until a token is set); ' +
+        'bind it to loopback with --admin-host 127.0.0.1 or firewall the port',
+      { host: opts.host, address: bound.address, port: bound.port },
+    );
+  }
 
   let closing: Promise<void> | undefined;
   return {
-    port: (server.address() as AddressInfo).port,
+    port: bound.port,
     server,
     close: () => {
       closing ??= new Promise<void>((resolve) => {

@@ -48,8 +48,7 @@ export interface Config {
   configFile: string | undefined;
   host: string;
   port: number;
-  /** Default: same as `host`. */
-  adminHost: string | undefined;
+  adminHost: string;
   /** `false` = no admin server. */
   adminPort: number | false;
   /** Accounts file (absolute path); unused when `accountsRpc` is set. */
@@ -140,7 +139,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: 'client WebSocket port, 0 = any free port',
     def: String(D.port),
   },
-  { flag: 'admin-host', kind: { t: 'string' }, arg: 'ADDR', help: 'admin HTTP listen address', def: 'same as --host' },
+  { flag: 'admin-host', kind: { t: 'string' }, arg: 'ADDR', help: 'admin HTTP listen address', def: D.adminHost },
   {
     flag: 'admin-port',
     kind: { t: 'adminPort' },
@@ -148,7 +147,12 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: 'admin HTTP port for /healthz /readyz /metrics /v1/degas; 0 = any free port, off = none',
     def: String(D.adminPort),
   },
-  { flag: 'admin-token', kind: { t: 'token' }, arg: 'TOKEN', help: "bearer token for the admin API's PUT/DELETE" },
+  {
+    flag: 'admin-token',
+    kind: { t: 'token' },
+    arg: 'TOKEN',
+    help: "bearer token for the admin API's PUT/DELETE (without it they answer 403)",
+  },
   {
     flag: 'accounts',
     kind: { t: 'path' },
@@ -528,7 +532,7 @@ export async function loadConfig(
     configFile,
     host: get('host', '0.0.0.0') as string,
     port: num('port', D.port),
-    adminHost: str('admin-host'),
+    adminHost: get('admin-host', D.adminHost) as string,
     adminPort: get('admin-port', D.adminPort) as number | false,
     accounts: get('accounts', resolvePath(cwd, 'accounts.json')) as string,
     accountsRpc,
@@ -813,6 +817,7 @@ export async function buildGatewayOptions(config: Config, opts: { logger?: Logge
   const options: GatewayOptions = {
     host: config.host,
     port: config.port,
+    adminHost: config.adminHost,
     adminPort: config.adminPort,
     accounts,
     degas,
@@ -840,7 +845,6 @@ export async function buildGatewayOptions(config: Config, opts: { logger?: Logge
     logger,
   };
   if (config.resumeKeys.length > 0) options.resumeKeys = config.resumeKeys;
-  if (config.adminHost !== undefined) options.adminHost = config.adminHost;
   if (config.adminToken !== undefined) options.adminToken = config.adminToken;
   if (config.internalToken !== undefined) options.internalToken = config.internalToken;
   if (config.authDomain !== undefined) options.authDomain = config.authDomain;

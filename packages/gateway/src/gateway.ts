@@ -195,7 +195,7 @@ function resolveOptions(options: GatewayOptions): Resolved {
     server: options.server,
     noServer,
     adminPort,
-    adminHost: str(options, 'adminHost', host) as string,
+    adminHost: str(options, 'adminHost', GATEWAY_DEFAULTS.adminHost) as string,
     adminToken: str(options, 'adminToken', undefined),
     internalToken: str(options, 'internalToken', undefined),
     authDomain,

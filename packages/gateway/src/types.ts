@@ -72,7 +72,7 @@ export interface AdminServerOptions {
   host: string;
   /** 0 = any free port. */
   port: number;
-  /** Bearer token required by the write endpoints (PUT/DELETE /v1/degas/…); none = open. */
+  /** Bearer token required by the write endpoints (PUT/DELETE /v1/degas/…); none = writes refused (403). */
   token?: string | undefined;
   stats: GatewayStats;
   snapshot(): GatewaySnapshot;
@@ -106,9 +106,12 @@ export interface GatewayOptions {
   noServer?: boolean;
   /** Admin HTTP port (/healthz, /readyz, /metrics, /v1/degas); 0 = any free port; `false` = no admin server. Default 9090. */
   adminPort?: number | false;
-  /** Admin HTTP listen address. Default: same as `host`. */
+  /** Admin HTTP listen address. Default "127.0.0.1" (loopback only). */
   adminHost?: string;
-  /** Bearer token for the admin API's write endpoints. */
+  /**
+   * Bearer token for the admin API's write endpoints (`PUT`/`DELETE /v1/degas/…`). Without one,
+   * those endpoints are refused with 403.
+   */
   adminToken?: string;
   /** Where accounts and their signers are looked up. Required. */
   accounts: AccountDirectory;
@@ -208,6 +211,8 @@ export interface GatewayOptions {
 export const GATEWAY_DEFAULTS = {
   host: '0.0.0.0',
   port: 8080,
+  /** Loopback only: the admin API should not be reachable from other machines unless asked for. */
+  adminHost: '127.0.0.1',
   adminPort: 9090,
   maxConnections: 100_000,
   maxPendingPerIp: 64,

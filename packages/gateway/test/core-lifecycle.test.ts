@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { ErrorCode } from '@degas/proto';
 import WebSocket from 'ws';
 import { startGateway } from '../src/gateway.js';
+import { createLogger } from '../src/logger.js';
 import {
   bytes,
   clientDegas,
@@ -144,6 +145,42 @@ test('admin server is started with the gateway and closed with it', async () => 
   const body = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text());
   expect(body.length).toBeGreaterThan(0);
   expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
+});
+
+test('the admin server listens on 127.0.0.1 by default, whatever the client host', async () => {
+  const records: Record<string, unknown>[] = [];
+  const logger = createLogger({ level: 'info', write: (line) => records.push(JSON.parse(line)) });
+  env = await startEnv({ host: '0.0.0.0', adminPort: 0, logger });
+  // The client port follows --host (reachable on another loopback address) ...
+  const client = new TestClient(`ws://127.0.0.2:${env.gw.port}`);
+  await client.opened;
+  client.close();
+  // ... the admin port does not: 127.0.0.1 only.
+  expect((await fetch(`http://127.0.0.1:${env.gw.adminPort}/healthz`)).status).toBe(200);
+  const elsewhere = await fetch(`http://127.0.0.2:${env.gw.adminPort}/healthz`).then(
+    (res) => res.status,
+    (err: { cause?: { code?: string } }) => err.cause?.code,
+  );
+  expect(elsewhere).toBe('ECONNREFUSED');
+  expect(records.filter((r) => r.level === 'warn')).toEqual([]);
+});
+
+test('adminHost moves the admin server; on a wildcard address without a token it warns', async () => {
+  const records: Record<string, unknown>[] = [];
+  const logger = createLogger({ level: 'info', write: (line) => records.push(JSON.parse(line)) });
+  env = await startEnv({ adminPort: 0, adminHost: '0.0.0.0', logger });
+  expect((await fetch(`http://127.0.0.2:${env.gw.adminPort}/healthz`)).status).toBe(200);
+  const warnings = records.filter((r) => r.level === 'warn');
+  expect(warnings).toHaveLength(1);
+  expect(warnings[0]).toMatchObject({ address: '0.0.0.0', port: env.gw.adminPort });
+  expect(warnings[0]!.msg).toMatch(/no --admin-token/);
+  // Writes are refused without a token.
+  const put = await fetch(`http://127.0.0.2:${env.gw.adminPort}/v1/degas/0x0000000000000000000000000000aaaa`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ url: 'ws://attacker.example:7000' }),
+  });
+  expect(put.status).toBe(403);
 });
 
 test('options are validated with precise errors', async () => {

@@ -1,13 +1,14 @@
 import { request } from 'node:http';
 import { idFromHex, idToHex } from '@degas/proto';
-import { startAdminServer } from '../src/admin.js';
+import { isLoopbackAddress, startAdminServer, WRITES_DISABLED } from '../src/admin.js';
 import { createStaticDegasDirectory } from '../src/degas-directory.js';
-import { silentLogger } from '../src/logger.js';
+import { createLogger, silentLogger } from '../src/logger.js';
 import { createStats } from '../src/stats.js';
 import type { AdminServer, GatewaySnapshot, MutableDegasDirectory } from '../src/types.js';
 
 const ID = '0x00112233445566778899aabbccddeeff';
 const TOKEN = 'admin-s3cret';
+const SEED = '0x0000000000000000000000000000aaaa';
 
 const snapshot = (): GatewaySnapshot => ({
   connectionsAuth: 1,
@@ -35,7 +36,7 @@ beforeAll(async () => {
   ]);
   const base = { host: '127.0.0.1', port: 0, stats, snapshot, ready: () => ready, logger: silentLogger };
   admin = await startAdminServer({ ...base, token: TOKEN, degas });
-  open = await startAdminServer({ ...base, degas: createStaticDegasDirectory() });
+  open = await startAdminServer({ ...base, degas: createStaticDegasDirectory([{ id: SEED, url: 'ws://seed:2' }]) });
   noDegas = await startAdminServer({ ...base, token: TOKEN });
 });
 afterAll(async () => {
@@ -192,11 +193,59 @@ describe('admin server', () => {
     expect(degas.resolve(idFromHex(ID))).toBeUndefined();
   });
 
-  test('without a token configured, writes are open', async () => {
-    const res = await put(open, `/v1/degas/${ID}`, { url: 'ws://a:1' }, {});
-    expect(res.status).toBe(204);
+  test('without a token configured, PUT and DELETE are refused with 403 and say why', async () => {
+    for (const res of [
+      await put(open, `/v1/degas/${ID}`, { url: 'ws://a:1' }, {}),
+      // A bearer header changes nothing when the gateway has no token to compare it with.
+      await put(open, `/v1/degas/${ID}`, { url: 'ws://a:1' }, { authorization: 'Bearer anything' }),
+      await fetch(url(open, `/v1/degas/${SEED}`), { method: 'DELETE' }),
+      // Refused before the id or the body is even looked at.
+      await put(open, '/v1/degas/not-an-id', 'not json', {}),
+    ]) {
+      expect(res.status).toBe(403);
+      expect(res.headers.get('content-type')).toBe('application/json; charset=utf-8');
+      expect(await res.json()).toEqual({ error: WRITES_DISABLED });
+    }
+    expect(WRITES_DISABLED).toMatch(/--admin-token/);
+    // Nothing changed, and the read endpoints stay open.
     const list = (await (await fetch(url(open, '/v1/degas'))).json()) as { degas: { id: string }[] };
-    expect(list.degas.map((d) => d.id)).toEqual([ID]);
+    expect(list.degas.map((d) => d.id)).toEqual([SEED]);
+    expect((await fetch(url(open, `/v1/degas/${SEED}`))).status).toBe(200);
+    expect((await fetch(url(open, '/metrics'))).status).toBe(200);
+    expect((await fetch(url(open, '/healthz'))).status).toBe(200);
+  });
+
+  test.each([
+    ['0.0.0.0', 'no', true],
+    ['::', 'no', true],
+    ['127.0.0.1', 'no', false],
+    ['::1', 'no', false],
+    ['localhost', 'no', false],
+    ['0.0.0.0', 'a', false],
+  ])('listening on %s with %s token: warning logged = %s', async (host, hasToken, warned) => {
+    const token = hasToken === 'a' ? TOKEN : undefined;
+    const records: Record<string, unknown>[] = [];
+    const logger = createLogger({ level: 'debug', write: (line) => records.push(JSON.parse(line)) });
+    const s = await startAdminServer({ host, port: 0, token, stats, snapshot, ready: () => true, logger });
+    await s.close();
+    const warnings = records.filter((r) => r.level === 'warn');
+    if (!warned) {
+      expect(warnings).toEqual([]);
+      return;
+    }
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]!.msg).toMatch(/reachable from other machines and has no --admin-token/);
+    expect(warnings[0]!.msg).toMatch(/--admin-host 127\.0\.0\.1/);
+    expect(warnings[0]).toMatchObject({ host, port: s.port });
+  });
+
+  test('isLoopbackAddress', () => {
+    for (const a of ['127.0.0.1', '127.1.2.3', '::1', '::ffff:127.0.0.1', 'localhost']) {
+      expect([a, isLoopbackAddress(a)]).toEqual([a, true]);
+    }
+    for (const a of ['0.0.0.0', '::', '', '10.0.0.1', '::ffff:10.0.0.1', '128.0.0.1', '1270.0.0.1', 'example.com']) {
+      expect([a, isLoopbackAddress(a)]).toEqual([a, false]);
+    }
   });
 
   test('without a mutable Degas directory, registration is 501 (after auth)', async () => {

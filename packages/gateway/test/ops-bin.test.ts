@@ -267,16 +267,13 @@ test('the bin serves a login and a round trip, reports on the admin port, and dr
   expect(all).not.toContain(Buffer.from(signature).toString('hex'));
 });
 
-/** Spawns the bin and resolves with its "listening" log line. */
+/** Spawns the bin (on 127.0.0.1 unless `args` has a --host) and resolves with its "listening" log line. */
 async function startBin(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const child = spawn(
-    process.execPath,
-    [BIN, '--host=127.0.0.1', '--port=0', '--admin-port=0', '--verifier-threads=1', ...args],
-    {
-      env: { PATH: process.env.PATH, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+  const host = args.some((a) => a.startsWith('--host')) ? [] : ['--host=127.0.0.1'];
+  const child = spawn(process.execPath, [BIN, ...host, '--port=0', '--admin-port=0', '--verifier-threads=1', ...args], {
+    env: { PATH: process.env.PATH, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const stderr: string[] = [];
   const exited = new Promise<{ code: number | null; signal: string | null }>((r) =>
     child.on('exit', (code, signal) => r({ code, signal })),
@@ -288,7 +285,7 @@ async function startBin(args: string[], env: NodeJS.ProcessEnv = {}) {
     });
     void exited.then(({ code }) => reject(new Error(`exited with ${code} before listening:\n${stderr.join('\n')}`)));
   });
-  return { child, stderr, exited, port: line.port as number };
+  return { child, stderr, exited, port: line.port as number, adminPort: line.adminPort as number };
 }
 
 /** Logs in over a fresh connection; resolves with the first answer to eth_auth (auth_ok or an error) and the socket. */
@@ -382,5 +379,60 @@ test('an account added with "accounts add" while the gateway runs can log in wit
   } finally {
     gw.child.kill('SIGTERM');
     expect((await gw.exited).code).toBe(0);
+  }
+});
+
+test('a start with no admin flags: admin on 127.0.0.1 only, writes refused (403), no warning', async () => {
+  const accounts = join(dir, 'defaults-accounts.json');
+  expect(
+    (await runBin(['accounts', 'add', '--accounts', accounts, '--address', privateKeySigner(KEY).address])).code,
+  ).toBe(0);
+  // No --host either: the client port is on 0.0.0.0, as a new user would start it.
+  const gw = await startBin(['--accounts', accounts]);
+  proc = gw.child;
+  try {
+    const admin = `http://127.0.0.1:${gw.adminPort}`;
+    expect((await fetch(`${admin}/metrics`)).status).toBe(200);
+    const refused = await fetch(`http://127.0.0.2:${gw.adminPort}/metrics`).then(
+      (res) => res.status,
+      (err: { cause?: { code?: string } }) => err.cause?.code,
+    );
+    expect(refused).toBe('ECONNREFUSED');
+    const put = await fetch(`${admin}/v1/degas/${DEGAS}`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ url: 'ws://attacker.example:7000' }),
+    });
+    expect(put.status).toBe(403);
+    expect(((await put.json()) as { error: string }).error).toMatch(/--admin-token/);
+    expect((await fetch(`${admin}/v1/degas/${DEGAS}`)).status).toBe(404);
+    expect(gw.stderr.filter((l) => l.includes('"level":"warn"'))).toEqual([]);
+  } finally {
+    gw.child.kill('SIGTERM');
+    expect((await gw.exited).code).toBe(0);
+  }
+});
+
+test('--admin-host 0.0.0.0 without a token logs a warning naming the risk; with a token it does not', async () => {
+  const accounts = join(dir, 'defaults-accounts.json');
+  const open = await startBin(['--accounts', accounts, '--admin-host', '0.0.0.0']);
+  proc = open.child;
+  try {
+    const warnings = open.stderr.filter((l) => l.includes('"level":"warn"')).map((l) => JSON.parse(l));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0].msg).toMatch(/reachable from other machines and has no --admin-token/);
+    expect(warnings[0]).toMatchObject({ address: '0.0.0.0', port: open.adminPort });
+    expect((await fetch(`http://127.0.0.2:${open.adminPort}/healthz`)).status).toBe(200);
+  } finally {
+    open.child.kill('SIGTERM');
+    expect((await open.exited).code).toBe(0);
+  }
+  const closed = await startBin(['--accounts', accounts, '--admin-host', '0.0.0.0'], { DEGAS_ADMIN_TOKEN: 'tok' });
+  proc = closed.child;
+  try {
+    expect(closed.stderr.filter((l) => l.includes('"level":"warn"'))).toEqual([]);
+  } finally {
+    closed.child.kill('SIGTERM');
+    expect((await closed.exited).code).toBe(0);
   }
 });

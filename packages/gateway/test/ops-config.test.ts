@@ -60,7 +60,7 @@ describe('loadConfig', () => {
       host: '0.0.0.0',
       port: DEFAULT_PORT,
       adminPort: 9090,
-      adminHost: undefined,
+      adminHost: '127.0.0.1',
       accounts: join(dir, 'accounts.json'),
       accountsRpc: undefined,
       degas: [],
