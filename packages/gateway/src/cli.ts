@@ -101,19 +101,6 @@ async function run(built: Awaited<ReturnType<typeof buildGatewayOptions>>, logge
       : ExitCode.FAILURE;
   }
 
-  logger.info('listening', {
-    port: handle.port,
-    adminPort: handle.adminPort ?? null,
-    host: built.options.host,
-    verifier: handle.verifier,
-    verifierThreads: handle.snapshot().verifierThreads,
-    verifierNice: handle.snapshot().verifierNice,
-    masking: handle.masking,
-    accounts: 'reload' in built.accounts ? 'file' : 'rpc',
-    version: version(),
-    pid: process.pid,
-  });
-
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     signals++;
@@ -147,6 +134,21 @@ async function run(built: Awaited<ReturnType<typeof buildGatewayOptions>>, logge
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+
+  // Only now: a supervisor may send SIGTERM the moment it reads this line, and before the
+  // handlers above are installed that signal would kill the process without a drain.
+  logger.info('listening', {
+    port: handle.port,
+    adminPort: handle.adminPort ?? null,
+    host: built.options.host,
+    verifier: handle.verifier,
+    verifierThreads: handle.snapshot().verifierThreads,
+    verifierNice: handle.snapshot().verifierNice,
+    masking: handle.masking,
+    accounts: 'reload' in built.accounts ? 'file' : 'rpc',
+    version: version(),
+    pid: process.pid,
+  });
 
   const code = await exited;
   process.off('SIGTERM', onSignal);

@@ -382,11 +382,19 @@ test('an account added with "accounts add" while the gateway runs can log in wit
   }
 });
 
+/** An accounts file with one account, written directly (no dependence on other tests). */
+async function oneAccountFile(name: string): Promise<string> {
+  const path = join(dir, name);
+  const address = privateKeySigner(KEY).address;
+  await writeFile(
+    path,
+    JSON.stringify({ accounts: [{ id: ACCOUNT, signers: [{ type: 'ethereum', address, disabled: false }] }] }),
+  );
+  return path;
+}
+
 test('a start with no admin flags: admin on 127.0.0.1 only, writes refused (403), no warning', async () => {
-  const accounts = join(dir, 'defaults-accounts.json');
-  expect(
-    (await runBin(['accounts', 'add', '--accounts', accounts, '--address', privateKeySigner(KEY).address])).code,
-  ).toBe(0);
+  const accounts = await oneAccountFile('defaults-accounts.json');
   // No --host either: the client port is on 0.0.0.0, as a new user would start it.
   const gw = await startBin(['--accounts', accounts]);
   proc = gw.child;
@@ -414,7 +422,7 @@ test('a start with no admin flags: admin on 127.0.0.1 only, writes refused (403)
 });
 
 test('--admin-host 0.0.0.0 without a token logs a warning naming the risk; with a token it does not', async () => {
-  const accounts = join(dir, 'defaults-accounts.json');
+  const accounts = await oneAccountFile('admin-host-accounts.json');
   const open = await startBin(['--accounts', accounts, '--admin-host', '0.0.0.0']);
   proc = open.child;
   try {
@@ -433,6 +441,6 @@ test('--admin-host 0.0.0.0 without a token logs a warning naming the risk; with 
     expect(closed.stderr.filter((l) => l.includes('"level":"warn"'))).toEqual([]);
   } finally {
     closed.child.kill('SIGTERM');
-    expect((await closed.exited).code).toBe(0);
+    expect(await closed.exited).toEqual({ code: 0, signal: null });
   }
 });
