@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import { AccountDirectoryError, addAccount } from './accounts.js';
+import type { ClusterRegistry } from './cluster.js';
 import { buildGatewayOptions, ConfigError, loadConfig, usage } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 
@@ -29,6 +30,9 @@ export function version(): string {
 }
 
 type GatewayHandleLike = Awaited<ReturnType<typeof import('./gateway.js').startGateway>>;
+
+/** How long the start waits for the cluster join before logging `listening` anyway. */
+const CLUSTER_JOIN_WAIT_MS = 5000;
 
 const ACCOUNTS_USAGE = 'Usage: degas-gateway accounts add --address 0x… [--accounts FILE] [--id 0x…]\n';
 
@@ -135,9 +139,18 @@ async function run(built: Awaited<ReturnType<typeof buildGatewayOptions>>, logge
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
 
+  // In a cluster, say which NATS server the node joined (waiting a little for the join; an
+  // unreachable bus is logged by the registry and the node keeps trying in the background).
+  let cluster: Record<string, string | null> = {};
+  const registry = built.options.registry as ClusterRegistry | undefined;
+  if (registry?.kind === 'nats') {
+    const up = await registry.whenUp(CLUSTER_JOIN_WAIT_MS);
+    cluster = { cluster: registry.cluster, node: registry.nodeName, nats: up ? registry.joined : null };
+  }
   // Only now: a supervisor may send SIGTERM the moment it reads this line, and before the
   // handlers above are installed that signal would kill the process without a drain.
   logger.info('listening', {
+    ...cluster,
     port: handle.port,
     adminPort: handle.adminPort ?? null,
     host: built.options.host,

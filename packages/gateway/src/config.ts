@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { idFromHex, idKey, idToHex, Limits } from '@degas/proto';
 import { createFileAccountDirectory, createRpcAccountDirectory } from './accounts.js';
+import { CLUSTER_NAME, createNatsRegistry, NATS_DEFAULTS, parseNatsServer } from './cluster.js';
 import {
   chainDegasDirectories,
   createStaticDegasDirectory,
@@ -91,6 +92,14 @@ export interface Config {
   verifierThreads: number | undefined;
   /** Resume-ticket keys (the first signs, all verify); empty = none configured. */
   resumeKeys: Uint8Array[];
+  /** NATS seed servers (`--nats`); empty = a single node. */
+  nats: string[];
+  /** Absolute path of `--nats-creds`. */
+  natsCreds: string | undefined;
+  cluster: string;
+  /** Default: the host name. */
+  nodeName: string | undefined;
+  kvReplicas: number;
   resumeWindowMs: number;
   resumeMaxAgeMs: number;
   verifierNice: number;
@@ -111,7 +120,9 @@ type Kind =
   | { t: 'originList' }
   | { t: 'proxyList' }
   | { t: 'keyList' }
-  | { t: 'chainIdList' };
+  | { t: 'chainIdList' }
+  | { t: 'natsList' }
+  | { t: 'clusterName' };
 
 interface OptionSpec {
   /** Flag name without the leading dashes. */
@@ -338,6 +349,35 @@ export const OPTIONS: readonly OptionSpec[] = [
     def: 'CPU cores',
   },
   {
+    flag: 'nats',
+    kind: { t: 'natsList' },
+    arg: 'URL',
+    help: 'join a cluster through this NATS server, nats:// or tls://, credentials in the URL allowed (repeatable: seed servers)',
+    def: 'none = single node',
+  },
+  { flag: 'nats-creds', kind: { t: 'path' }, arg: 'FILE', help: 'NATS credentials file (JWT and nkey seed)' },
+  {
+    flag: 'cluster',
+    kind: { t: 'clusterName' },
+    arg: 'NAME',
+    help: 'cluster name: prefix of its NATS subjects and KV bucket',
+    def: NATS_DEFAULTS.cluster,
+  },
+  {
+    flag: 'node-name',
+    kind: { t: 'string' },
+    arg: 'NAME',
+    help: 'readable node name in logs and metrics',
+    def: 'the host name',
+  },
+  {
+    flag: 'kv-replicas',
+    kind: count(1, 5),
+    arg: 'N',
+    help: "replicas of the cluster's KV bucket (3 on a NATS cluster)",
+    def: String(NATS_DEFAULTS.kvReplicas),
+  },
+  {
     flag: 'resume-key',
     kind: { t: 'keyList' },
     arg: 'HEX',
@@ -437,7 +477,8 @@ function isList(spec: OptionSpec): boolean {
     spec.kind.t === 'originList' ||
     spec.kind.t === 'proxyList' ||
     spec.kind.t === 'keyList' ||
-    spec.kind.t === 'chainIdList'
+    spec.kind.t === 'chainIdList' ||
+    spec.kind.t === 'natsList'
   );
 }
 
@@ -528,6 +569,21 @@ export async function loadConfig(
     }
   }
 
+  const nats = get('nats', []) as string[];
+  const cluster = {
+    nats,
+    natsCreds: str('nats-creds'),
+    cluster: get('cluster', NATS_DEFAULTS.cluster) as string,
+    nodeName: str('node-name'),
+    kvReplicas: num('kv-replicas', NATS_DEFAULTS.kvReplicas),
+  };
+  if (nats.length === 0) {
+    for (const flag of ['nats-creds', 'cluster', 'node-name', 'kv-replicas']) {
+      const raw = pick(byFlag.get(flag)!);
+      if (raw !== undefined) throw new ConfigError(`--${flag}`, `${raw.label}: needs --nats (cluster mode)`);
+    }
+  }
+
   return {
     configFile,
     host: get('host', '0.0.0.0') as string,
@@ -567,6 +623,7 @@ export async function loadConfig(
     verifier: get('verifier', 'auto') as Config['verifier'],
     verifierThreads: get('verifier-threads', undefined) as number | undefined,
     resumeKeys: get('resume-key', []) as Uint8Array[],
+    ...cluster,
     resumeWindowMs: num('resume-window-ms', D.resumeWindowMs),
     resumeMaxAgeMs: num('resume-max-age-ms', D.resumeMaxAgeMs),
     verifierNice: num('verifier-nice', D.verifierNice),
@@ -738,6 +795,24 @@ function convert(spec: OptionSpec, raw: Raw): unknown {
         return parseInteger(item, 1, Number.MAX_SAFE_INTEGER, fail);
       });
     }
+    case 'natsList': {
+      const items = typeof v === 'string' ? [v] : Array.isArray(v) ? v : fail(`expected NATS URLs, got ${typeName(v)}`);
+      return items.map((item) => {
+        if (typeof item !== 'string') return fail(`expected a NATS URL string, got ${typeName(item)}`);
+        try {
+          parseNatsServer(item);
+        } catch (err) {
+          // The message never repeats credentials: it names the URL only when it does not parse.
+          return fail((err as Error).message.replace(/\/\/[^@/]*@/, '//***@'));
+        }
+        return item;
+      });
+    }
+    case 'clusterName': {
+      const name = scalar();
+      if (!CLUSTER_NAME.test(name)) fail(`expected 1 to 64 letters, digits, "-" or "_", got ${show(name)}`);
+      return name;
+    }
     case 'proxyList': {
       const items = Array.isArray(v) ? v : fail(`expected a list of addresses, got ${typeName(v)}`);
       return items.map((item) => {
@@ -845,6 +920,17 @@ export async function buildGatewayOptions(config: Config, opts: { logger?: Logge
     logger,
   };
   if (config.resumeKeys.length > 0) options.resumeKeys = config.resumeKeys;
+  if (config.nats.length > 0) {
+    // Loads the NATS client now, and only in cluster mode.
+    options.registry = await createNatsRegistry({
+      servers: config.nats,
+      credsFile: config.natsCreds,
+      cluster: config.cluster,
+      nodeName: config.nodeName,
+      kvReplicas: config.kvReplicas,
+      retainEndedMs: config.resumeWindowMs,
+    });
+  }
   if (config.adminToken !== undefined) options.adminToken = config.adminToken;
   if (config.internalToken !== undefined) options.internalToken = config.internalToken;
   if (config.authDomain !== undefined) options.authDomain = config.authDomain;

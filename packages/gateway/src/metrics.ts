@@ -156,6 +156,47 @@ export function renderMetrics(stats: GatewayStats, snapshot: GatewaySnapshot): s
   );
   w.sample('logins_waiting', snapshot.loginsWaiting);
 
+  const r = snapshot.registry;
+  if (r !== undefined && r.kind === 'nats') {
+    w.family('cluster_info', 'gauge', 'Cluster and node name of this gateway (always 1).');
+    w.sample('cluster_info', 1, { cluster: r.cluster ?? '', node: r.node ?? '' });
+    w.family(
+      'cluster_bus_connected',
+      'gauge',
+      '1 while the node is joined to the cluster bus (NATS) and accepts logins.',
+    );
+    w.sample('cluster_bus_connected', r.busConnected ? 1 : 0);
+    w.family('cluster_nodes', 'gauge', 'Gateway nodes whose heartbeat is current, this one included.');
+    w.sample('cluster_nodes', r.liveNodes);
+    w.family('cluster_claims_total', 'counter', 'Accounts registered in the cluster by logins on this node.');
+    w.sample('cluster_claims_total', r.claims);
+    w.family(
+      'cluster_remote_kicks_total',
+      'counter',
+      'Local sessions replaced (DUP_SESSION) by a login on another node.',
+    );
+    w.sample('cluster_remote_kicks_total', r.remoteKicks);
+    w.family('cluster_deliveries_total', 'counter', 'Bus messages of Degas deliveries to other nodes, by direction.');
+    w.sample('cluster_deliveries_total', r.deliveriesSent, { direction: 'sent' });
+    w.sample('cluster_deliveries_total', r.deliveriesReceived, { direction: 'received' });
+    w.family(
+      'cluster_delivery_misses_total',
+      'counter',
+      'Deliveries sent to another node that found no session there (CLIENT_ERROR to the Degas).',
+    );
+    w.sample('cluster_delivery_misses_total', r.remoteMisses);
+    w.family('cluster_registry_duration_seconds', 'histogram', 'Latency of registry writes (claims and releases).');
+    let acc = 0;
+    r.latencyBucketsMs.forEach((ms, i) => {
+      acc += r.latencyCounts[i] ?? 0;
+      w.sample('cluster_registry_duration_seconds_bucket', acc, { le: String(ms / 1000) });
+    });
+    acc += r.latencyCounts[r.latencyBucketsMs.length] ?? 0;
+    w.sample('cluster_registry_duration_seconds_bucket', acc, { le: '+Inf' });
+    w.sample('cluster_registry_duration_seconds_sum', r.latencySumMs / 1000);
+    w.sample('cluster_registry_duration_seconds_count', r.latencyCount);
+  }
+
   w.family('draining', 'gauge', '1 while the gateway is shutting down.');
   w.sample('draining', snapshot.draining ? 1 : 0);
 

@@ -9,6 +9,8 @@ export type { TestDegas, TestDegasMode, TestDegasOptions } from './degas.js';
 export { startBlackhole, startTestDegas } from './degas.js';
 export type { LoginCapable, LoginResult } from './login.js';
 export { degasFrame, ethAuthFrame, helloAndChallenge, helloFrame, LoginError, loginRaw } from './login.js';
+export type { NatsServer, NatsServerOptions } from './nats.js';
+export { natsServerBin, startNatsServer } from './nats.js';
 export type {
   CloseResult,
   FrameSpec,

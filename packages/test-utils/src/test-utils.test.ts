@@ -1,4 +1,5 @@
-import type { AddressInfo } from 'node:net';
+import { existsSync } from 'node:fs';
+import { type AddressInfo, connect as netConnect } from 'node:net';
 import { createChallenge, loginTypedData, verifyLogin } from '@degas/auth-eth';
 import { encodeDegasToClient, idToHex } from '@degas/proto';
 import WebSocket, { WebSocketServer } from 'ws';
@@ -8,6 +9,7 @@ import {
   memoryAccounts,
   Opcode,
   RawClient,
+  startNatsServer,
   startTestDegas,
   TimeoutError,
   testAccount,
@@ -127,5 +129,34 @@ describe('startTestDegas', () => {
   it('within rejects with TimeoutError', async () => {
     await expect(within(10, new Promise(() => {}))).rejects.toBeInstanceOf(TimeoutError);
     expect(encodeDegasToClient(testAccount(1).id, new Uint8Array(1)).length).toBeGreaterThan(16);
+  });
+});
+
+describe('startNatsServer', () => {
+  const infoLine = (port: number) =>
+    new Promise<string>((resolve, reject) => {
+      const s = netConnect({ host: '127.0.0.1', port });
+      s.once('data', (d) => {
+        s.destroy();
+        resolve(d.toString());
+      });
+      s.once('error', reject);
+    });
+
+  test('runs JetStream on an OS-chosen port, survives kill/restart on that port, and cleans up', async () => {
+    const nats = await startNatsServer();
+    try {
+      expect(nats.port).toBeGreaterThan(0);
+      expect(nats.url).toBe(`nats://127.0.0.1:${nats.port}`);
+      expect(await infoLine(nats.port)).toMatch(/^INFO .*"jetstream":true/);
+      await nats.kill();
+      await expect(infoLine(nats.port)).rejects.toThrow(/ECONNREFUSED/);
+      await nats.restart();
+      expect(await infoLine(nats.port)).toMatch(/^INFO /);
+    } finally {
+      await nats.stop();
+    }
+    expect(existsSync(nats.storeDir)).toBe(false);
+    await expect(infoLine(nats.port)).rejects.toThrow(/ECONNREFUSED/);
   });
 });
