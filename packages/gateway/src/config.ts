@@ -352,7 +352,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     flag: 'nats',
     kind: { t: 'natsList' },
     arg: 'URL',
-    help: 'join a cluster through this NATS server, nats:// or tls://, credentials in the URL allowed (repeatable: seed servers)',
+    help: 'join a cluster through this NATS server: nats:// or tls://, [user:pass@] (repeatable)',
     def: 'none = single node',
   },
   { flag: 'nats-creds', kind: { t: 'path' }, arg: 'FILE', help: 'NATS credentials file (JWT and nkey seed)' },

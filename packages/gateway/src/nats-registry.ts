@@ -63,6 +63,8 @@ interface Value {
   t: number;
   /** 1 = the ending allows resume. */
   r: 0 | 1;
+  /** Nonce hash of the session's resume ticket ('' = none). */
+  h: string;
 }
 
 /** The cluster's view of one account, from the watch. */
@@ -72,6 +74,7 @@ interface Entry {
   open: boolean;
   endedAt: number;
   resumable: boolean;
+  ticketHash: string;
   rev: number;
 }
 
@@ -114,6 +117,7 @@ function decodeValue(e: KvEntry): Entry | undefined {
       open: v.o === 1,
       endedAt: typeof v.t === 'number' ? v.t : 0,
       resumable: v.r === 1,
+      ticketHash: typeof v.h === 'string' ? v.h : '',
       rev: e.revision,
     };
   } catch {
@@ -175,7 +179,7 @@ export class NatsRegistry implements ClusterRegistry {
   /** Sessions that ended while the bus was down: written when it returns. */
   private readonly unreleased = new Map<
     string,
-    { sessionId: bigint; rev: number; resumable: boolean; endedAt: number }
+    { session: RegisteredSession; rev: number; resumable: boolean; endedAt: number }
   >();
   /** Our own ended entries, oldest first: deleted once the retention passed. */
   private readonly endedOwn = new Map<string, { rev: number; endedAt: number }>();
@@ -436,7 +440,7 @@ export class NatsRegistry implements ClusterRegistry {
     for (const [key, u] of [...this.unreleased]) {
       this.unreleased.delete(key);
       if (this.locals.has(key)) continue;
-      await this.writeEnd(key, u.sessionId, u.rev, u.resumable, u.endedAt);
+      await this.writeEnd(key, u.session, u.rev, u.resumable, u.endedAt);
     }
   }
 
@@ -613,7 +617,7 @@ export class NatsRegistry implements ClusterRegistry {
   // ---- registry -------------------------------------------------------------------------------
 
   private openValue(session: RegisteredSession): string {
-    return encodeValue({ n: this.nodeId, s: session.sessionId.toString(), o: 1, t: 0, r: 0 });
+    return encodeValue({ n: this.nodeId, s: session.sessionId.toString(), o: 1, t: 0, r: 0, h: session.ticketHash });
   }
 
   private observe(started: number): void {
@@ -643,11 +647,18 @@ export class NatsRegistry implements ClusterRegistry {
     let rev: number;
     try {
       if (expectSessionId === undefined) rev = await kv.put(key, this.openValue(session));
-      else {
+      else if (expectSessionId === 0n) {
+        // Only if the account has no state at all: create-if-absent.
+        rev = await kv.create(key, this.openValue(session));
+      } else {
+        // A resume: only if the account's latest session is still the ticket's, open or ended in
+        // a way that allows resume; compare-and-swap, so a ticket works once cluster-wide.
         const current = await kv.get(key);
-        const entry = current === null || current.operation !== 'PUT' ? undefined : decodeValue(current);
-        if (entry === undefined || entry.sessionId !== expectSessionId) return 'conflict';
-        rev = await kv.update(key, this.openValue(session), entry.rev);
+        const state = current === null || current.operation !== 'PUT' ? undefined : this.stateOf(decodeValue(current));
+        if (state === undefined || state.sessionId !== expectSessionId || (!state.open && !state.resumable)) {
+          return 'conflict';
+        }
+        rev = await kv.update(key, this.openValue(session), current!.revision);
       }
     } catch (err) {
       if (expectSessionId !== undefined && isConflict(err)) return 'conflict';
@@ -696,16 +707,16 @@ export class NatsRegistry implements ClusterRegistry {
     this.locals.delete(key);
     const endedAt = Date.now();
     if (!this.up) {
-      this.unreleased.set(key, { sessionId: session.sessionId, rev: local.rev, resumable, endedAt });
+      this.unreleased.set(key, { session, rev: local.rev, resumable, endedAt });
       return;
     }
-    void this.track(this.writeEnd(key, session.sessionId, local.rev, resumable, endedAt));
+    void this.track(this.writeEnd(key, session, local.rev, resumable, endedAt));
   }
 
   /** Marks the account's entry ended (kept for the resume window) or deletes it; CAS on `rev`. */
   private async writeEnd(
     key: string,
-    sessionId: bigint,
+    session: RegisteredSession,
     rev: number,
     resumable: boolean,
     endedAt: number,
@@ -715,7 +726,14 @@ export class NatsRegistry implements ClusterRegistry {
     const started = performance.now();
     try {
       if (this.retainEndedMs > 0) {
-        const value = encodeValue({ n: this.nodeId, s: sessionId.toString(), o: 0, t: endedAt, r: resumable ? 1 : 0 });
+        const value = encodeValue({
+          n: this.nodeId,
+          s: session.sessionId.toString(),
+          o: 0,
+          t: endedAt,
+          r: resumable ? 1 : 0,
+          h: session.ticketHash,
+        });
         const newRev = await kv.update(key, value, rev);
         this.endedOwn.delete(key);
         this.endedOwn.set(key, { rev: newRev, endedAt });
@@ -726,7 +744,7 @@ export class NatsRegistry implements ClusterRegistry {
       // A conflict means a newer session owns the entry: nothing to write. Anything else: retry
       // when the bus is back (re-sync).
       if (!isConflict(err) && !this.locals.has(key)) {
-        this.unreleased.set(key, { sessionId, rev, resumable, endedAt });
+        this.unreleased.set(key, { session, rev, resumable, endedAt });
       }
     } finally {
       this.observe(started);
@@ -875,23 +893,32 @@ export class NatsRegistry implements ClusterRegistry {
 
   async latest(accountId: Uint8Array): Promise<AccountState | undefined> {
     const kv = this.kv;
-    if (kv === undefined || !this.up) return undefined;
+    if (kv === undefined || !this.up) throw new Error('cluster bus unavailable');
     const current = await kv.get(idKey(accountId));
     if (current === null || current.operation !== 'PUT') return undefined;
-    const e = decodeValue(current);
+    return this.stateOf(decodeValue(current));
+  }
+
+  /** An entry as the account's state; a session of a node that died ended (resumably) when its heartbeat lapsed. */
+  private stateOf(e: Entry | undefined): AccountState | undefined {
     if (e === undefined) return undefined;
-    const now = Date.now();
-    if (e.open && !this.alive(e.node, now)) {
-      // Its node died: the session ended without a close handshake when the heartbeat lapsed.
+    if (e.open && !this.alive(e.node, Date.now())) {
       const peer = this.peers.get(e.node);
       return {
         sessionId: e.sessionId,
         open: false,
         endedAt: (peer?.lastSeen ?? this.startedAt) + this.nodeTimeoutMs,
         resumable: true,
+        ticketHash: e.ticketHash,
       };
     }
-    return { sessionId: e.sessionId, open: e.open, endedAt: e.endedAt, resumable: e.resumable };
+    return {
+      sessionId: e.sessionId,
+      open: e.open,
+      endedAt: e.endedAt,
+      resumable: e.resumable,
+      ticketHash: e.ticketHash,
+    };
   }
 
   localCount(): number {
