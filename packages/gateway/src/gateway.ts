@@ -465,16 +465,19 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
     server.on('upgrade', handleUpgrade);
     if (ownServer) {
       // Admission of logins: the HTTP server's own 'connection' listener (its parser) runs only
-      // when the guard admits the socket; until then the socket is accepted but not read.
+      // when the guard admits the socket; until then the socket is accepted but not read. Without
+      // a bound nothing waits, and sockets are not paused at all (pausing and resuming each one
+      // cost an extra epoll_ctl per connection: bench login-cost).
       const s = server;
       const httpListeners = s.listeners('connection') as ((socket: Socket) => void)[];
       s.removeAllListeners('connection');
-      (s as unknown as { pauseOnConnect: boolean }).pauseOnConnect = true;
+      const paused = o.maxLoginsInProgress > 0;
+      (s as unknown as { pauseOnConnect: boolean }).pauseOnConnect = paused;
       s.on('connection', (socket: Socket) => {
         guard.trackSocket(socket);
         guard.gate(socket, () => {
           for (const l of httpListeners) l.call(s, socket);
-          socket.resume();
+          if (paused) socket.resume();
         });
       });
     }
