@@ -17,7 +17,13 @@ import { type Logger, silentLogger } from './logger.js';
 import { LocalRegistry, type SessionRegistry } from './registry.js';
 import { resumePolicy } from './resume.js';
 import { TicketCodec } from './resume-ticket.js';
-import { ClientSession, GOING_AWAY_FRAME, type SessionContext, type SessionSettings } from './session.js';
+import {
+  ClientSession,
+  GOING_AWAY_FRAME,
+  pooledRandomBytes,
+  type SessionContext,
+  type SessionSettings,
+} from './session.js';
 import { countClose, createStats, type GatewayStats } from './stats.js';
 import type { AdminServer, GatewayOptions, GatewaySnapshot, MutableDegasDirectory } from './types.js';
 import { GATEWAY_DEFAULTS } from './types.js';
@@ -323,6 +329,8 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
       maxAgeMs: o.resumeMaxAgeMs,
       cluster: registry.kind !== 'local',
       started: Date.now(),
+      // One OpenSSL call per 4 KiB instead of one per ticket nonce (bench: ≈ 30 µs per reconnect).
+      random: pooledRandomBytes,
     },
     (level, msg, fields) => log[level](msg, fields),
   );

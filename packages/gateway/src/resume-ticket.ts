@@ -115,8 +115,14 @@ export function parseResumeKey(hex: string): Uint8Array {
  */
 export class TicketCodec {
   readonly #keys: readonly Key[];
+  readonly #random: (n: number) => Uint8Array;
 
-  constructor(keys: readonly Uint8Array[]) {
+  /**
+   * @param keys - at least 32 bytes each; the first signs.
+   * @param random - CSPRNG for the nonces (default `crypto.randomBytes`; the gateway passes its pool).
+   */
+  constructor(keys: readonly Uint8Array[], random: (n: number) => Uint8Array = randomBytes) {
+    this.#random = random;
     if (!Array.isArray(keys) || keys.length === 0) throw new TypeError('resume keys: at least one key is required');
     if (keys.length > MAX_RESUME_KEYS) throw new RangeError(`resume keys: at most ${MAX_RESUME_KEYS} keys`);
     const seen = new Set<string>();
@@ -155,7 +161,8 @@ export class TicketCodec {
     t.write(address.slice(2), O_ADDRESS, 'hex');
     t.writeBigUInt64BE(sessionId, O_SESSION);
     t.writeBigUInt64BE(BigInt(chainStartMs), O_CHAIN_START);
-    const nonce = randomBytes(NONCE_BYTES);
+    const nonce = this.#random(NONCE_BYTES);
+    if (nonce.length !== NONCE_BYTES) throw new RangeError('random must return the number of bytes asked for');
     t.set(nonce, O_NONCE);
     t.set(mac(key, t.subarray(0, O_MAC)), O_MAC);
     return { ticket: new Uint8Array(t.buffer, t.byteOffset, t.byteLength), nonceHash: toHex(sha256(nonce)) };

@@ -124,7 +124,14 @@ export function checkState(
  * chosen, never a key.
  */
 export function resumePolicy(
-  o: { keys: readonly Uint8Array[] | undefined; windowMs: number; maxAgeMs: number; cluster: boolean; started: number },
+  o: {
+    keys: readonly Uint8Array[] | undefined;
+    windowMs: number;
+    maxAgeMs: number;
+    cluster: boolean;
+    started: number;
+    random?: (n: number) => Uint8Array;
+  },
   log: (level: 'info' | 'warn', msg: string, fields: LogFields) => void,
 ): ResumePolicy {
   if (o.windowMs === 0) {
@@ -142,7 +149,7 @@ export function resumePolicy(
     keys = [crypto.getRandomValues(new Uint8Array(32))];
     log('info', 'resume tickets on with a random key', { note: 'tickets survive drops, not restarts' });
   }
-  const codec = new Codec(keys);
+  const codec = o.random === undefined ? new Codec(keys) : new Codec(keys, o.random);
   if (o.keys !== undefined) log('info', 'resume tickets on', { key_ids: codec.keyIds.join(',') });
   return {
     codec,

@@ -203,3 +203,17 @@ describe('configuration errors', () => {
     expect(() => codec.issue(ACCOUNT, ADDRESS, SESSION, -1)).toThrow(RangeError);
   });
 });
+
+test('the nonce comes from the CSPRNG given to the codec (the gateway passes its pool)', () => {
+  const asked: number[] = [];
+  const codec = new TicketCodec([KEY_A], (n) => {
+    asked.push(n);
+    return new Uint8Array(n).fill(0xab);
+  });
+  const { ticket, nonceHash } = codec.issue(ACCOUNT, ADDRESS, SESSION, CHAIN_START);
+  expect(asked).toEqual([16]);
+  expect(Buffer.from(ticket.subarray(57, 73))).toEqual(Buffer.alloc(16, 0xab));
+  expect(nonceHash).toBe(createHash('sha256').update(Buffer.alloc(16, 0xab)).digest('hex'));
+  const short = new TicketCodec([KEY_A], (n) => new Uint8Array(n - 1));
+  expect(() => short.issue(ACCOUNT, ADDRESS, SESSION, CHAIN_START)).toThrow(RangeError);
+});
