@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Entry point of the benchmarks: `node src/run.js [relay|fanout|login-storm|idle ...] [flags]`.
 // Without scenario names it runs all four. See bench/README.md.
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join, relative } from 'node:path';
@@ -36,7 +37,7 @@ const USAGE = `usage: node src/run.js [${[...SCENARIOS, ...EXTRA_SCENARIOS].join
                 --noble-logins N (default 1000; a second storm with --verifier noble, 0 = skip)
   idle:         --idle N (default 20000, capped by the open-files limit)
   reconnect-storm: --reconnect-clients N (default 2000)  --reconnect-variants single,cluster
-                (default single; cluster needs nats-server on PATH)
+                (default both when nats-server is installed, else single; --quick: single)
                 --reconnect-verifiers native,noble (default both: the gateway's verifier in both storms)
   login-cost:   --cost-logins N (default 2000)  --no-strace   (only when named: main-thread system calls,
                 allocations and CPU per login, gateway vs raw ws server; counts, so it holds on a loaded machine)`;
@@ -150,8 +151,17 @@ function main() {
     reconnect: {
       clients: num(v['reconnect-clients'], q ? 20 : 2000),
       procs: q ? 1 : 2,
-      variants: (v['reconnect-variants'] ?? 'single').split(',').filter(Boolean),
+      // Both variants of the issue by default; the cluster one needs nats-server (Debian's package).
+      variants: (v['reconnect-variants'] ?? (q || !natsServerFound() ? 'single' : 'single,cluster'))
+        .split(',')
+        .filter(Boolean),
       verifiers: (v['reconnect-verifiers'] ?? (q ? 'native' : 'native,noble')).split(',').filter(Boolean),
+      // The cluster variant's nats-server (Debian's package), started per storm.
+      startNats: async () => {
+        const { startNatsServer } = await import('@degas/test-utils');
+        const server = await startNatsServer();
+        return { url: server.url, stop: () => server.stop() };
+      },
     },
     cost: { logins: num(v['cost-logins'], q ? 20 : 2000), strace: !v['no-strace'] },
     idle: {
@@ -251,6 +261,13 @@ function main() {
     }
     return 0;
   })();
+}
+
+/** Whether a nats-server executable is installed (on PATH or in /usr/sbin, where Debian puts it). */
+function natsServerFound() {
+  return ['nats-server', '/usr/sbin/nats-server'].some(
+    (bin) => spawnSync(bin, ['--version'], { stdio: 'ignore' }).status === 0,
+  );
 }
 
 /** The soft open-files limit of this process (the gateway and load generators inherit it). */

@@ -3,11 +3,14 @@
  * with @degas/degas-sdk, with a signer that counts its signing requests.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { privateKeySigner } from '@degas/auth-eth';
 import { type DegasMessageEvent, DegasServer } from '@degas/degas-sdk';
 import { createStaticDegasDirectory, type GatewayHandle, startGateway } from '@degas/gateway';
-import { randomId } from '@degas/proto';
-import { memoryAccounts, testAccount } from '@degas/test-utils';
+import { idToHex, randomId } from '@degas/proto';
+import { memoryAccounts, spawnGateway, startNatsServer, testAccount } from '@degas/test-utils';
 import { type ClientState, DegasClient } from '../src/node.js';
 
 const TOKEN = 'client-resume-test-token';
@@ -133,3 +136,76 @@ test('a refused ticket (the gateway came back with another key): the client sign
   expect(client.resumed).toBe(false);
   expect(closes[0]).toBe(1001);
 });
+
+test('a rolling restart of a cluster node: the client moves to the other node and resumes with zero signatures', async () => {
+  const nats = await startNatsServer();
+  const dir = await mkdtemp(join(tmpdir(), 'degas-client-cluster-'));
+  const a = testAccount(7003);
+  const accountsFile = join(dir, 'accounts.json');
+  await writeFile(
+    accountsFile,
+    JSON.stringify({ accounts: [{ id: a.idHex, signers: [{ type: 'ethereum', address: a.address }] }] }),
+  );
+  const key = Buffer.from(KEY_A).toString('hex');
+  const node = (name: string) =>
+    spawnGateway([
+      '--accounts',
+      accountsFile,
+      '--degas',
+      `${idToHex(degasId)}=ws://127.0.0.1:${degas.address()!.port}`,
+      '--internal-token',
+      TOKEN,
+      '--nats',
+      nats.url,
+      '--cluster',
+      `client${process.pid}`,
+      '--node-name',
+      name,
+      '--resume-key',
+      key,
+      '--verifier-threads',
+      '1',
+    ]);
+  const nodes = [await node('a'), await node('b')];
+  try {
+    const inner = privateKeySigner(a.key);
+    const wallet = {
+      requests: 0,
+      address: inner.address,
+      signTypedData: (td: Parameters<typeof inner.signTypedData>[0]) => {
+        wallet.requests++;
+        return inner.signTypedData(td);
+      },
+    };
+    const urls = nodes.map((n) => `ws://127.0.0.1:${n.port}`);
+    const client = new DegasClient({ url: urls, accountId: a.id, signer: wallet, reconnect: { initialDelayMs: 50 } });
+    clients.push(client);
+    await client.connect();
+    expect(wallet.requests).toBe(1);
+    const first = client.sessionId;
+    let at = nextAtDegas();
+    client.send(degasId, enc.encode('before'));
+    await at;
+
+    // The node the client is on goes away with SIGTERM (GOING_AWAY): the client moves on at once.
+    const on = urls.indexOf(client.url);
+    const back = reconnected(client);
+    nodes[on]!.kill('SIGTERM');
+    await back;
+    expect(client.url).toBe(urls[1 - on]);
+    expect(wallet.requests).toBe(1);
+    expect(client.resumed).toBe(true);
+    at = nextAtDegas();
+    client.send(degasId, enc.encode('after'));
+    const m = await at;
+    expect(m.resumedFrom).toBe(first);
+    expect((await nodes[on]!.exited()).code).toBe(0);
+  } finally {
+    for (const n of nodes) {
+      n.kill('SIGKILL');
+      await n.exited().catch(() => {});
+    }
+    await nats.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}, 60_000);
