@@ -20,7 +20,7 @@ import {
   validateToken,
 } from './degas-directory.js';
 import { isLogLevel, type Logger, type LogLevel, silentLogger } from './logger.js';
-import { MAX_RESUME_KEYS, parseResumeKey } from './resume-ticket.js';
+import { MAX_RESUME_KEYS, MAX_RESUME_WINDOW_MS, parseResumeKey } from './resume-ticket.js';
 import type { AccountDirectory, DegasDirectory, GatewayOptions } from './types.js';
 import { GATEWAY_DEFAULTS as D } from './types.js';
 import { parseProxySpec } from './upgrade.js';
@@ -386,7 +386,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   {
     flag: 'resume-window-ms',
-    kind: { t: 'int', min: 0, max: 0xffff_ffff },
+    kind: { t: 'int', min: 0, max: MAX_RESUME_WINDOW_MS },
     arg: 'N',
     help: 'how long after a drop a resume ticket works; 0 = resume off',
     def: String(D.resumeWindowMs),

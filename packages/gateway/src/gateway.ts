@@ -16,7 +16,7 @@ import { LinkPool } from './links.js';
 import { type Logger, silentLogger } from './logger.js';
 import { LocalRegistry, type SessionRegistry } from './registry.js';
 import { resumePolicy } from './resume.js';
-import { TicketCodec } from './resume-ticket.js';
+import { MAX_RESUME_WINDOW_MS, TicketCodec } from './resume-ticket.js';
 import {
   ClientSession,
   GOING_AWAY_FRAME,
@@ -228,8 +228,8 @@ function resolveOptions(options: GatewayOptions): Resolved {
     verifier,
     verifierThreads: options.verifierThreads === undefined ? undefined : int(options, 'verifierThreads', 1, 1, 256),
     resumeKeys,
-    // uint32 on the wire (auth_ok.resume_window_ms).
-    resumeWindowMs: int(options, 'resumeWindowMs', GATEWAY_DEFAULTS.resumeWindowMs, 0, 0xffff_ffff),
+    // At most 7 days: within the wire's uint32 and what a cluster registry keeps.
+    resumeWindowMs: int(options, 'resumeWindowMs', GATEWAY_DEFAULTS.resumeWindowMs, 0, MAX_RESUME_WINDOW_MS),
     resumeMaxAgeMs: int(options, 'resumeMaxAgeMs', GATEWAY_DEFAULTS.resumeMaxAgeMs, 1),
     verifierNice: options.verifierNice === undefined ? undefined : int(options, 'verifierNice', 0, 0, 19),
     maxLoginsInProgress: int(options, 'maxLoginsInProgress', GATEWAY_DEFAULTS.maxLoginsInProgress, 0),

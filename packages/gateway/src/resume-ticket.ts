@@ -26,6 +26,11 @@ import { sha256 } from '@noble/hashes/sha2.js';
 export const MAX_TICKET_BYTES = 512;
 /** Shortest resume key, in bytes. */
 export const MIN_RESUME_KEY_BYTES = 32;
+/**
+ * Longest resume window, in ms (7 days): far above any sensible setting, within the wire's uint32
+ * `resume_window_ms` and what a cluster registry keeps.
+ */
+export const MAX_RESUME_WINDOW_MS = 7 * 86_400_000;
 /** Most resume keys configured at once (the first signs, all verify). */
 export const MAX_RESUME_KEYS = 16;
 
