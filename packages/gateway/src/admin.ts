@@ -49,7 +49,8 @@ function digest(s: string): Buffer {
 
 /**
  * Starts the admin HTTP server:
- * `GET /healthz` → 200 `ok`; `GET /readyz` → 200 once `ready()` else 503; `GET /metrics` →
+ * `GET /healthz` → 200 `ok`; `GET /readyz` → 200 once `ready()` else 503 (then the
+ * `readyDetail()` lines); `GET /metrics` →
  * Prometheus text; `GET /v1/degas` → registered Degas (never tokens);
  * `PUT /v1/degas/0x<id>` `{"url":"ws://…","token":"…"}` → 204; `DELETE /v1/degas/0x<id>` → 204/404.
  * PUT and DELETE need `Authorization: Bearer <token>`; without a `token` they are refused (403).
@@ -93,9 +94,11 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
       if (!isRead) throw new HttpError(405, 'method not allowed', { allow: 'GET, HEAD' });
       if (path === '/healthz') return send(res, 200, 'text/plain; charset=utf-8', 'ok\n');
       if (path === '/readyz') {
+        const detail = opts.readyDetail?.() ?? [];
+        const tail = detail.length === 0 ? '' : `${detail.join('\n')}\n`;
         return opts.ready()
-          ? send(res, 200, 'text/plain; charset=utf-8', 'ready\n')
-          : send(res, 503, 'text/plain; charset=utf-8', 'not ready\n');
+          ? send(res, 200, 'text/plain; charset=utf-8', `ready\n${tail}`)
+          : send(res, 503, 'text/plain; charset=utf-8', `not ready\n${tail}`);
       }
       return send(res, 200, METRICS_CONTENT_TYPE, renderMetrics(opts.stats, opts.snapshot()));
     }

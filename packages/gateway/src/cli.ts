@@ -100,7 +100,11 @@ async function run(built: Awaited<ReturnType<typeof buildGatewayOptions>>, logge
     process.off('uncaughtException', onException);
     process.off('unhandledRejection', onRejection);
     // A port in use or a bad address is a configuration problem; anything else is a failure.
-    return e.code === 'EADDRINUSE' || e.code === 'EADDRNOTAVAIL' || e.code === 'EACCES'
+    // So is an --eth-rpc endpoint that serves another chain than the one it is given for.
+    return e.code === 'EADDRINUSE' ||
+      e.code === 'EADDRNOTAVAIL' ||
+      e.code === 'EACCES' ||
+      e.code === 'ETH_RPC_CHAIN_MISMATCH'
       ? ExitCode.USAGE
       : ExitCode.FAILURE;
   }

@@ -69,6 +69,10 @@ export interface Config {
   authMessage: string | undefined;
   /** From `--auth-chain-id`; empty = any. */
   authChainIds: number[];
+  /** From `--eth-rpc`: contract-wallet endpoints, one per chain. */
+  ethRpc: { chainId: number; url: string }[];
+  ethRpcConcurrency: number;
+  ethRpcTimeoutMs: number;
   helloTimeoutMs: number;
   authTimeoutMs: number;
   pingIntervalMs: number;
@@ -122,7 +126,8 @@ type Kind =
   | { t: 'keyList' }
   | { t: 'chainIdList' }
   | { t: 'natsList' }
-  | { t: 'clusterName' };
+  | { t: 'clusterName' }
+  | { t: 'ethRpcList' };
 
 interface OptionSpec {
   /** Flag name without the leading dashes. */
@@ -223,6 +228,26 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: { t: 'chainIdList' },
     arg: 'ID',
     help: 'accept logins signed for this EIP-712 chain id only (repeatable; none = any)',
+  },
+  {
+    flag: 'eth-rpc',
+    kind: { t: 'ethRpcList' },
+    arg: 'CHAINID=URL',
+    help: 'Ethereum JSON-RPC endpoint enabling smart-contract wallet logins on that chain (repeatable)',
+  },
+  {
+    flag: 'eth-rpc-concurrency',
+    kind: count(1, 1024),
+    arg: 'N',
+    help: 'contract-wallet checks in flight per --eth-rpc endpoint',
+    def: '8',
+  },
+  {
+    flag: 'eth-rpc-timeout-ms',
+    kind: ms(),
+    arg: 'N',
+    help: 'longest one --eth-rpc call may take (the eth_auth deadline also bounds it)',
+    def: '5000',
   },
   {
     flag: 'hello-timeout-ms',
@@ -478,7 +503,8 @@ function isList(spec: OptionSpec): boolean {
     spec.kind.t === 'proxyList' ||
     spec.kind.t === 'keyList' ||
     spec.kind.t === 'chainIdList' ||
-    spec.kind.t === 'natsList'
+    spec.kind.t === 'natsList' ||
+    spec.kind.t === 'ethRpcList'
   );
 }
 
@@ -583,6 +609,12 @@ export async function loadConfig(
       if (raw !== undefined) throw new ConfigError(`--${flag}`, `${raw.label}: needs --nats (cluster mode)`);
     }
   }
+  const ethRpc = get('eth-rpc', []) as { chainId: number; url: string }[];
+  const chains = new Set<number>();
+  for (const e of ethRpc) {
+    if (chains.has(e.chainId)) throw new ConfigError('--eth-rpc', `--eth-rpc: chain ${e.chainId} is given twice`);
+    chains.add(e.chainId);
+  }
 
   return {
     configFile,
@@ -602,6 +634,9 @@ export async function loadConfig(
     authDomain: str('auth-domain'),
     authMessage: str('auth-message'),
     authChainIds: [...new Set(get('auth-chain-id', []) as number[])],
+    ethRpc,
+    ethRpcConcurrency: num('eth-rpc-concurrency', 8),
+    ethRpcTimeoutMs: num('eth-rpc-timeout-ms', 5000),
     helloTimeoutMs: num('hello-timeout-ms', Limits.HELLO_TIMEOUT_MS),
     authTimeoutMs: num('auth-timeout-ms', Limits.AUTH_TIMEOUT_MS),
     pingIntervalMs: num('ping-interval-ms', Limits.PING_INTERVAL_MS),
@@ -813,6 +848,37 @@ function convert(spec: OptionSpec, raw: Raw): unknown {
       if (!CLUSTER_NAME.test(name)) fail(`expected 1 to 64 letters, digits, "-" or "_", got ${show(name)}`);
       return name;
     }
+    case 'ethRpcList': {
+      // Never echo a URL: it often carries an API key.
+      const items = Array.isArray(v) ? v : fail(`expected a list of CHAINID=URL, got ${typeName(v)}`);
+      return items.map((item, i) => {
+        let chain: unknown;
+        let url: unknown;
+        if (typeof item === 'string') {
+          const eq = item.indexOf('=');
+          if (eq < 0) return fail(`entry ${i + 1}: expected CHAINID=URL`);
+          chain = item.slice(0, eq).trim();
+          url = item.slice(eq + 1).trim();
+        } else if (isPlainObject(item)) {
+          for (const key of Object.keys(item)) {
+            if (key !== 'chainId' && key !== 'url')
+              return fail(`entry ${i + 1}: unknown key ${JSON.stringify(key.slice(0, 40))}`);
+          }
+          chain = item.chainId;
+          url = item.url;
+        } else return fail(`entry ${i + 1}: expected "CHAINID=URL" or {"chainId","url"}, got ${typeName(item)}`);
+        let chainId: number;
+        if (typeof chain === 'number' && Number.isSafeInteger(chain) && chain >= 1) chainId = chain;
+        else if (typeof chain === 'string' && /^[1-9]\d{0,15}$/.test(chain) && Number.isSafeInteger(Number(chain))) {
+          chainId = Number(chain);
+        } else
+          return fail(`entry ${i + 1}: the chain id must be a decimal integer from 1 to ${Number.MAX_SAFE_INTEGER}`);
+        if (typeof url !== 'string' || !/^https?:\/\//i.test(url) || !URL.canParse(url)) {
+          return fail(`chain ${chainId}: expected an http:// or https:// URL (not shown: it may contain a key)`);
+        }
+        return { chainId, url };
+      });
+    }
     case 'proxyList': {
       const items = Array.isArray(v) ? v : fail(`expected a list of addresses, got ${typeName(v)}`);
       return items.map((item) => {
@@ -936,6 +1002,11 @@ export async function buildGatewayOptions(config: Config, opts: { logger?: Logge
   if (config.authDomain !== undefined) options.authDomain = config.authDomain;
   if (config.authMessage !== undefined) options.authMessage = config.authMessage;
   if (config.authChainIds.length > 0) options.authChainIds = config.authChainIds;
+  if (config.ethRpc.length > 0) {
+    options.ethRpc = config.ethRpc;
+    options.ethRpcConcurrency = config.ethRpcConcurrency;
+    options.ethRpcTimeoutMs = config.ethRpcTimeoutMs;
+  }
   if (config.verifierThreads !== undefined) options.verifierThreads = config.verifierThreads;
   let closed = false;
   return {

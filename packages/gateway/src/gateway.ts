@@ -12,6 +12,7 @@ import { checkChainId, DEFAULT_AUTH_DOMAIN, DEFAULT_AUTH_MESSAGE } from '@degas/
 import { CloseCode, ErrorCode, Limits } from '@degas/proto';
 import { WebSocketServer } from 'ws';
 import { startAdminServer } from './admin.js';
+import type { EthRpc } from './eth-rpc.js';
 import { LinkPool } from './links.js';
 import { type Logger, silentLogger } from './logger.js';
 import { LocalRegistry, type SessionRegistry } from './registry.js';
@@ -68,6 +69,9 @@ interface Resolved {
   authDomain: string;
   authMessage: string;
   authChainIds: ReadonlySet<number> | undefined;
+  ethRpc: { chainId: number; url: string }[];
+  ethRpcConcurrency: number;
+  ethRpcTimeoutMs: number;
   helloTimeoutMs: number;
   authTimeoutMs: number;
   pingIntervalMs: number;
@@ -183,6 +187,22 @@ function resolveOptions(options: GatewayOptions): Resolved {
     authChainIds = new Set(options.authChainIds.map((id, i) => checkChainId(id, `authChainIds[${i}]`)));
     if (authChainIds.size === 0) throw new RangeError('authChainIds must not be empty (leave it out to accept any)');
   }
+  const ethRpc: { chainId: number; url: string }[] = [];
+  if (options.ethRpc !== undefined) {
+    if (!Array.isArray(options.ethRpc)) throw new TypeError('ethRpc must be an array of { chainId, url }');
+    const seen = new Set<number>();
+    options.ethRpc.forEach((e: unknown, i) => {
+      const entry = e as { chainId?: unknown; url?: unknown } | null;
+      if (entry === null || typeof entry !== 'object') throw new TypeError(`ethRpc[${i}] must be { chainId, url }`);
+      const chainId = checkChainId(entry.chainId, `ethRpc[${i}].chainId`);
+      if (typeof entry.url !== 'string' || !/^https?:\/\//i.test(entry.url) || !URL.canParse(entry.url)) {
+        throw new TypeError(`ethRpc[${i}].url must be an http:// or https:// URL`);
+      }
+      if (seen.has(chainId)) throw new RangeError(`ethRpc: chain ${chainId} is given twice`);
+      seen.add(chainId);
+      ethRpc.push({ chainId, url: entry.url });
+    });
+  }
   const logger = options.logger ?? silentLogger;
   if (typeof logger !== 'object' || typeof logger.info !== 'function') throw new TypeError('logger must be a Logger');
   const maxFrame = int(options, 'maxFrame', Limits.MAX_FRAME, 1024, 64 * 1024 * 1024);
@@ -207,6 +227,9 @@ function resolveOptions(options: GatewayOptions): Resolved {
     authDomain,
     authMessage,
     authChainIds,
+    ethRpc,
+    ethRpcConcurrency: int(options, 'ethRpcConcurrency', 8, 1, 1024),
+    ethRpcTimeoutMs: int(options, 'ethRpcTimeoutMs', 5000, 1, 2_147_483_647),
     helloTimeoutMs: int(options, 'helloTimeoutMs', Limits.HELLO_TIMEOUT_MS, 1),
     authTimeoutMs: int(options, 'authTimeoutMs', Limits.AUTH_TIMEOUT_MS, 1),
     pingIntervalMs: int(options, 'pingIntervalMs', Limits.PING_INTERVAL_MS, 10),
@@ -279,12 +302,24 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
   const log = o.logger;
   const stats = createStats();
   const masking = detectMasking();
+  // Contract-wallet logins: only with an endpoint (eth-rpc.ts loads viem).
+  let ethRpc: EthRpc | undefined;
+  if (o.ethRpc.length > 0) {
+    const { createEthRpc } = await import('./eth-rpc.js');
+    ethRpc = await createEthRpc({
+      endpoints: o.ethRpc,
+      concurrency: o.ethRpcConcurrency,
+      timeoutMs: o.ethRpcTimeoutMs,
+      logger: log.child({ component: 'eth-rpc' }),
+    });
+  }
   const verifier: Verifier = await createVerifier({
     kind: o.verifier,
     threads: o.verifierThreads,
     nice: o.verifierNice,
     message: o.authMessage,
     domainName: o.authDomain,
+    wallets: ethRpc,
     stats,
     logger: log,
   });
@@ -534,6 +569,10 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
       verifierPending: verifier.pending(),
       draining: guard.draining,
       registry: registry.snapshot(),
+      ethRpc:
+        ethRpc === undefined
+          ? []
+          : ethRpc.status().map((st) => ({ ...st, stats: (ethRpc as EthRpc).stats.get(st.chainId)! })),
     };
   };
 
@@ -548,6 +587,16 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
         snapshot,
         degas: isMutable(options.degas) ? options.degas : undefined,
         ready: () => !guard.draining && registry.ready(),
+        readyDetail:
+          ethRpc === undefined
+            ? undefined
+            : () =>
+                (ethRpc as EthRpc)
+                  .status()
+                  .map(
+                    (st) =>
+                      `eth-rpc chain ${st.chainId} ${st.origin}: ${st.state}${st.state === 'up' || st.lastError === undefined ? '' : ` (${st.lastError})`}`,
+                  ),
         logger: log,
       });
     } catch (err) {
@@ -555,6 +604,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
       if (server !== undefined) server.off('upgrade', handleUpgrade);
       if (ownServer) server?.close();
       await Promise.allSettled([verifier.close(), registry.close()]);
+      ethRpc?.close();
       throw err;
     }
   }
@@ -568,6 +618,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
     verifier_nice: verifier.nice,
     max_logins_in_progress: o.maxLoginsInProgress,
     masking,
+    eth_rpc_chains: o.ethRpc.map((e) => e.chainId).join(',') || undefined,
   });
 
   let closing: Promise<void> | undefined;
@@ -596,6 +647,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
       // The session_closed notices are queued on the links by now; close them after the clients.
       await links.close(Math.max(100, o.shutdownTimeoutMs - (performance.now() - started)));
       await verifier.close();
+      ethRpc?.close();
       await Promise.allSettled([
         registry.close(),
         Promise.resolve().then(() => options.accounts.close?.()),

@@ -4,6 +4,7 @@
  * are plain numbers incremented on the hot path.
  */
 import { ErrorCode, idToHex } from '@degas/proto';
+import { ETH_RPC_BUCKETS_MS } from './eth-rpc.js';
 import type { GatewayStats } from './stats.js';
 import { VERIFY_BUCKETS_MS } from './stats.js';
 import type { GatewaySnapshot, LinkState } from './types.js';
@@ -195,6 +196,71 @@ export function renderMetrics(stats: GatewayStats, snapshot: GatewaySnapshot): s
     w.sample('cluster_registry_duration_seconds_bucket', acc, { le: '+Inf' });
     w.sample('cluster_registry_duration_seconds_sum', r.latencySumMs / 1000);
     w.sample('cluster_registry_duration_seconds_count', r.latencyCount);
+  }
+
+  const endpoints = snapshot.ethRpc ?? [];
+  if (endpoints.length > 0) {
+    w.family('eth_rpc_up', 'gauge', 'Whether the contract-wallet JSON-RPC endpoint of a chain answered its last call.');
+    for (const e of endpoints) w.sample('eth_rpc_up', e.state === 'up' ? 1 : 0, { chain_id: String(e.chainId) });
+    w.family(
+      'eth_rpc_endpoint_info',
+      'gauge',
+      'Each endpoint (URL origin only) and its state: unknown, up, down, wrong_chain.',
+    );
+    for (const e of endpoints) {
+      w.sample('eth_rpc_endpoint_info', 1, { chain_id: String(e.chainId), origin: e.origin, state: e.state });
+    }
+    w.family('eth_rpc_calls_total', 'counter', 'JSON-RPC calls made to the endpoint, by method.');
+    for (const e of endpoints) {
+      for (const [method, n] of e.stats.calls)
+        w.sample('eth_rpc_calls_total', n, { chain_id: String(e.chainId), method });
+    }
+    w.family(
+      'eth_rpc_failures_total',
+      'counter',
+      'JSON-RPC calls that failed at the transport, by reason: network, timeout, http_status, bad_response, too_large.',
+    );
+    for (const e of endpoints) {
+      for (const [reason, n] of e.stats.failures) {
+        w.sample('eth_rpc_failures_total', n, { chain_id: String(e.chainId), reason });
+      }
+    }
+    w.family('eth_rpc_call_duration_seconds', 'histogram', 'JSON-RPC call latency, failures included.');
+    for (const e of endpoints) {
+      const chain_id = String(e.chainId);
+      let cumulative = 0;
+      ETH_RPC_BUCKETS_MS.forEach((ms, i) => {
+        cumulative += e.stats.latencyBuckets[i] ?? 0;
+        w.sample('eth_rpc_call_duration_seconds_bucket', cumulative, { chain_id, le: String(ms / 1000) });
+      });
+      cumulative += e.stats.latencyBuckets[ETH_RPC_BUCKETS_MS.length] ?? 0;
+      w.sample('eth_rpc_call_duration_seconds_bucket', cumulative, { chain_id, le: '+Inf' });
+      w.sample('eth_rpc_call_duration_seconds_sum', e.stats.latencySumMs / 1000, { chain_id });
+      w.sample('eth_rpc_call_duration_seconds_count', e.stats.latencyCount, { chain_id });
+    }
+    w.family('eth_rpc_in_flight', 'gauge', 'Contract-wallet checks running on the endpoint.');
+    for (const e of endpoints) w.sample('eth_rpc_in_flight', e.inFlight, { chain_id: String(e.chainId) });
+    w.family('eth_rpc_queued', 'gauge', 'Contract-wallet checks waiting for a slot of the endpoint.');
+    for (const e of endpoints) w.sample('eth_rpc_queued', e.queued, { chain_id: String(e.chainId) });
+    w.family(
+      'eth_rpc_rejected_total',
+      'counter',
+      'Contract-wallet checks refused without a call: queue full, deadline passed, or wrong chain.',
+    );
+    for (const e of endpoints) w.sample('eth_rpc_rejected_total', e.stats.rejected, { chain_id: String(e.chainId) });
+    w.family(
+      'contract_wallet_checks_total',
+      'counter',
+      'Contract-wallet checks, by outcome: ok, invalid, unavailable.',
+    );
+    for (const e of endpoints) {
+      for (const outcome of ['ok', 'invalid', 'unavailable'] as const) {
+        w.sample('contract_wallet_checks_total', e.stats.checks.get(outcome) ?? 0, {
+          chain_id: String(e.chainId),
+          outcome,
+        });
+      }
+    }
   }
 
   w.family('draining', 'gauge', '1 while the gateway is shutting down.');

@@ -3,6 +3,7 @@
  * talks to the others only through these interfaces.
  */
 import type { Server as HttpServer } from 'node:http';
+import type { EthRpcEndpointStats, EthRpcEndpointStatus } from './eth-rpc.js';
 import type { Logger } from './logger.js';
 import type { RegistrySnapshot, SessionRegistry } from './registry.js';
 import type { GatewayStats } from './stats.js';
@@ -65,6 +66,8 @@ export interface GatewaySnapshot {
   draining: boolean;
   /** The session registry's gauges and counters. */
   registry?: RegistrySnapshot;
+  /** Contract-wallet endpoints (`ethRpc`), with their counters; empty without any. */
+  ethRpc?: (EthRpcEndpointStatus & { stats: EthRpcEndpointStats })[];
 }
 
 /** What the admin HTTP server needs from the gateway. */
@@ -80,6 +83,8 @@ export interface AdminServerOptions {
   degas?: MutableDegasDirectory | undefined;
   /** 200 on /readyz once this returns true. */
   ready(): boolean;
+  /** Extra lines of the /readyz body (e.g. contract-wallet endpoint health); they do not change the status. */
+  readyDetail?: (() => string[]) | undefined;
   logger: Logger;
 }
 
@@ -128,6 +133,17 @@ export interface GatewayOptions {
    * another is AUTH_FAIL. Default: any.
    */
   authChainIds?: readonly number[];
+  /**
+   * Ethereum JSON-RPC endpoints (`http://`/`https://`), one per chain id, that enable
+   * smart-contract wallet logins (ERC-1271, ERC-6492) on that chain (PROTOCOL.md 4.2 step 5).
+   * Each is asked `eth_chainId` at start: another chain id makes `startGateway` reject (an error
+   * with `code` `"ETH_RPC_CHAIN_MISMATCH"`). Default: none (EOA logins only; viem is not loaded).
+   */
+  ethRpc?: readonly { chainId: number; url: string }[];
+  /** Contract-wallet checks in flight per endpoint; up to 256 more wait, beyond that `AUTH_FAIL`. Default 8. */
+  ethRpcConcurrency?: number;
+  /** Longest one JSON-RPC call may take; the `eth_auth` deadline also bounds it. Default 5000. */
+  ethRpcTimeoutMs?: number;
   /** Deadline for `hello` after the upgrade. Default 10000. */
   helloTimeoutMs?: number;
   /** Deadline for `eth_auth` after `auth_request`. Default 60000. */
