@@ -18,6 +18,7 @@ export {
 } from './signature.js';
 export {
   type ChainIdSource,
+  type Eip1193SignerOptions,
   type EthSigner,
   eip1193Signer,
   generatePrivateKey,

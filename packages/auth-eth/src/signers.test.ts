@@ -507,3 +507,31 @@ describe('smart-contract wallet signatures pass through untouched', () => {
     expect(out).not.toBe(blob);
   });
 });
+
+describe('contractWallet: a smart wallet’s 65-byte answer (its owner’s signature) passes through', () => {
+  it('sends a signature by another key as it is, only when told the address is a contract wallet', async () => {
+    const { typed } = typedFor();
+    const ownerSig = await privateKeySigner(OTHER_KEY).signTypedData(typed);
+    const answer = async () => hex(ownerSig);
+    const wallet = eip1193Signer({ request: answer }, KEY_ADDRESS, { contractWallet: true });
+    expect(bytesToHex(await wallet.signTypedData(typed))).toBe(bytesToHex(ownerSig));
+    const account = typedDataSigner({ address: KEY_ADDRESS, signTypedData: answer }, { contractWallet: true });
+    expect(bytesToHex(await account.signTypedData(typed))).toBe(bytesToHex(ownerSig));
+    // Without the option, the same answer is caught as another account's signature.
+    expect((await rejection(eip1193Signer({ request: answer }, KEY_ADDRESS).signTypedData(typed))).code).toBe(
+      'SIGNER_ERROR',
+    );
+    // The length bound still applies.
+    const huge = eip1193Signer({ request: async () => `0x${'00'.repeat(8193)}` }, KEY_ADDRESS, {
+      contractWallet: true,
+    });
+    expect((await rejection(huge.signTypedData(typed))).code).toBe('SIGNER_ERROR');
+  });
+
+  it('validates the option', () => {
+    expect(() => eip1193Signer({ request: async () => '0x' }, KEY_ADDRESS, { contractWallet: 'yes' as never })).toThrow(
+      TypeError,
+    );
+    expect(() => typedDataSigner(privateKeyToAccount(KEY), { contractWallet: 1 as never })).toThrow(TypeError);
+  });
+});

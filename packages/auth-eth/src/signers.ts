@@ -44,6 +44,28 @@ export type ChainIdSource = number | bigint | (() => number | bigint | Promise<n
 export interface SignerOptions {
   /** The chain id the Login typed data is signed with; default 1 (PROTOCOL.md 4.2 step 3). */
   chainId?: ChainIdSource | undefined;
+  /**
+   * The address is a smart-contract wallet (ERC-1271 / ERC-6492): every answer of 1 to 8192
+   * bytes is sent as it is, 65-byte ones included (a 1-of-1 Safe answers with its owner's
+   * signature, which recovers to the owner, not to the wallet). Default false: a 65-byte answer
+   * must recover to the signer's address.
+   */
+  contractWallet?: boolean | undefined;
+}
+
+/** Options of {@link eip1193Signer}. */
+export interface Eip1193SignerOptions {
+  /** See {@link SignerOptions.contractWallet}. */
+  contractWallet?: boolean | undefined;
+}
+
+function contractWalletOption(options: { contractWallet?: unknown } | undefined): boolean {
+  if (options !== undefined && (typeof options !== 'object' || options === null)) {
+    throw new TypeError('options must be an object');
+  }
+  const value = options?.contractWallet ?? false;
+  if (typeof value !== 'boolean') throw new TypeError('options.contractWallet must be a boolean');
+  return value;
 }
 
 /**
@@ -149,7 +171,12 @@ function describeError(err: unknown): string {
  * signature (ERC-1271 / ERC-6492), which only the wallet contract can check: it passes through
  * untouched, within the protocol's bound of 1 to 8192 bytes.
  */
-function checkSignerResult(result: unknown, typedData: LoginTypedData, address: Uint8Array): Uint8Array {
+function checkSignerResult(
+  result: unknown,
+  typedData: LoginTypedData,
+  address: Uint8Array,
+  contractWallet: boolean,
+): Uint8Array {
   let signature: Uint8Array;
   if (isBytes(result)) signature = result.slice();
   else if (typeof result === 'string') {
@@ -159,7 +186,7 @@ function checkSignerResult(result: unknown, typedData: LoginTypedData, address: 
       throw signerError('signer returned a string that is not hex', cause);
     }
   } else throw signerError('signer returned neither a hex string nor bytes');
-  if (signature.length !== SIGNATURE_LENGTH) {
+  if (signature.length !== SIGNATURE_LENGTH || contractWallet) {
     if (signature.length === 0 || signature.length > MAX_WALLET_SIGNATURE_LENGTH) {
       throw signerError(`signer returned ${signature.length} signature bytes (at most ${MAX_WALLET_SIGNATURE_LENGTH})`);
     }
@@ -247,6 +274,8 @@ function parseProviderChainId(result: unknown): number {
  * (1 to 8192 bytes) is a smart-contract wallet's signature and passes through untouched.
  *
  * @param provider - an object with EIP-1193 `request`.
+ * @param options.contractWallet - `address` is a smart-contract wallet: send every answer (1 to
+ *   8192 bytes, 65 included) as it is. Default false.
  * @param address - the account to sign with, as the wallet reported it; it is passed to the
  *   wallet unchanged after validation. `signer.address` is its checksummed form.
  * @returns an {@link EthSigner}.
@@ -261,10 +290,11 @@ function parseProviderChainId(result: unknown): number {
  * const signer = eip1193Signer(ethereum, account!);
  * ```
  */
-export function eip1193Signer(provider: Eip1193Provider, address: string): EthSigner {
+export function eip1193Signer(provider: Eip1193Provider, address: string, options?: Eip1193SignerOptions): EthSigner {
   if (typeof provider !== 'object' || provider === null || typeof provider.request !== 'function') {
     throw new TypeError('provider must have an EIP-1193 request function');
   }
+  const contractWallet = contractWalletOption(options);
   const addressBytes = parseAddress(address);
   return own({
     address: toChecksumAddress(addressBytes),
@@ -288,7 +318,7 @@ export function eip1193Signer(provider: Eip1193Provider, address: string): EthSi
       } catch (cause) {
         throw signerError(`eth_signTypedData_v4 failed: ${describeError(cause)}`, cause);
       }
-      return checkSignerResult(result, typedData, addressBytes);
+      return checkSignerResult(result, typedData, addressBytes, contractWallet);
     },
   });
 }
@@ -346,6 +376,7 @@ export function typedDataSigner(account: TypedDataAccount, options?: SignerOptio
   if (typeof fn !== 'function') throw new TypeError('account must have a signTypedData function');
   const addressBytes = parseAddress(account.address);
   const ethers = isEthersStyle(record, fn);
+  const contractWallet = contractWalletOption(options);
   const ownGetter = record.getChainId;
   const getChainId = chainIdGetter(
     options,
@@ -368,7 +399,7 @@ export function typedDataSigner(account: TypedDataAccount, options?: SignerOptio
       } catch (cause) {
         throw signerError(`signTypedData failed: ${describeError(cause)}`, cause);
       }
-      return checkSignerResult(result, typedData, addressBytes);
+      return checkSignerResult(result, typedData, addressBytes, contractWallet);
     },
   });
 }

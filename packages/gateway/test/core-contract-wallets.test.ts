@@ -3,7 +3,12 @@
  * chain 8453 (ganache, child process) with the test wallets of evm/contracts deployed on it,
  * reached through a JSON-RPC proxy that can fail on demand.
  */
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { createChallenge, loginDigest, loginTypedData, parseChallenge, privateKeySigner } from '@degas/auth-eth';
 import { ErrorCode, randomId } from '@degas/proto';
 import type { Hex } from 'viem';
@@ -11,7 +16,7 @@ import { createEthRpc } from '../src/eth-rpc.js';
 import { silentLogger } from '../src/logger.js';
 import { AUTH_FAIL_DETAIL } from '../src/session.js';
 import { deployWallets, FaultProxy, type LocalChain, startLocalChain, type Wallets } from './evm/harness.js';
-import { startEnv, type TestAccount, TestClient, type TestEnv } from './helpers.js';
+import { startEnv, type TestAccount, type TestEnv } from './helpers.js';
 
 const CHAIN = 8453;
 const UNAVAILABLE = 'wallet check unavailable, try again';
@@ -358,6 +363,31 @@ describe('endpoint limits (createEthRpc against the same chain)', () => {
       message: expect.stringContaining('secret-api-key'),
     });
   });
+
+  test('the degas-gateway bin exits 2 with a one-line reason that does not show the URL', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'degas-eth-rpc-'));
+    try {
+      const accounts = join(dir, 'accounts.json');
+      await writeFile(accounts, JSON.stringify({ accounts: [] }));
+      const bin = resolve(dirname(fileURLToPath(import.meta.url)), '../dist/bin.js');
+      const child = spawn(
+        process.execPath,
+        [bin, '--accounts', accounts, '--host', '127.0.0.1', '--port', '0', '--admin-port', 'off'],
+        { env: { ...process.env, DEGAS_ETH_RPC: `1=${proxy.url}`, DEGAS_LOG_LEVEL: 'silent' }, stdio: 'pipe' },
+      );
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+      });
+      const code = await new Promise<number | null>((r) => child.once('exit', r));
+      expect(code).toBe(2);
+      expect(stderr).toMatch(/^degas-gateway: cannot start: --eth-rpc for chain 1 .*answers eth_chainId 8453/m);
+      expect(stderr.trim().split('\n')).toHaveLength(1);
+      expect(stderr).not.toContain('secret-api-key');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
 
   test('an endpoint down at start: the gateway starts, EOA logins work, wallet logins wait for it', async () => {
     proxy.mode = 'down';
