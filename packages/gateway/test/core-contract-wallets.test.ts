@@ -17,6 +17,7 @@ import { silentLogger } from '../src/logger.js';
 import { AUTH_FAIL_DETAIL } from '../src/session.js';
 import { deployWallets, FaultProxy, type LocalChain, startLocalChain, type Wallets } from './evm/harness.js';
 import { startEnv, type TestAccount, type TestEnv } from './helpers.js';
+import { nextAuthOk, presentTicket } from './resume-helpers.js';
 
 const CHAIN = 8453;
 const UNAVAILABLE = 'wallet check unavailable, try again';
@@ -39,8 +40,8 @@ beforeAll(async () => {
   wallets = await deployWallets(chain, owner.address as Hex, cfOwner.address as Hex);
   env = await startEnv({
     ethRpc: [{ chainId: CHAIN, url: proxy.url }],
-    // Long enough for the gas burner's 2M-gas eth_call on a loaded machine.
-    ethRpcTimeoutMs: 4000,
+    // Long enough for the gas burner's 2M-gas eth_call (about 1 s) on a loaded machine.
+    ethRpcTimeoutMs: 8000,
     adminPort: 0,
     adminHost: '127.0.0.1',
   });
@@ -241,8 +242,8 @@ describe('a failing endpoint fails only the contract-wallet logins on it', () =>
       }
       const result = await walletLogin;
       expect(result).toMatchObject({ outcome: 'fail', detail: UNAVAILABLE, close: 4001 });
-      // Within the per-call timeout (4 s) plus scheduling, never the 60 s eth_auth deadline.
-      expect(result.ms).toBeLessThan(10_000);
+      // Within the per-call timeout (8 s) plus scheduling, never the 60 s eth_auth deadline.
+      expect(result.ms).toBeLessThan(15_000);
       expect(UNAVAILABLE).not.toMatch(/secret|127\.0\.0\.1|rpc/);
       expect(env.gw.stats.authFailures.wallet_unavailable).toBe(before + 1);
       const ready = await admin('/readyz');
@@ -412,6 +413,36 @@ describe('endpoint limits (createEthRpc against the same chain)', () => {
     }
   }, 20_000);
 });
+
+test('a resume ticket of a contract-wallet session resumes it with no RPC call', async () => {
+  const resumable = await startEnv({
+    ethRpc: [{ chainId: CHAIN, url: proxy.url }],
+    ethRpcTimeoutMs: 4000,
+    resumeKeys: [Uint8Array.from({ length: 32 }, (_, i) => i + 1)],
+  });
+  try {
+    const account: TestAccount = { id: randomId(), key: new Uint8Array(32), signer: owner, address: wallets.owner };
+    resumable.accounts.add(account);
+    const first = resumable.client();
+    await first.opened;
+    first.hello(account);
+    const json = await first.authRequest();
+    first.ethAuth(await bySigner()(json, CHAIN), BigInt(CHAIN));
+    const ok = await nextAuthOk(first);
+    expect(ok.resumed).toBe(false);
+    expect(ok.resumeTicket.length).toBeGreaterThan(0);
+    // The connection drops (no logout); the client comes back with its ticket.
+    first.terminate();
+    await first.waitClosed();
+    const calls = proxy.count();
+    const answer = await presentTicket(resumable.client(), account, ok.resumeTicket);
+    expect(answer.payload?.$case).toBe('authOk');
+    if (answer.payload?.$case === 'authOk') expect(answer.payload.value.resumed).toBe(true);
+    expect(proxy.count()).toBe(calls);
+  } finally {
+    await resumable.stop();
+  }
+}, 20_000);
 
 test('without ethRpc, a contract-wallet signature is a plain AUTH_FAIL', async () => {
   const plain = await startEnv();
