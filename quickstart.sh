@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
 # The quick start: install pnpm (if missing) and the workspace's dependencies, build every package,
 # then start the gateway, the example board Degas, the web page and three bots. Needs Node 20+.
-# Arguments are passed to examples/quickstart/start.mjs (e.g. `./quickstart.sh --bots 5`).
+# Arguments are passed to examples/quickstart/start.mjs (e.g. `./quickstart.sh --bots 5`, or
+# `./quickstart.sh --nodes 3` for a cluster of three gateway nodes joined by nats-server).
 set -euo pipefail
 cd "$(dirname "$0")"
-# `pnpm test` drives a real Chromium; on Debian as root, install it once (skipped when present).
-if [ ! -x /usr/bin/chromium ]; then
+# Debian packages: chromium for the browser test of `pnpm test`; nats-server for `--nodes N` and
+# the cluster tests. On Debian as root, install what is missing once (skipped when present).
+need=()
+[ -x /usr/bin/chromium ] || need+=(chromium)
+command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || need+=(nats-server)
+if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing Debian's chromium for the browser test" >&2
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    echo "installing Debian's ${need[*]} (browser test, cluster)" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
   else
-    echo "note: the browser test in 'pnpm test' needs /usr/bin/chromium (apt-get install chromium)" >&2
+    echo "note: the browser test in 'pnpm test' needs /usr/bin/chromium, and '--nodes N' and the cluster" >&2
+    echo "      tests need nats-server: sudo apt-get install ${need[*]}" >&2
   fi
 fi
 scripts/bootstrap.sh

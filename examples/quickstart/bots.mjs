@@ -3,8 +3,9 @@
 //
 //   node examples/quickstart/bots.mjs N
 //
-// Where to connect: env DEGAS_GATEWAY_URL, DEGAS_ID and DEGAS_ACCOUNTS, or else the running
-// quick start's .run/session.json. Accounts are created the way an operator does it
+// Where to connect: env DEGAS_GATEWAY_URL (several gateway nodes: their URLs, comma-separated;
+// bot i plays on node i mod N), DEGAS_ID and DEGAS_ACCOUNTS, or else the running quick start's
+// .run/session.json. Accounts are created the way an operator does it
 // (`degas-gateway accounts add`); the bots' keys and account ids are kept in .run/bots.json and
 // reused next time, so the accounts file does not grow on every run.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -28,15 +29,19 @@ function readSession() {
     degasId: process.env.DEGAS_ID,
     accountsFile: process.env.DEGAS_ACCOUNTS,
   };
-  if (env.gatewayUrl && env.degasId && env.accountsFile) return env;
+  if (env.gatewayUrl && env.degasId && env.accountsFile) return { ...env, gatewayUrls: env.gatewayUrl.split(',') };
   if (!existsSync(SESSION_FILE)) {
     throw new Error(
       'no running quick start found: start it first (pnpm start), or set DEGAS_GATEWAY_URL, DEGAS_ID and DEGAS_ACCOUNTS',
     );
   }
-  return {
+  const session = {
     ...JSON.parse(readFileSync(SESSION_FILE, 'utf8')),
     ...Object.fromEntries(Object.entries(env).filter(([, v]) => v)),
+  };
+  return {
+    ...session,
+    gatewayUrls: env.gatewayUrl ? env.gatewayUrl.split(',') : (session.gatewayUrls ?? [session.gatewayUrl]),
   };
 }
 
@@ -159,10 +164,18 @@ async function main() {
     process.exit(2);
   }
   requireGatewayBin();
-  const { gatewayUrl, degasId, accountsFile } = readSession();
+  const { gatewayUrls, degasId, accountsFile } = readSession();
   const accounts = await ensureAccounts(n, accountsFile);
+  // Spread over the nodes: one URL each, so every node has players (a page picks its node at random).
   const bots = accounts.map(
-    (a, i) => new Bot({ name: `bot${i + 1}`, gatewayUrl, degasId, privateKey: a.privateKey, accountId: a.accountId }),
+    (a, i) =>
+      new Bot({
+        name: `bot${i + 1}`,
+        gatewayUrl: gatewayUrls[i % gatewayUrls.length],
+        degasId,
+        privateKey: a.privateKey,
+        accountId: a.accountId,
+      }),
   );
   let stopping = false;
   const stop = () => {
@@ -177,7 +190,12 @@ async function main() {
   // Started by start.mjs: leave with it even if it could not stop us.
   process.once('disconnect', stop);
   await Promise.all(bots.map((b) => b.start()));
-  log(`${n} bot${n === 1 ? '' : 's'} connected to ${gatewayUrl}, wandering on Degas ${degasId}`);
+  if (gatewayUrls.length === 1) {
+    log(`${n} bot${n === 1 ? '' : 's'} connected to ${gatewayUrls[0]}, wandering on Degas ${degasId}`);
+  } else {
+    for (const bot of bots) log(`${bot.name} connected to ${bot.client.url}`);
+    log(`${n} bot${n === 1 ? '' : 's'} spread over ${gatewayUrls.length} gateway nodes, wandering on Degas ${degasId}`);
+  }
 }
 
 main().catch((err) => {

@@ -1,17 +1,21 @@
 #!/usr/bin/env node
 // The quick start (`pnpm start`): runs the board Degas, the real gateway bin, the web page and a
-// few bots, prints the URL to open, and stops everything on Ctrl-C.
+// few bots, prints the URL to open, and stops everything on Ctrl-C. With `--nodes N` (N > 1) it
+// runs a cluster instead of one gateway: a nats-server and N gateway nodes joined through it, on
+// consecutive ports; the bots are spread over the nodes and the page connects to a random one.
 //
-//   node examples/quickstart/start.mjs [--bots N]
+//   node examples/quickstart/start.mjs [--bots N] [--nodes N]
 //
 // Environment: HOST (default 127.0.0.1: the page, its account API and the gateway listen there),
-// PORT (page, default 3000), GATEWAY_PORT (default 8080), ADMIN_PORT (gateway admin, default 9090).
+// PORT (page, default 3000), GATEWAY_PORT (default 8080; node i gets GATEWAY_PORT + i - 1),
+// ADMIN_PORT (gateway admin, default 9090; likewise), NATS_PORT (default 4222, with --nodes > 1),
+// NATS_SERVER (path of the nats-server binary, default: found on PATH or in /usr/sbin).
 // 0 for a port means "any free port"; the actual ports are printed.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { parseAddress } from '@degas/auth-eth';
@@ -22,6 +26,7 @@ const WEB_DIR = join(HERE, 'web');
 const BUNDLE = join(WEB_DIR, 'dist', 'bundle.js');
 /** Accounts the page may create per run: a runaway script must not grow the file forever. */
 const MAX_THROWAWAY_ACCOUNTS = 1000;
+const MAX_NODES = 9;
 
 const say = (line) => console.log(line);
 const fail = (line) => console.error(`start: ${line}`);
@@ -42,14 +47,20 @@ try {
   args = parseArgs({
     // `pnpm start -- --bots 5` passes the "--" along.
     args: process.argv.slice(2).filter((a) => a !== '--'),
-    options: { bots: { type: 'string', default: '3' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      bots: { type: 'string', default: '3' },
+      nodes: { type: 'string', default: '1' },
+      help: { type: 'boolean', short: 'h' },
+    },
   }).values;
 } catch (err) {
   fail(err.message);
   process.exit(2);
 }
 if (args.help) {
-  say('usage: node examples/quickstart/start.mjs [--bots N]   (env HOST, PORT, GATEWAY_PORT, ADMIN_PORT)');
+  say(
+    'usage: node examples/quickstart/start.mjs [--bots N] [--nodes N]   (env HOST, PORT, GATEWAY_PORT, ADMIN_PORT, NATS_PORT, NATS_SERVER)',
+  );
   process.exit(0);
 }
 const botCount = Number(args.bots);
@@ -57,16 +68,57 @@ if (!Number.isInteger(botCount) || botCount < 0 || botCount > 500) {
   fail(`--bots must be an integer from 0 to 500, got ${JSON.stringify(args.bots)}`);
   process.exit(2);
 }
+const nodeCount = Number(args.nodes);
+if (!Number.isInteger(nodeCount) || nodeCount < 1 || nodeCount > MAX_NODES) {
+  fail(`--nodes must be an integer from 1 to ${MAX_NODES}, got ${JSON.stringify(args.nodes)}`);
+  process.exit(2);
+}
+const clustered = nodeCount > 1;
 const host = process.env.HOST || '127.0.0.1';
 const webPort = portFromEnv('PORT', 3000);
 const gatewayPort = portFromEnv('GATEWAY_PORT', 8080);
 const adminPort = portFromEnv('ADMIN_PORT', 9090);
+const natsPort = portFromEnv('NATS_PORT', 4222);
+for (const [name, base] of [
+  ['GATEWAY_PORT', gatewayPort],
+  ['ADMIN_PORT', adminPort],
+]) {
+  if (base !== 0 && base + nodeCount - 1 > 65535) {
+    fail(`${name} ${base} leaves no room for ${nodeCount} consecutive ports`);
+    process.exit(2);
+  }
+}
 const shownHost = host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
 
 try {
   requireGatewayBin();
 } catch (err) {
   fail(err.message);
+  process.exit(1);
+}
+
+/** The nats-server binary: NATS_SERVER, else the first on PATH or in Debian's /usr/sbin. */
+function findNatsServer() {
+  if (process.env.NATS_SERVER) return process.env.NATS_SERVER;
+  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin', '/usr/local/bin'];
+  for (const dir of dirs) {
+    if (dir === '') continue;
+    const file = join(dir, 'nats-server');
+    try {
+      accessSync(file, constants.X_OK);
+      return file;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+const natsServer = clustered ? findNatsServer() : undefined;
+if (clustered && natsServer === undefined) {
+  fail(`--nodes ${nodeCount} runs a cluster, which needs nats-server, and none was found (on PATH or in /usr/sbin).`);
+  fail('  Debian/Ubuntu: sudo apt-get install nats-server   (./quickstart.sh does it when run as root)');
+  fail('  elsewhere: https://docs.nats.io/running-a-nats-service/introduction/installation, or set NATS_SERVER');
   process.exit(1);
 }
 
@@ -77,9 +129,9 @@ try {
 const children = new Set();
 let stopping = false;
 
-function startChild(name, argv, { env = {}, onLine, ipc = false }) {
+function startChild(name, argv, { env = {}, onLine, ipc = false, command = process.execPath }) {
   if (stopping) throw new Error('stopping');
-  const proc = spawn(process.execPath, argv, {
+  const proc = spawn(command, argv, {
     env: { ...process.env, NODE_OPTIONS: '', ...env },
     // Our own scripts get an IPC channel so they exit if this process dies without cleaning up.
     stdio: ['ignore', 'pipe', 'pipe', ...(ipc ? ['ipc'] : [])],
@@ -159,12 +211,15 @@ const degas = startChild('degas', [join(HERE, 'degas.mjs'), '--id', degasId, '--
 });
 
 // ---------------------------------------------------------------------------------------------
-// The gateway (the real bin, as an operator would run it)
+// The gateway nodes (the real bin, as an operator would run it)
 
-let gatewayAccounts = -1;
+/** Names of the gateway processes: "gateway" alone, or "node-1" … "node-N" in a cluster. */
+const nodeNames = clustered ? Array.from({ length: nodeCount }, (_, i) => `node-${i + 1}`) : ['gateway'];
+/** Accounts each node last reported loading (its account file reloads). */
+const nodeAccounts = new Map(nodeNames.map((name) => [name, -1]));
 const accountWaiters = new Set();
 
-function onGatewayLine(line) {
+function onGatewayLine(child, line) {
   let rec;
   try {
     rec = JSON.parse(line);
@@ -172,23 +227,90 @@ function onGatewayLine(line) {
     // not a log record: shown as it is
   }
   if (typeof rec !== 'object' || rec === null) {
-    say(`[gateway] ${line}`);
-    feedMatchers(gateway, line);
+    say(`[${child.name}] ${line}`);
+    feedMatchers(child, line);
     return;
   }
-  feedMatchers(gateway, rec);
+  feedMatchers(child, rec);
   if (typeof rec.accounts === 'number') {
-    gatewayAccounts = rec.accounts;
+    nodeAccounts.set(child.name, rec.accounts);
     for (const w of accountWaiters) w();
   }
   const { time: _t, level, msg, ...fields } = rec;
   const extra = Object.entries(fields)
     .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
     .join(' ');
-  say(`[gateway] ${level === 'info' ? '' : `${String(level).toUpperCase()} `}${msg}${extra ? ` ${extra}` : ''}`);
+  say(`[${child.name}] ${level === 'info' ? '' : `${String(level).toUpperCase()} `}${msg}${extra ? ` ${extra}` : ''}`);
 }
 
-let gateway;
+/** nats-server's log lines look like `[pid] date time [INF] text`. */
+function onNatsLine(child, line) {
+  feedMatchers(child, line);
+  const m = /\[(INF|WRN|ERR|FTL|DBG|TRC)\] (.*)$/.exec(line);
+  // Its start-up banner is long; show what matters.
+  if (m && m[1] === 'INF' && !/Listening for client|Server is ready/.test(m[2])) return;
+  say(`[nats] ${m ? `${m[1] === 'INF' ? '' : `${m[1]} `}${m[2]}` : line}`);
+}
+
+async function startNats() {
+  const storeDir = join(RUN_DIR, 'nats');
+  // A fresh JetStream store per run: the cluster's registry starts empty.
+  rmSync(storeDir, { recursive: true, force: true });
+  const nats = startChild(
+    'nats',
+    ['-a', '127.0.0.1', '-p', natsPort === 0 ? '-1' : String(natsPort), '-js', '-sd', storeDir],
+    { command: natsServer, onLine: (line) => onNatsLine(nats, line) },
+  );
+  const port = await waitForLine(
+    nats,
+    (line) => {
+      const m = /Listening for client connections on [^\s]*:(\d+)/.exec(line);
+      return m ? Number(m[1]) : undefined;
+    },
+    'its client port',
+  ).catch((err) => {
+    throw new Error(`${err.message} (if port ${natsPort} is taken, set NATS_PORT, or 0 for any free one)`);
+  });
+  await waitForLine(nats, (line) => (/Server is ready/.test(line) ? true : undefined), 'that it is ready');
+  return `nats://127.0.0.1:${port}`;
+}
+
+/** Starts gateway node `i` (0-based) and resolves with its bound ports once it logs "listening". */
+async function startGatewayNode(i, { degasPort, natsUrl }) {
+  const name = nodeNames[i];
+  const argv = [
+    GATEWAY_BIN,
+    '--host',
+    host,
+    '--port',
+    String(gatewayPort === 0 ? 0 : gatewayPort + i),
+    '--admin-port',
+    String(adminPort === 0 ? 0 : adminPort + i),
+    '--accounts',
+    accountsFile,
+    '--degas',
+    `${degasId}=ws://127.0.0.1:${degasPort}`,
+  ];
+  if (natsUrl !== undefined) argv.push('--nats', natsUrl, '--node-name', name);
+  const child = startChild(
+    name,
+    argv,
+    // The token goes by environment, not argv, so it does not show in the process list.
+    { env: { DEGAS_INTERNAL_TOKEN: internalToken }, onLine: (line) => onGatewayLine(child, line) },
+  );
+  const ports = await waitForLine(
+    child,
+    (rec) =>
+      typeof rec === 'object' && rec.msg === 'listening' && typeof rec.port === 'number'
+        ? { port: rec.port, adminPort: rec.adminPort }
+        : undefined,
+    'its "listening" log line',
+  ).catch((err) => {
+    throw new Error(`${err.message} (if a port is taken, set GATEWAY_PORT / ADMIN_PORT, or 0 for any free one)`);
+  });
+  return { name, ...ports };
+}
+
 let server;
 
 async function main() {
@@ -201,62 +323,49 @@ async function main() {
     'its port',
   );
 
-  gateway = startChild(
-    'gateway',
-    [
-      GATEWAY_BIN,
-      '--host',
-      host,
-      '--port',
-      String(gatewayPort),
-      '--admin-port',
-      String(adminPort),
-      '--accounts',
-      accountsFile,
-      '--degas',
-      `${degasId}=ws://127.0.0.1:${degasPort}`,
-    ],
-    // The token goes by environment, not argv, so it does not show in the process list.
-    { env: { DEGAS_INTERNAL_TOKEN: internalToken }, onLine: onGatewayLine },
-  );
-  const ports = await waitForLine(
-    gateway,
-    (rec) =>
-      typeof rec === 'object' && rec.msg === 'listening' && typeof rec.port === 'number'
-        ? { port: rec.port, adminPort: rec.adminPort }
-        : undefined,
-    'its "listening" log line',
-  ).catch((err) => {
-    throw new Error(`${err.message} (if a port is taken, set GATEWAY_PORT / ADMIN_PORT, or 0 for any free one)`);
-  });
-  const gatewayUrl = `ws://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : shownHost}:${ports.port}`;
+  const natsUrl = clustered ? await startNats() : undefined;
+  // One after the other: the first node creates the cluster's KV bucket, and ports stay in order.
+  const nodes = [];
+  for (let i = 0; i < nodeCount; i++) nodes.push(await startGatewayNode(i, { degasPort, natsUrl }));
+  const gatewayHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : shownHost;
+  const gatewayUrls = nodes.map((n) => `ws://${gatewayHost}:${n.port}`);
+  const gatewayUrl = gatewayUrls[0];
 
   // The page: bundled for browsers (the client's browser build: global WebSocket, no `ws`).
   await bundlePage();
-  server = await startWebServer({ gatewayPort: ports.port });
+  server = await startWebServer({ gatewayPorts: nodes.map((n) => n.port) });
   const webUrl = `http://${shownHost}:${server.address().port}/`;
 
-  writeFileSync(SESSION_FILE, `${JSON.stringify({ gatewayUrl, degasId, accountsFile }, null, 2)}\n`);
+  writeFileSync(SESSION_FILE, `${JSON.stringify({ gatewayUrl, gatewayUrls, degasId, accountsFile }, null, 2)}\n`);
 
   if (botCount > 0) {
     startChild('bots', [join(HERE, 'bots.mjs'), String(botCount)], {
-      env: { DEGAS_GATEWAY_URL: gatewayUrl, DEGAS_ID: degasId, DEGAS_ACCOUNTS: accountsFile },
+      // Several URLs, comma-separated: bot i plays on node i mod N.
+      env: { DEGAS_GATEWAY_URL: gatewayUrls.join(','), DEGAS_ID: degasId, DEGAS_ACCOUNTS: accountsFile },
       ipc: true,
       onLine: (line) => say(line),
     });
   }
 
+  // The gateways' admin servers listen on 127.0.0.1 whatever HOST is (their default).
+  const metrics = (n) =>
+    typeof n.adminPort === 'number' ? `   (metrics: http://127.0.0.1:${n.adminPort}/metrics)` : '';
   say('');
-  say('  Degas quick start is running');
-  say(
-    // The gateway's admin server listens on 127.0.0.1 whatever HOST is (its default).
-    `    gateway   ${gatewayUrl}${typeof ports.adminPort === 'number' ? `   (metrics: http://127.0.0.1:${ports.adminPort}/metrics)` : ''}`,
-  );
+  say(`  Degas quick start is running${clustered ? `: a cluster of ${nodeCount} gateway nodes` : ''}`);
+  if (clustered) {
+    say(`    NATS      ${natsUrl}`);
+    for (const [i, n] of nodes.entries()) {
+      say(`    ${i === 0 ? 'gateways' : '        '}  ${gatewayUrls[i]}  ${n.name}${metrics(n)}`);
+    }
+  } else {
+    say(`    gateway   ${gatewayUrl}${metrics(nodes[0])}`);
+  }
   say(`    Degas     ${degasId}   (board game, ws://127.0.0.1:${degasPort})`);
-  say(`    bots      ${botCount}`);
+  say(`    bots      ${botCount}${clustered && botCount > 0 ? ' (spread over the nodes)' : ''}`);
   say(`    accounts  ${accountsFile}`);
   say('');
   say(`  Open ${webUrl} in a browser. Ctrl-C stops everything.`);
+  if (clustered) say('  Each page connects to a node picked at random; open several to play across nodes.');
   say('');
 }
 
@@ -296,11 +405,11 @@ function createAccount(address) {
   return job;
 }
 
-/** Resolves once the gateway logged a reload with at least `n` accounts (or after `ms`). */
+/** Resolves once every gateway node logged a reload with at least `n` accounts (or after `ms`). */
 function gatewayHasAccounts(n, ms) {
   return new Promise((resolve) => {
     const done = () => {
-      if (gatewayAccounts < n) return;
+      if (Math.min(...nodeAccounts.values()) < n) return;
       clearTimeout(timer);
       accountWaiters.delete(done);
       resolve();
@@ -336,12 +445,13 @@ function sendJson(res, status, value) {
   send(res, status, 'application/json', JSON.stringify(value));
 }
 
-function startWebServer({ gatewayPort: boundGatewayPort }) {
+function startWebServer({ gatewayPorts }) {
   const srv = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     if (req.method === 'GET' || req.method === 'HEAD') {
       if (path === '/config.json') {
-        return sendJson(res, 200, { degasId, gatewayPort: boundGatewayPort });
+        // The page connects to one of the nodes, at random (the client's URL list).
+        return sendJson(res, 200, { degasId, gatewayPort: gatewayPorts[0], gatewayPorts });
       }
       const entry = STATIC[path];
       if (entry === undefined) return send(res, 404, 'text/plain', 'not found\n');
@@ -423,10 +533,11 @@ async function shutdown(code) {
     server.close();
     server.closeAllConnections();
   }
-  // Players first, then the gateway (it drains its connections), then the Degas behind it.
-  const byName = (name) => [...children].filter((c) => c.name === name);
+  // Players first, then the gateway nodes (they drain their connections), then the bus and the
+  // Degas behind them.
+  const byName = (...names) => [...children].filter((c) => names.includes(c.name));
   await Promise.all(byName('bots').map(stopChild));
-  await Promise.all(byName('gateway').map(stopChild));
+  await Promise.all(byName(...nodeNames).map(stopChild));
   await Promise.all([...children].map(stopChild));
   rmSync(SESSION_FILE, { force: true });
   say('stopped');

@@ -1,135 +1,26 @@
 // The quick start, for real: `node start.mjs --bots 2` on OS-chosen ports, then what a user does —
 // open the page, get a throwaway account, log in, see the other players (the bots) move — and
 // Ctrl-C, which must stop every process it started and exit 0.
-import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { DegasClient, generatePrivateKey, privateKeyToAddress } from '@degas/client/node';
-import { decodeServerPayload, encodeGoto, encodeJoin, Op } from '../board.mjs';
+import { encodeGoto, encodeJoin } from '../board.mjs';
+import { nextState, startQuickstart } from './harness.js';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const START = join(HERE, '..', 'start.mjs');
-
-let runDir;
-let proc;
-let output = '';
-let exited;
+let qs;
 let client;
 
-/** Pids of `pid`'s descendants (Linux /proc). */
-function descendants(pid) {
-  const parentOf = new Map();
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      // Field 4 of /proc/PID/stat is the parent pid; the command name (field 2) may contain spaces.
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      parentOf.set(Number(name), ppid);
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  const out = [];
-  const walk = (p) => {
-    for (const [child, parent] of parentOf) {
-      if (parent === p) {
-        out.push(child);
-        walk(child);
-      }
-    }
-  };
-  walk(pid);
-  return out;
-}
-
-function alive(pid) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function waitForOutput(regex, ms) {
-  return new Promise((resolve, reject) => {
-    const check = () => {
-      const m = regex.exec(output);
-      if (m) {
-        clearTimeout(timer);
-        proc.stdout.off('data', onData);
-        resolve(m);
-      }
-    };
-    const onData = () => setImmediate(check);
-    const timer = setTimeout(() => {
-      proc.stdout.off('data', onData);
-      reject(new Error(`no ${regex} within ${ms} ms; output so far:\n${output}`));
-    }, ms);
-    proc.stdout.on('data', onData);
-    check();
-  });
-}
-
-/** Resolves with the first STATE the client receives that satisfies `predicate`. */
-function nextState(c, predicate, ms, what) {
-  return new Promise((resolve, reject) => {
-    const onMessage = ({ payload }) => {
-      const msg = decodeServerPayload(payload);
-      if (msg?.op !== Op.STATE || !predicate(msg)) return;
-      clearTimeout(timer);
-      c.off('message', onMessage);
-      resolve(msg);
-    };
-    const timer = setTimeout(() => {
-      c.off('message', onMessage);
-      reject(new Error(`no board state with ${what} within ${ms} ms`));
-    }, ms);
-    c.on('message', onMessage);
-  });
-}
-
 beforeAll(async () => {
-  runDir = await mkdtemp(join(tmpdir(), 'degas-quickstart-'));
-  proc = spawn(process.execPath, [START, '--bots', '2'], {
-    env: {
-      ...process.env,
-      NODE_OPTIONS: '',
-      HOST: '127.0.0.1',
-      PORT: '0',
-      GATEWAY_PORT: '0',
-      ADMIN_PORT: '0',
-      QUICKSTART_RUN_DIR: runDir,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
-  createInterface({ input: proc.stdout }).on('line', (l) => {
-    output += `${l}\n`;
-  });
-  createInterface({ input: proc.stderr }).on('line', (l) => {
-    output += `[stderr] ${l}\n`;
-  });
+  qs = await startQuickstart(['--bots', '2']);
 });
 
 afterAll(async () => {
   client?.close();
-  // Only if the test failed before its own Ctrl-C: never leave processes behind.
-  if (proc && proc.exitCode === null && proc.signalCode === null) {
-    for (const pid of descendants(proc.pid)) process.kill(pid, 'SIGKILL');
-    proc.kill('SIGKILL');
-    await exited;
-  }
-  if (runDir) await rm(runDir, { recursive: true, force: true });
+  await qs?.cleanup();
 });
 
 test('start.mjs serves the page, creates throwaway accounts with the gateway bin, shows the bots, and stops cleanly', async () => {
-  const [, url] = await waitForOutput(/Open (http:\/\/\S+) in a browser/, 20_000);
+  const [, url] = await qs.waitForOutput(/Open (http:\/\/\S+) in a browser/, 20_000);
 
   // The page and its bundle.
   const page = await fetch(url);
@@ -144,6 +35,8 @@ test('start.mjs serves the page, creates throwaway accounts with the gateway bin
   const config = await (await fetch(new URL('/config.json', url))).json();
   expect(config.degasId).toMatch(/^0x[0-9a-f]{32}$/);
   expect(config.gatewayPort).toEqual(expect.any(Number));
+  expect(config.gatewayPorts).toEqual([config.gatewayPort]); // one node: no NATS
+  expect(qs.output()).not.toContain('[nats]');
 
   // The throwaway-account API validates the address…
   const api = new URL('/api/throwaway-account', url);
@@ -165,7 +58,7 @@ test('start.mjs serves the page, creates throwaway accounts with the gateway bin
   expect(created.status).toBe(200);
   const { accountId } = await created.json();
   expect(accountId).toMatch(/^0x[0-9a-f]{32}$/);
-  const file = JSON.parse(readFileSync(join(runDir, 'accounts.json'), 'utf8'));
+  const file = JSON.parse(readFileSync(join(qs.runDir, 'accounts.json'), 'utf8'));
   expect(file.accounts).toContainEqual({
     id: accountId,
     signers: [{ type: 'ethereum', address: address.toLowerCase(), disabled: false }],
@@ -205,13 +98,6 @@ test('start.mjs serves the page, creates throwaway accounts with the gateway bin
   await atTarget;
   client.close();
 
-  // Ctrl-C: every process start.mjs started is gone, and it exits 0.
-  const children = descendants(proc.pid);
-  expect(children.length).toBeGreaterThanOrEqual(3); // Degas, gateway, bots
-  proc.kill('SIGINT');
-  expect(await exited).toEqual({ code: 0, signal: null });
-  // start.mjs waits for its children's exit; allow the OS a moment to finish tearing them down.
-  for (let i = 0; i < 50 && children.some(alive); i++) await new Promise((r) => setTimeout(r, 100));
-  expect(children.filter(alive)).toEqual([]);
-  expect(output).toContain('stopped');
+  // Ctrl-C: every process start.mjs started (Degas, gateway, bots) is gone, and it exits 0.
+  await qs.stopAndCheck(3);
 }, 60_000);

@@ -151,7 +151,10 @@ async function start(mode, options = {}) {
     return;
   }
   if (gen !== generation) return;
-  const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.hostname}:${config.gatewayPort}`;
+  // Every gateway node of the quick start (one, or a cluster's): the client picks one at random
+  // and moves on to the next if it cannot connect or loses its node.
+  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+  const url = (config.gatewayPorts ?? [config.gatewayPort]).map((port) => `${scheme}://${location.hostname}:${port}`);
   // A stored account may be unknown to this gateway, and a new one takes a moment to reach it:
   // on AUTH_FAIL, retry a few times and then make a new account.
   for (let attempt = 1; attempt <= 4; attempt++) {
@@ -195,7 +198,11 @@ function connectClient(url, login, mode) {
   let loggedIn = false;
   c.on('state', (state) => {
     if (c !== client) return;
-    if (state === 'connected') loggedIn = true;
+    if (state === 'connected') {
+      loggedIn = true;
+      view.gatewayUrl = c.url;
+      $('node').textContent = c.urls.length > 1 ? `${c.url} (${c.urls.indexOf(c.url) + 1} of ${c.urls.length})` : c.url;
+    }
     setState(state);
     // Every (re)connection starts with a JOIN, which also makes the Degas send the board.
     if (state === 'connected') c.send(config.degasId, encodeJoin());
