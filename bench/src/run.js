@@ -8,6 +8,7 @@ import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { GATEWAY_BIN, gatewayAvailable, killAll, SRC_DIR, setGatewayBin } from './lib/procs.js';
 import { commitInfo, evaluateTargets, formatReport, machineInfo, writeResult } from './lib/report.js';
+import { runCluster } from './scenarios/cluster.js';
 import { runFanout } from './scenarios/fanout.js';
 import { runIdle } from './scenarios/idle.js';
 import { runLoginCost } from './scenarios/login-cost.js';
@@ -15,7 +16,7 @@ import { measureNobleRate, runLoginStorm } from './scenarios/login-storm.js';
 import { runReconnectStorm } from './scenarios/reconnect-storm.js';
 import { runRelay } from './scenarios/relay.js';
 
-const SCENARIOS = ['relay', 'fanout', 'login-storm', 'idle', 'reconnect-storm'];
+const SCENARIOS = ['relay', 'fanout', 'login-storm', 'idle', 'reconnect-storm', 'cluster'];
 /** Run only when named. */
 const EXTRA_SCENARIOS = ['login-cost'];
 
@@ -40,7 +41,9 @@ const USAGE = `usage: node src/run.js [${[...SCENARIOS, ...EXTRA_SCENARIOS].join
                 (default both when nats-server is installed, else single; --quick: single)
                 --reconnect-verifiers native,noble (default both: the gateway's verifier in both storms)
   login-cost:   --cost-logins N (default 2000)  --no-strace   (only when named: main-thread system calls,
-                allocations and CPU per login, gateway vs raw ws server; counts, so it holds on a loaded machine)`;
+                allocations and CPU per login, gateway vs raw ws server; counts, so it holds on a loaded machine)
+  cluster:      --cluster-clients N (default 100)  --cluster-payloads 64,1024  --cluster-logins N (default 2000)
+                (needs nats-server: on PATH, in /usr/sbin, or NATS_SERVER)`;
 
 /**
  * @typedef {{ tmpDir: string, withGateway: boolean, log: (line: string) => void,
@@ -80,6 +83,9 @@ function main() {
       'reconnect-verifiers': { type: 'string' },
       'cost-logins': { type: 'string' },
       'no-strace': { type: 'boolean', default: false },
+      'cluster-clients': { type: 'string' },
+      'cluster-payloads': { type: 'string' },
+      'cluster-logins': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -163,6 +169,16 @@ function main() {
         return { url: server.url, stop: () => server.stop() };
       },
     },
+    cluster: {
+      clients: num(v['cluster-clients'], q ? 2 : 100),
+      payloads: list(v['cluster-payloads']) ?? (q ? [64] : [64, 1024]),
+      warmupMs: num(v['warmup-ms'], q ? 100 : 1000),
+      durationMs: num(v['duration-ms'], q ? 300 : 3000),
+      repeat: num(v.repeat, q ? 1 : 2),
+      logins: num(v['cluster-logins'], q ? 20 : 2000),
+      stormRepeat: q ? 1 : 2,
+      settleMs: q ? 200 : 2000,
+    },
     cost: { logins: num(v['cost-logins'], q ? 20 : 2000), strace: !v['no-strace'] },
     idle: {
       connections: Math.min(idleWanted, idleMax),
@@ -239,6 +255,7 @@ function main() {
         if (s === 'idle') result.scenarios.push(...(await runIdle(cfg.idle, ctx)));
         if (s === 'reconnect-storm') result.scenarios.push(...(await runReconnectStorm(cfg.reconnect, ctx)));
         if (s === 'login-cost') result.scenarios.push(...(await runLoginCost(cfg.cost, ctx)));
+        if (s === 'cluster') result.scenarios.push(...(await runCluster(cfg.cluster, ctx)));
         ctx.log(`${s}: done in ${((Date.now() - t) / 1000).toFixed(1)} s`);
       }
     } finally {

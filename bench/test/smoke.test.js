@@ -160,3 +160,35 @@ test('reconnect-storm: every client comes back; with resume none signs, without 
   expect(positive(s.baseline.reconnects_per_s)).toBe(true);
   expect(s.ratio).toBeCloseTo(s.gateway.reconnects_per_s / s.baseline.reconnects_per_s, 2);
 });
+
+test('cluster: two NATS-joined nodes against a single node — relay, relay over the bus, latency, login storm', async () => {
+  const { stdout, result } = /** @type {any} */ (await runQuick('cluster'));
+  expectEnvelope(result);
+  expect(stdout).toContain('Cluster relay');
+  const by = (/** @type {string} */ name) => result.scenarios.filter((/** @type {any} */ s) => s.name === name);
+  for (const name of ['cluster-relay', 'cluster-relay-bus']) {
+    const [s] = by(name);
+    expect(s).toMatchObject({ clients: 2, nodes: 2, payload_bytes: 64 });
+    expectThroughput(s.gateway);
+    expectThroughput(s.baseline);
+    expect(s.gateway.processes).toBe(2); // CPU and RSS of both nodes
+    expect(s.gateway.bus_cpu_percent).toBeGreaterThanOrEqual(0);
+    expect(s.ratio).toBeCloseTo(s.gateway.msgs_per_s / s.baseline.msgs_per_s, 2);
+  }
+  const [lat] = by('cluster-latency');
+  expect(lat.clients).toBe(1);
+  for (const f of [lat.gateway, lat.incoming, lat.baseline]) expectThroughput(f);
+  expect(lat.added_p50_ms).toBeCloseTo(lat.gateway.p50_ms - lat.incoming.p50_ms, 3);
+  const [storm] = by('cluster-login-storm');
+  expect(storm.clients).toBe(20);
+  for (const f of [storm.gateway, storm.baseline]) {
+    expect(f.logins_ok).toBe(20);
+    expect(f.logins_failed).toBe(0);
+    expect(positive(f.logins_per_s)).toBe(true);
+  }
+  expect(storm.ratio).toBeCloseTo(storm.gateway.logins_per_s / storm.baseline.logins_per_s, 2);
+  // Every login claimed its account in the cluster registry.
+  const ops = Object.values(storm.gateway.registry);
+  expect(ops.length).toBeGreaterThan(0);
+  expect(Math.max(...ops.map((/** @type {any} */ r) => r.count))).toBeGreaterThanOrEqual(20);
+});

@@ -5,10 +5,12 @@ import { cpuPercent, cpuSeconds, sampleProc } from './procstat.js';
 import { concatSamples, round3, summarize } from './stats.js';
 
 /**
+ * `serverPid` may list several processes (the nodes of a cluster): CPU, CPU per message and RSS
+ * are then their sums. `busPid` (the NATS server of a cluster) is reported apart.
  * @typedef {import('./procs.js').LoadGen} LoadGen
- * @typedef {{ loadgens: LoadGen[], serverPid: number, backendPid?: number | undefined,
- *   cmd: 'run' | 'fanout', payloadBytes: number, warmupMs: number, durationMs: number,
- *   deliveriesPerRound?: number, intervalMs?: number }} MeasureOptions
+ * @typedef {{ loadgens: LoadGen[], serverPid: number | number[], backendPid?: number | undefined,
+ *   busPid?: number | undefined, cmd: 'run' | 'fanout', payloadBytes: number, warmupMs: number,
+ *   durationMs: number, deliveriesPerRound?: number, intervalMs?: number }} MeasureOptions
  */
 
 /**
@@ -26,13 +28,16 @@ export async function measureLoop(o) {
  * @param {() => Promise<unknown>} during
  */
 export async function measureWindow(o, during) {
-  const s0 = sampleProc(o.serverPid);
+  const pids = Array.isArray(o.serverPid) ? o.serverPid : [o.serverPid];
+  const s0 = pids.map(sampleProc);
   const b0 = o.backendPid ? sampleProc(o.backendPid) : undefined;
+  const n0 = o.busPid ? sampleProc(o.busPid) : undefined;
   const l0 = o.loadgens.map((l) => sampleProc(l.pid));
   await Promise.all(o.loadgens.map((l) => l.call('mark')));
   const extra = await during();
-  const s1 = sampleProc(o.serverPid);
+  const s1 = pids.map(sampleProc);
   const b1 = o.backendPid ? sampleProc(o.backendPid) : undefined;
+  const n1 = o.busPid ? sampleProc(o.busPid) : undefined;
   const l1 = o.loadgens.map((l) => sampleProc(l.pid));
   const results = await Promise.all(o.loadgens.map((l) => l.call('stop')));
   let rounds = 0;
@@ -46,7 +51,11 @@ export async function measureWindow(o, during) {
   }
   const perRound = o.deliveriesPerRound ?? 1;
   const lat = summarize(concatSamples(results.map((r) => r.samples)));
-  const windowS = Number(s1.at - s0.at) / 1e9;
+  const first0 = /** @type {import('./procstat.js').ProcSample} */ (s0[0]);
+  const first1 = /** @type {import('./procstat.js').ProcSample} */ (s1[0]);
+  const windowS = Number(first1.at - first0.at) / 1e9;
+  const sum = (/** @type {(a: any, b: any) => number} */ f) => s0.reduce((acc, a, i) => acc + f(a, s1[i]), 0);
+  const serverCpuS = sum(cpuSeconds);
   const msgs = rounds * perRound;
   /** @type {Record<string, unknown>} */
   const figures = {
@@ -58,10 +67,12 @@ export async function measureWindow(o, during) {
     mean_ms: lat.mean_ms,
     max_ms: lat.max_ms,
     samples: lat.count,
-    cpu_percent: round1(cpuPercent(s0, s1)),
-    cpu_us_per_msg: msgs > 0 ? round1((cpuSeconds(s0, s1) / (msgs * windowS)) * 1e6) : 0,
-    rss_bytes: s1.rssBytes,
+    cpu_percent: round1(sum(cpuPercent)),
+    cpu_us_per_msg: msgs > 0 ? round1((serverCpuS / (msgs * windowS)) * 1e6) : 0,
+    rss_bytes: s1.reduce((acc, x) => acc + x.rssBytes, 0),
+    ...(pids.length > 1 ? { processes: pids.length } : {}),
     ...(b0 && b1 ? { backend_cpu_percent: round1(cpuPercent(b0, b1)) } : {}),
+    ...(n0 && n1 ? { bus_cpu_percent: round1(cpuPercent(n0, n1)) } : {}),
     loadgen_cpu_percent: round1(l0.reduce((acc, a, i) => acc + cpuPercent(a, /** @type {any} */ (l1[i])), 0)),
     window_s: round3(windowS),
     errors,
@@ -88,8 +99,10 @@ export function bestOf(runs) {
 
 /**
  * Measures every topology `repeat` times, alternating between them so that interference hits
- * gateway and baseline alike, and returns the best run of each, by topology key.
- * @param {{ key: string, lg: LoadGen, serverPid: number, backendPid?: number | undefined }[]} topo
+ * gateway and baseline alike, and returns the best run of each, by topology key. A topology's
+ * `before()` runs before each of its runs (e.g. to switch the Degas's reply mode).
+ * @param {{ key: string, lg: LoadGen, serverPid: number | number[], backendPid?: number | undefined,
+ *   busPid?: number | undefined, before?: () => Promise<unknown> }[]} topo
  * @param {{ repeat: number, warmupMs: number, durationMs: number }} cfg
  * @param {Pick<MeasureOptions, 'cmd' | 'payloadBytes' | 'deliveriesPerRound'>} what
  * @returns {Promise<Record<string, any>>}
@@ -99,10 +112,12 @@ export async function measureBest(topo, cfg, what) {
   const runs = {};
   for (let rep = 0; rep < cfg.repeat; rep++) {
     for (const t of topo) {
+      await t.before?.();
       const { figures } = await measureLoop({
         loadgens: [t.lg],
         serverPid: t.serverPid,
         backendPid: t.backendPid,
+        busPid: t.busPid,
         warmupMs: cfg.warmupMs,
         durationMs: cfg.durationMs,
         ...what,

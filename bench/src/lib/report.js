@@ -290,8 +290,108 @@ export function formatReport(result) {
       ]),
     );
   }
+  const cluster = [...by('cluster-relay'), ...by('cluster-relay-bus')];
+  if (cluster.length > 0) {
+    out.push(
+      '',
+      'Cluster relay (2 nodes + nats-server; msg/s = round trips/s; ratio = 2 nodes ÷ single node; CPU% = both nodes)',
+    );
+    out.push(
+      table([
+        [
+          'clients × payload',
+          'replies',
+          '2 nodes msg/s',
+          'single msg/s',
+          'ratio',
+          'p50 ms',
+          'p99',
+          'single p99',
+          'nodes CPU%',
+          'nats CPU%',
+          'single CPU%',
+          'nodes µs/msg',
+          'single µs/msg',
+        ],
+        ...cluster.map((s) => [
+          `${s.clients} × ${kib(s.payload_bytes)}`,
+          s.name === 'cluster-relay' ? 'incoming link' : 'over the bus',
+          s.gateway.msgs_per_s,
+          s.baseline.msgs_per_s,
+          s.ratio,
+          s.gateway.p50_ms,
+          s.gateway.p99_ms,
+          s.baseline.p99_ms,
+          s.gateway.cpu_percent,
+          s.gateway.bus_cpu_percent,
+          s.baseline.cpu_percent,
+          s.gateway.cpu_us_per_msg,
+          s.baseline.cpu_us_per_msg,
+        ]),
+      ]),
+    );
+  }
+  const latency = by('cluster-latency');
+  if (latency.length > 0) {
+    out.push('', 'Cross-node delivery (1 client, 1 message in flight, 64 B; round trip ms)');
+    out.push(
+      table([
+        ['', 'single p50', 'p99', 'incoming p50', 'p99', 'over the bus p50', 'p99', 'bus adds p50', 'p99'],
+        ...latency.map((s) => [
+          '2 nodes',
+          s.baseline.p50_ms,
+          s.baseline.p99_ms,
+          s.incoming.p50_ms,
+          s.incoming.p99_ms,
+          s.gateway.p50_ms,
+          s.gateway.p99_ms,
+          s.added_p50_ms,
+          s.added_p99_ms,
+        ]),
+      ]),
+    );
+  }
+  const cstorm = by('cluster-login-storm');
+  if (cstorm.length > 0) {
+    out.push(
+      '',
+      'Cluster login storm (ratio = 2 nodes logins/s ÷ single node; registry = per operation, bucket bounds)',
+    );
+    out.push(
+      table([
+        [
+          'logins',
+          '2 nodes logins/s',
+          'single',
+          'ratio',
+          'login p50 ms',
+          'p99',
+          'single p50',
+          'p99',
+          'nodes µs/login',
+          'single µs/login',
+          'registry p50/p99 ms',
+        ],
+        ...cstorm.map((s) => [
+          s.clients,
+          s.gateway.logins_per_s,
+          s.baseline.logins_per_s,
+          s.ratio,
+          s.gateway.login_p50_ms,
+          s.gateway.login_p99_ms,
+          s.baseline.login_p50_ms,
+          s.baseline.login_p99_ms,
+          s.gateway.cpu_us_per_login,
+          s.baseline.cpu_us_per_login,
+          Object.entries(s.gateway.registry ?? {})
+            .map(([op, r]) => `${op} ${r.p50_ms ?? '>'}/${r.p99_ms ?? '>'}`)
+            .join(', ') || '-',
+        ]),
+      ]),
+    );
+  }
   if (result.targets?.length > 0) {
-    out.push('', 'Targets (relay and idle: issue #5; login storm: issue #11)');
+    out.push('', 'Targets (relay and idle: issue #5; login storm: issue #11; cluster: issue #9)');
     out.push(
       table([
         ['target', 'measured', 'met'],
@@ -364,6 +464,27 @@ export function evaluateTargets(scenarios) {
         target: `reconnect storm (${s.variant}, ${s.verifier}): 0 signatures verified with resume`,
         measured: s.gateway.signatures_verified,
         met: s.gateway.signatures_verified === 0 && s.gateway.failed === 0,
+      });
+    }
+    if (s.name === 'cluster-relay' && s.ratio !== null) {
+      targets.push({
+        target: `cluster relay ${s.clients} × ${kib(s.payload_bytes)}, replies over the incoming link ≥ 0.9 × single node`,
+        measured: s.ratio,
+        met: s.ratio >= 0.9,
+      });
+    }
+    if (s.name === 'cluster-relay-bus' && s.ratio !== null) {
+      targets.push({
+        target: `cluster relay ${s.clients} × ${kib(s.payload_bytes)}, every reply over the bus ≥ 0.5 × single node`,
+        measured: s.ratio,
+        met: s.ratio >= 0.5,
+      });
+    }
+    if (s.name === 'cluster-login-storm' && s.ratio !== null) {
+      targets.push({
+        target: `cluster login storm (2 nodes) ≥ 0.8 × single node logins/s`,
+        measured: s.ratio,
+        met: s.ratio >= 0.8,
       });
     }
     if (s.name === 'idle' && s.gateway) {

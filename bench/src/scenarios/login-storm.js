@@ -43,19 +43,32 @@ async function prepareStorm(storm, cfg, args) {
 }
 
 /**
- * Connects every prepared client at once; returns login figures and the server's CPU.
- * @param {LoadGen[]} storm
- * @param {number} serverPid
+ * Σ f(a[i], b[i]) over two lists of samples of the same processes.
+ * @template T
+ * @param {T[]} a
+ * @param {T[]} b
+ * @param {(x: T, y: T) => number} f
  */
-async function fireStorm(storm, serverPid) {
-  const s0 = sampleProc(serverPid);
-  const m0 = sampleThread(serverPid, serverPid);
-  const w0 = sampleSched(serverPid, serverPid);
+function sumOver(a, b, f) {
+  return a.reduce((acc, x, i) => acc + f(x, /** @type {T} */ (b[i])), 0);
+}
+
+/**
+ * Connects every prepared client at once; returns login figures and the server's CPU (the sum
+ * over `serverPid` when it lists several processes, e.g. the nodes of a cluster).
+ * @param {LoadGen[]} storm
+ * @param {number | number[]} serverPid
+ */
+export async function fireStorm(storm, serverPid) {
+  const pids = Array.isArray(serverPid) ? serverPid : [serverPid];
+  const s0 = pids.map(sampleProc);
+  const m0 = pids.map((pid) => sampleThread(pid, pid));
+  const w0 = pids.map((pid) => sampleSched(pid, pid));
   const l0 = storm.map((l) => sampleProc(l.pid));
   const results = await Promise.all(storm.map((l) => l.call('connect', { concurrency: 1_000_000 })));
-  const s1 = sampleProc(serverPid);
-  const m1 = sampleThread(serverPid, serverPid);
-  const w1 = sampleSched(serverPid, serverPid);
+  const s1 = pids.map(sampleProc);
+  const m1 = pids.map((pid) => sampleThread(pid, pid));
+  const w1 = pids.map((pid) => sampleSched(pid, pid));
   const l1 = storm.map((l) => sampleProc(l.pid));
   let startNs = results[0].startedNs;
   let lastNs = 0n;
@@ -80,15 +93,18 @@ async function fireStorm(storm, serverPid) {
     ...(failed > 0 ? { login_failures: failures } : {}),
     login_p50_ms: login.p50_ms,
     login_p99_ms: login.p99_ms,
-    server_cpu_percent: round1(cpuPercent(s0, s1)),
+    server_cpu_percent: round1(sumOver(s0, s1, cpuPercent)),
     // CPU of the whole server process (all threads) over the storm ÷ logins; in the gateway run
     // it includes the calm clients' (paced, small) traffic of the same window.
-    cpu_us_per_login: ok > 0 ? Math.round((cpuSeconds(s0, s1) * 1e6) / ok) : 0,
+    cpu_us_per_login: ok > 0 ? Math.round((sumOver(s0, s1, cpuSeconds) * 1e6) / ok) : 0,
     // The same for the server's main thread alone (the one that forwards; it does not scale
-    // with cores, the verifier threads do).
-    main_thread_cpu_percent: round1(cpuPercent(m0, m1)),
-    main_thread_cpu_us_per_login: ok > 0 ? Math.round((cpuSeconds(m0, m1) * 1e6) / ok) : 0,
-    main_thread_runqueue_wait_percent: round1(waitPercent(w0, w1)),
+    // with cores, the verifier threads do). Several processes: the sum of their main threads,
+    // and the longest run-queue wait of them.
+    main_thread_cpu_percent: round1(sumOver(m0, m1, cpuPercent)),
+    main_thread_cpu_us_per_login: ok > 0 ? Math.round((sumOver(m0, m1, cpuSeconds) * 1e6) / ok) : 0,
+    main_thread_runqueue_wait_percent: round1(
+      Math.max(...w0.map((w, i) => waitPercent(w, /** @type {any} */ (w1[i])))),
+    ),
     storm_loadgen_cpu_percent: round1(l0.reduce((acc, a, i) => acc + cpuPercent(a, /** @type {any} */ (l1[i])), 0)),
     // The storm's load generators share the machine's cores: their CPU per login bounds the storm
     // as much as the server's does.

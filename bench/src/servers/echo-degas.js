@@ -3,6 +3,11 @@
 // measures the gateway, not a Degas SDK). Echo mode answers every client_message with
 // degas_to_client{same account, same payload}; with --fanout N it answers with one
 // degas_to_clients{accounts 0..N-1, same payload} instead.
+// Reply mode (for a cluster, where every gateway node dials its own connection): "incoming"
+// (default) answers over the connection the message came in on, as @degas/degas-sdk does;
+// "other" answers over the next connection, so that every reply crosses the cluster's bus. The
+// parent switches it with the IPC message `{ type: 'reply-mode', mode }` (answered with
+// `{ type: 'reply-mode', mode }`).
 import { WebSocketServer } from 'ws';
 import { accountId } from '../lib/keys.js';
 import { args, ready, SERVER_WS_OPTIONS } from './common.js';
@@ -80,11 +85,25 @@ function parseForward(b) {
   return idStart >= 0;
 }
 
+/** @type {'incoming' | 'other'} */
+let replyMode = 'incoming';
+/** @type {import('ws').WebSocket[]} */
+const links = [];
+process.on('message', (/** @type {any} */ m) => {
+  if (m?.type !== 'reply-mode') return;
+  replyMode = m.mode === 'other' ? 'other' : 'incoming';
+  process.send?.({ type: 'reply-mode', mode: replyMode, links: links.length });
+});
+
 const wss = new WebSocketServer({ ...SERVER_WS_OPTIONS, host: opts.host, port: 0 }, () => {
   ready(/** @type {import('node:net').AddressInfo} */ (wss.address()).port);
 });
-wss.on('connection', (ws) => {
-  ws.on('message', (/** @type {Buffer} */ data) => {
+wss.on('connection', (/** @type {import('ws').WebSocket} */ incoming) => {
+  links.push(incoming);
+  incoming.on('close', () => links.splice(links.indexOf(incoming), 1));
+  incoming.on('message', (/** @type {Buffer} */ data) => {
+    const ws =
+      replyMode === 'other' && links.length > 1 ? links[(links.indexOf(incoming) + 1) % links.length] : incoming;
     if (!parseForward(data)) return;
     const plen = pEnd - pStart;
     const payloadRec = plen > 0 ? 1 + varintSize(plen) + plen : 0;
@@ -118,5 +137,5 @@ wss.on('connection', (ws) => {
     }
     ws.send(out);
   });
-  ws.on('error', () => {});
+  incoming.on('error', () => {});
 });
