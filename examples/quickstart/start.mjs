@@ -129,7 +129,7 @@ if (clustered && natsServer === undefined) {
 const children = new Set();
 let stopping = false;
 
-function startChild(name, argv, { env = {}, onLine, ipc = false, command = process.execPath }) {
+function startChild(name, argv, { env = {}, onLine, ipc = false, command = process.execPath, onExit }) {
   if (stopping) throw new Error('stopping');
   const proc = spawn(command, argv, {
     env: { ...process.env, NODE_OPTIONS: '', ...env },
@@ -147,6 +147,8 @@ function startChild(name, argv, { env = {}, onLine, ipc = false, command = proce
   proc.once('exit', (code, signal) => {
     children.delete(child);
     if (stopping) return;
+    // A cluster survives the loss of a node: that is what it is for.
+    if (onExit?.(code, signal)) return;
     fail(`${name} exited unexpectedly (code ${code}, signal ${signal}); stopping everything`);
     void shutdown(1);
   });
@@ -292,12 +294,19 @@ async function startGatewayNode(i, { degasPort, natsUrl }) {
     `${degasId}=ws://127.0.0.1:${degasPort}`,
   ];
   if (natsUrl !== undefined) argv.push('--nats', natsUrl, '--node-name', name);
-  const child = startChild(
-    name,
-    argv,
+  const child = startChild(name, argv, {
     // The token goes by environment, not argv, so it does not show in the process list.
-    { env: { DEGAS_INTERNAL_TOKEN: internalToken }, onLine: (line) => onGatewayLine(child, line) },
-  );
+    env: { DEGAS_INTERNAL_TOKEN: internalToken },
+    onLine: (line) => onGatewayLine(child, line),
+    onExit: (code, signal) => {
+      // Once the cluster runs, a lost node is a demonstration, not a failure.
+      const others = [...children].filter((c) => nodeNames.includes(c.name)).length;
+      if (!clustered || !clusterUp || others === 0) return false;
+      nodeAccounts.delete(name);
+      fail(`${name} exited (code ${code}, signal ${signal}); ${others} node(s) keep running, its players move to them`);
+      return true;
+    },
+  });
   const ports = await waitForLine(
     child,
     (rec) =>
@@ -312,6 +321,8 @@ async function startGatewayNode(i, { degasPort, natsUrl }) {
 }
 
 let server;
+/** Set once every node listens: from then on a cluster tolerates the loss of nodes. */
+let clusterUp = false;
 
 async function main() {
   const degasPort = await waitForLine(
@@ -327,6 +338,7 @@ async function main() {
   // One after the other: the first node creates the cluster's KV bucket, and ports stay in order.
   const nodes = [];
   for (let i = 0; i < nodeCount; i++) nodes.push(await startGatewayNode(i, { degasPort, natsUrl }));
+  clusterUp = true;
   const gatewayHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : shownHost;
   const gatewayUrls = nodes.map((n) => `ws://${gatewayHost}:${n.port}`);
   const gatewayUrl = gatewayUrls[0];
