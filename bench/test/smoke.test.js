@@ -22,14 +22,15 @@ afterAll(() => {
 /**
  * Runs one scenario in quick mode into its own directory and returns the parsed result file.
  * @param {string} scenario
+ * @param {number} [timeoutMs]
  */
-function runQuick(scenario) {
+function runQuick(scenario, timeoutMs = 40_000) {
   const dir = join(outDir, scenario);
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
       [runJs, scenario, '--quick', '--out', dir],
-      { timeout: 40_000 },
+      { timeout: timeoutMs },
       (err, stdout, stderr) => {
         if (err) {
           reject(new Error(`${scenario} failed: ${err.message}\n${stdout}\n${stderr}`));
@@ -162,7 +163,8 @@ test('reconnect-storm: every client comes back; with resume none signs, without 
 });
 
 test('cluster: two NATS-joined nodes against a single node — relay, relay over the bus, latency, login storm', async () => {
-  const { stdout, result } = /** @type {any} */ (await runQuick('cluster'));
+  // Four gateways-worth of processes (a single node, two nodes, nats-server): the longest smoke.
+  const { stdout, result } = /** @type {any} */ (await runQuick('cluster', 80_000));
   expectEnvelope(result);
   expect(stdout).toContain('Cluster relay');
   const by = (/** @type {string} */ name) => result.scenarios.filter((/** @type {any} */ s) => s.name === name);
@@ -191,4 +193,4 @@ test('cluster: two NATS-joined nodes against a single node — relay, relay over
   const ops = Object.values(storm.gateway.registry);
   expect(ops.length).toBeGreaterThan(0);
   expect(Math.max(...ops.map((/** @type {any} */ r) => r.count))).toBeGreaterThanOrEqual(20);
-});
+}, 90_000);

@@ -126,8 +126,6 @@ export async function runCluster(cfg, ctx) {
         stdoutFile: ctx.gatewayStdout,
         nodeArgs: ctx.gatewayNodeArgs(name),
       });
-    const single = await gateway(singleDegas, [], 'cluster-single');
-    procs.push(single);
     // A cluster name of its own, so that nothing left in the NATS store from another run counts.
     const clusterArgs = (/** @type {number} */ i) => [
       '--nats',
@@ -137,8 +135,15 @@ export async function runCluster(cfg, ctx) {
       '--node-name',
       `bench-node-${i}`,
     ];
-    const node1 = await gateway(clusterDegas, clusterArgs(1), 'cluster-node-1');
-    procs.push(node1);
+    // The single node and the first cluster node start together; the second node after the first
+    // (which creates the cluster's bucket).
+    const started = await Promise.allSettled([
+      gateway(singleDegas, [], 'cluster-single'),
+      gateway(clusterDegas, clusterArgs(1), 'cluster-node-1'),
+    ]);
+    for (const r of started) if (r.status === 'fulfilled') procs.push(r.value);
+    for (const r of started) if (r.status === 'rejected') throw r.reason;
+    const [single, node1] = started.map((r) => /** @type {PromiseFulfilledResult<any>} */ (r).value);
     const node2 = await gateway(clusterDegas, clusterArgs(2), 'cluster-node-2');
     procs.push(node2);
     const nodes = [node1, node2];
