@@ -198,6 +198,9 @@ const accountsFile = join(RUN_DIR, 'accounts.json');
 // Kept across runs, so the page's stored throwaway key and the bots' keys keep their accounts.
 if (!existsSync(accountsFile)) writeFileSync(accountsFile, '{ "accounts": [] }\n');
 const internalToken = randomBytes(24).toString('base64url');
+// The nodes of a cluster must share the resume-ticket key, so that a player whose node is gone
+// comes back on another one without signing again (a single node makes its own).
+const resumeKey = clustered ? randomBytes(32).toString('hex') : undefined;
 const degasId = `0x${randomBytes(16).toString('hex')}`;
 
 // ---------------------------------------------------------------------------------------------
@@ -295,8 +298,8 @@ async function startGatewayNode(i, { degasPort, natsUrl }) {
   ];
   if (natsUrl !== undefined) argv.push('--nats', natsUrl, '--node-name', name);
   const child = startChild(name, argv, {
-    // The token goes by environment, not argv, so it does not show in the process list.
-    env: { DEGAS_INTERNAL_TOKEN: internalToken },
+    // Secrets go by environment, not argv, so they do not show in the process list.
+    env: { DEGAS_INTERNAL_TOKEN: internalToken, ...(resumeKey ? { DEGAS_RESUME_KEY: resumeKey } : {}) },
     onLine: (line) => onGatewayLine(child, line),
     onExit: (code, signal) => {
       // Once the cluster runs, a lost node is a demonstration, not a failure.
