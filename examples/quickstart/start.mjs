@@ -266,6 +266,9 @@ async function startNats() {
     ['-a', '127.0.0.1', '-p', natsPort === 0 ? '-1' : String(natsPort), '-js', '-sd', storeDir],
     { command: natsServer, onLine: (line) => onNatsLine(nats, line) },
   );
+  // Both matchers are set up at once: the two lines may arrive in one chunk.
+  const ready = waitForLine(nats, (line) => (/Server is ready/.test(line) ? true : undefined), 'that it is ready');
+  ready.catch(() => {}); // awaited below; a failure before that is reported by the port's wait
   const port = await waitForLine(
     nats,
     (line) => {
@@ -276,7 +279,7 @@ async function startNats() {
   ).catch((err) => {
     throw new Error(`${err.message} (if port ${natsPort} is taken, set NATS_PORT, or 0 for any free one)`);
   });
-  await waitForLine(nats, (line) => (/Server is ready/.test(line) ? true : undefined), 'that it is ready');
+  await ready;
   return `nats://127.0.0.1:${port}`;
 }
 
