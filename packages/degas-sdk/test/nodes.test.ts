@@ -2,9 +2,10 @@
  * Several gateway nodes connected to one DegasServer: real `degas-gateway` processes (the bin),
  * each dialing its own internal connection. Replies must go back over the connection the
  * account's latest message came in on, and a node that dies must end the presence of the
- * sessions whose messages came over it (PROTOCOL.md 8, node loss). The nodes here are
- * independent (no bus), so a reply over the wrong connection would not arrive at all: it would
- * come back as CLIENT_ERROR.
+ * sessions whose messages came over it (PROTOCOL.md 8, node loss).
+ * First with independent nodes (no bus), where a reply over the wrong connection would not
+ * arrive at all (it would come back as CLIENT_ERROR); then with a real cluster (nats-server),
+ * where any connection delivers, so the SDK's fallback reaches players on other nodes.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,8 +14,10 @@ import { type GatewayMessage, randomId } from '@degas/proto';
 import {
   degasFrame,
   loginRaw,
+  type NatsServer,
   type SpawnedGateway,
   spawnGateway,
+  startNatsServer,
   type TestAccount,
   testAccount,
   WsTestClient,
@@ -30,15 +33,25 @@ const alice = testAccount(7101);
 const bob = testAccount(7102);
 
 let dir: string;
+let accountsFile: string;
+let nats: NatsServer | undefined;
 let degas: DegasServer;
 let node1: SpawnedGateway;
 let node2: SpawnedGateway;
 const clients: WsTestClient[] = [];
 const clientErrors: GatewayErrorEvent[] = [];
 
-function startNode(accountsFile: string): Promise<SpawnedGateway> {
+function startNode(extra: readonly string[] = []): Promise<SpawnedGateway> {
   const url = `ws://127.0.0.1:${degas.address()!.port}`;
-  return spawnGateway(['--accounts', accountsFile, '--degas', `${idToHex(degasId)}=${url}`, '--internal-token', TOKEN]);
+  return spawnGateway([
+    '--accounts',
+    accountsFile,
+    '--degas',
+    `${idToHex(degasId)}=${url}`,
+    '--internal-token',
+    TOKEN,
+    ...extra,
+  ]);
 }
 
 async function login(node: SpawnedGateway, account: TestAccount): Promise<WsTestClient> {
@@ -62,9 +75,9 @@ function text(msg: GatewayMessage): string {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'degas-sdk-nodes-'));
-  const file = join(dir, 'accounts.json');
+  accountsFile = join(dir, 'accounts.json');
   writeFileSync(
-    file,
+    accountsFile,
     JSON.stringify({
       accounts: [alice, bob].map((a) => ({
         id: a.idHex,
@@ -75,18 +88,23 @@ beforeAll(async () => {
   degas = new DegasServer({ degasId, token: TOKEN, port: 0, host: '127.0.0.1' });
   degas.on('clientError', (e) => clientErrors.push(e));
   await degas.listen();
-  [node1, node2] = await Promise.all([startNode(file), startNode(file)]);
+});
+
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()));
+  for (const node of [node1, node2]) node?.kill('SIGKILL');
+  await Promise.all([node1, node2].map((node) => node?.exited()));
+  await nats?.stop();
+  clientErrors.length = 0;
 });
 
 afterAll(async () => {
-  await Promise.all(clients.map((c) => c.close()));
-  for (const node of [node1, node2]) node?.kill('SIGKILL');
-  await Promise.all([node1, node2].map((node) => node?.exited()));
   await degas.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
-test('replies go over the node the account wrote through; a lost node ends its sessions', async () => {
+test('independent nodes: replies go over the node the account wrote through; a lost node ends its sessions', async () => {
+  [node1, node2] = await Promise.all([startNode(), startNode()]);
   const a = await login(node1, alice);
   const b = await login(node2, bob);
   const fromAlice = await say(a, 'alice via node 1');
@@ -127,6 +145,50 @@ test('replies go over the node the account wrote through; a lost node ends its s
   expect(back.gateway).toBe(fromBob.gateway);
   expect(back.sessionId).not.toBe(fromAlice.sessionId);
   expect(degas.sessionOf(alice.id)).toBe(back.sessionId);
+  expect(degas.send(alice.id, enc.encode('welcome back'))).toBe(true);
+  expect(text(await a2.nextMessage())).toBe('welcome back');
+  expect(clientErrors).toEqual([]);
+});
+
+test('a cluster: unrouted players are reached through any node; a lost node ends its sessions; they come back elsewhere', async () => {
+  nats = await startNatsServer();
+  const cluster = ['--nats', nats.url, '--cluster', `sdk${process.pid}`];
+  // One after the other: the first node creates the cluster's bucket.
+  node1 = await startNode([...cluster, '--node-name', 'sdk-1']);
+  node2 = await startNode([...cluster, '--node-name', 'sdk-2']);
+  const a = await login(node1, alice);
+  const b = await login(node2, bob);
+  const fromAlice = await say(a, 'alice via node 1'); // node 1 dials the Degas: the oldest link
+
+  // Bob never wrote: no route, so his messages take the oldest open link (node 1's), and node 1
+  // hands them to node 2 over the bus. One degas_to_clients on node 1 reaches both nodes' players.
+  expect(degas.isPresent(bob.id)).toBe(false);
+  expect(degas.send(bob.id, enc.encode('to bob via node 1'))).toBe(true);
+  expect(text(await b.nextMessage())).toBe('to bob via node 1');
+  expect(degas.sendMany([alice.id, bob.id], enc.encode('tick'))).toBe(true);
+  expect(text(await a.nextMessage())).toBe('tick');
+  expect(text(await b.nextMessage())).toBe('tick');
+  expect(clientErrors).toEqual([]);
+
+  // Once bob writes (node 2 dials the Degas), his replies take node 2's link.
+  const fromBob = await say(b, 'bob via node 2');
+  expect(fromBob.gateway).not.toBe(fromAlice.gateway);
+  expect(degas.send(bob.id, enc.encode('to bob via node 2'))).toBe(true);
+  expect(text(await b.nextMessage())).toBe('to bob via node 2');
+
+  // Node 1 dies: alice's session ends with its connection; bob's does not.
+  const ended = collect(degas, 'sessionClosed', 1);
+  const disconnected = next(degas, 'gatewayDisconnected');
+  node1.kill('SIGKILL');
+  expect(await disconnected).toMatchObject({ gateway: fromAlice.gateway, code: 1006, sessionsEnded: 1 });
+  expect((await ended)[0]).toMatchObject({ accountIdHex: alice.idHex, stale: false, reason: 'gatewayDisconnected' });
+  expect(degas.isPresent(alice.id)).toBe(false);
+  expect(degas.isPresent(bob.id)).toBe(true);
+
+  // Alice logs in on node 2 at once (the cluster lets the dead node's session go) and is reachable.
+  const a2 = await login(node2, alice);
+  const back = await say(a2, 'alice via node 2');
+  expect(back.gateway).toBe(fromBob.gateway);
   expect(degas.send(alice.id, enc.encode('welcome back'))).toBe(true);
   expect(text(await a2.nextMessage())).toBe('welcome back');
   expect(clientErrors).toEqual([]);
