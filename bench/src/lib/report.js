@@ -225,6 +225,25 @@ export function formatReport(result) {
       ]),
     );
   }
+  const cost = by('login-cost');
+  if (cost.length > 0) {
+    out.push('', 'Login cost (server main thread per login; ratio = gateway ÷ raw ws connect + 2 echoes)');
+    out.push(
+      table([
+        ['logins', 'gw syscalls', 'raw syscalls', 'gw alloc B', 'raw alloc B', 'gw CPU µs', 'raw CPU µs', 'ratio'],
+        ...cost.map((s) => [
+          s.clients,
+          s.gateway.main_thread_syscalls_per_login,
+          s.baseline.main_thread_syscalls_per_login,
+          s.gateway.main_thread_allocated_bytes_per_login,
+          s.baseline.main_thread_allocated_bytes_per_login,
+          s.gateway.main_thread_cpu_us_per_login,
+          s.baseline.main_thread_cpu_us_per_login,
+          s.ratio,
+        ]),
+      ]),
+    );
+  }
   const idle = by('idle');
   if (idle.length > 0) {
     out.push('', 'Idle connections (marginal RSS per connection; ratio = gateway ÷ raw ws server)');
