@@ -1,6 +1,7 @@
 // The quick start as a cluster: `node start.mjs --nodes 3 --bots 3` runs nats-server and three
 // gateway nodes joined through it. Two players log in on different nodes and see each other (and
-// the bots, spread over all three nodes) move; Ctrl-C stops every process, nats-server included.
+// the bots, spread over all three nodes) move; a node killed does not stop the others; Ctrl-C
+// stops every process, nats-server included.
 import { DegasClient, generatePrivateKey, privateKeyToAddress } from '@degas/client/node';
 import { encodeGoto, encodeJoin } from '../board.mjs';
 import { nextState, startQuickstart } from './harness.js';
@@ -34,7 +35,7 @@ async function player(webUrl, gatewayUrl) {
 
 const at = (c, x, y) => (s) => s.players.some((p) => p.id === c.accountIdHex && p.x === x && p.y === y);
 
-test('--nodes 3: players on different nodes play together; Ctrl-C stops the cluster', async () => {
+test('--nodes 3: players on different nodes play together; a lost node leaves the others running; Ctrl-C stops all', async () => {
   const [, webUrl] = await qs.waitForOutput(/Open (http:\/\/\S+) in a browser/, 45_000);
   expect(qs.output()).toMatch(/NATS {6}nats:\/\/127\.0\.0\.1:\d+/);
 
@@ -77,8 +78,21 @@ test('--nodes 3: players on different nodes play together; Ctrl-C stops the clus
   const cSeesA = nextState(c, at(a, 7, 8), 10_000, 'the first player at (7, 8)');
   c.send(config.degasId, encodeJoin());
   await cSeesA;
+
+  // Node 2 dies: the quick start keeps the cluster running, and the board drops node 2's player
+  // (the Degas SDK ends the sessions of a lost gateway connection) for the players elsewhere.
+  const [, pid] = await qs.waitForOutput(/\[node-2\] listening .*pid=(\d+)/, 1000);
+  const withoutB = nextState(
+    a,
+    (s) => !s.players.some((p) => p.id === b.accountIdHex) && s.players.some((p) => p.id === a.accountIdHex),
+    10_000,
+    'the player of the lost node gone',
+  );
+  process.kill(Number(pid), 'SIGKILL');
+  await qs.waitForOutput(/node-2 exited .*2 node\(s\) keep running/, 10_000);
+  await withoutB;
   for (const x of clients) x.close();
 
-  // Ctrl-C: Degas, nats-server, three nodes and the bots are all gone, and it exits 0.
-  await qs.stopAndCheck(6);
+  // Ctrl-C: Degas, nats-server, the two remaining nodes and the bots are all gone, and it exits 0.
+  await qs.stopAndCheck(5);
 }, 120_000);
