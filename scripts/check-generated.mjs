@@ -18,3 +18,6 @@ try {
   process.exit(1);
 }
 console.log('generated code is up to date');
+
+// The gateway README's option table, generated from its option schema.
+run('node', ['packages/gateway/scripts/options-table.mjs', '--check']);

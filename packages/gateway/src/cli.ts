@@ -8,6 +8,7 @@ import { AccountDirectoryError, addAccount } from './accounts.js';
 import type { ClusterRegistry } from './cluster.js';
 import { buildGatewayOptions, ConfigError, loadConfig, usage } from './config.js';
 import { createLogger, type Logger } from './logger.js';
+import { resolveGatewayOptions } from './options.js';
 
 /** Where the command writes; replaceable for tests. */
 export interface CliIo {
@@ -53,11 +54,12 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: 
     io.stdout(`${version()}\n`);
     return ExitCode.OK;
   }
+  const checkOnly = argv.includes('--check-config');
   let built: Awaited<ReturnType<typeof buildGatewayOptions>>;
   let logger: Logger;
   try {
     const config = await loadConfig(argv, env);
-    logger = createLogger({ level: config.logLevel, write: io.stderr });
+    logger = createLogger({ level: checkOnly ? 'silent' : config.logLevel, write: io.stderr });
     built = await buildGatewayOptions(config, { logger });
   } catch (err) {
     if (err instanceof ConfigError) {
@@ -65,6 +67,20 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: 
       return ExitCode.USAGE;
     }
     throw err;
+  }
+  // startGateway's own check, which the schema makes agree with the command's: a value it
+  // refuses is a configuration error here too, never a runtime failure.
+  try {
+    resolveGatewayOptions(built.options);
+  } catch (err) {
+    await built.close();
+    io.stderr(`degas-gateway: ${(err as Error).message.replace(/[\r\n]+/g, ' ')}\n`);
+    return ExitCode.USAGE;
+  }
+  if (checkOnly) {
+    await built.close();
+    io.stdout('configuration ok\n');
+    return ExitCode.OK;
   }
   return run(built, logger, io);
 }

@@ -8,16 +8,14 @@ import { createRequire } from 'node:module';
 import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
-import { checkChainId, DEFAULT_AUTH_DOMAIN, DEFAULT_AUTH_MESSAGE } from '@degas/auth-eth';
-import { CloseCode, ErrorCode, Limits } from '@degas/proto';
+import { CloseCode, ErrorCode } from '@degas/proto';
 import { WebSocketServer } from 'ws';
 import { startAdminServer } from './admin.js';
 import type { EthRpc } from './eth-rpc.js';
 import { LinkPool } from './links.js';
-import { type Logger, silentLogger } from './logger.js';
+import { resolveGatewayOptions } from './options.js';
 import { LocalRegistry, type SessionRegistry } from './registry.js';
 import { resumePolicy } from './resume.js';
-import { MAX_RESUME_WINDOW_MS, TicketCodec } from './resume-ticket.js';
 import {
   ClientSession,
   GOING_AWAY_FRAME,
@@ -27,8 +25,7 @@ import {
 } from './session.js';
 import { countClose, createStats, type GatewayStats } from './stats.js';
 import type { AdminServer, GatewayOptions, GatewaySnapshot, MutableDegasDirectory } from './types.js';
-import { GATEWAY_DEFAULTS } from './types.js';
-import { createUpgradeServer, parseProxySpec, rejectUpgrade, UpgradeGuard, type UpgradeTicket } from './upgrade.js';
+import { createUpgradeServer, rejectUpgrade, UpgradeGuard, type UpgradeTicket } from './upgrade.js';
 import { createVerifier, type Verifier, type VerifierKind } from './verifier.js';
 
 /** WebSocket upgrades completed per event-loop turn (see handleUpgrade). */
@@ -54,210 +51,6 @@ export interface GatewayHandle {
   snapshot(): GatewaySnapshot;
   /** Graceful shutdown (GOING_AWAY + 1001 to every client, notices, links, workers); idempotent. */
   close(): Promise<void>;
-}
-
-/** Options after validation, with every default filled in. */
-interface Resolved {
-  host: string;
-  port: number;
-  server: HttpServer | undefined;
-  noServer: boolean;
-  adminPort: number | false;
-  adminHost: string;
-  adminToken: string | undefined;
-  internalToken: string | undefined;
-  authDomain: string;
-  authMessage: string;
-  authChainIds: ReadonlySet<number> | undefined;
-  ethRpc: { chainId: number; url: string }[];
-  ethRpcConcurrency: number;
-  ethRpcTimeoutMs: number;
-  helloTimeoutMs: number;
-  authTimeoutMs: number;
-  pingIntervalMs: number;
-  rateLimit: number;
-  rateLimitGraceMs: number;
-  maxConnections: number;
-  maxPendingPerIp: number;
-  handshakeRate: number;
-  trustedProxies: readonly string[];
-  allowedOrigins: readonly string[];
-  sendBufferLimit: number;
-  degasQueueLimit: number;
-  maxFrame: number;
-  maxInternalFrame: number;
-  dialTimeoutMs: number;
-  closeTimeoutMs: number;
-  headersTimeoutMs: number;
-  shutdownTimeoutMs: number;
-  verifier: 'auto' | 'native' | 'noble';
-  verifierThreads: number | undefined;
-  /** Resume-ticket keys; undefined = none configured. */
-  resumeKeys: readonly Uint8Array[] | undefined;
-  resumeWindowMs: number;
-  resumeMaxAgeMs: number;
-  verifierNice: number | undefined;
-  maxLoginsInProgress: number;
-  logger: Logger;
-}
-
-function int(
-  options: GatewayOptions,
-  name: keyof GatewayOptions,
-  def: number,
-  min: number,
-  max = Number.MAX_SAFE_INTEGER,
-): number {
-  const v = options[name];
-  if (v === undefined) return def;
-  if (typeof v !== 'number' || !Number.isInteger(v))
-    throw new TypeError(`${name} must be an integer, got ${String(v)}`);
-  if (v < min || v > max) throw new RangeError(`${name} must be from ${min} to ${max}, got ${v}`);
-  return v;
-}
-
-function str(options: GatewayOptions, name: keyof GatewayOptions, def: string | undefined): string | undefined {
-  const v = options[name];
-  if (v === undefined) return def;
-  if (typeof v !== 'string') throw new TypeError(`${name} must be a string`);
-  return v;
-}
-
-function resolveOptions(options: GatewayOptions): Resolved {
-  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
-  const accounts = options.accounts as unknown;
-  if (
-    accounts === null ||
-    typeof accounts !== 'object' ||
-    typeof (accounts as { getAccount?: unknown }).getAccount !== 'function'
-  ) {
-    throw new TypeError('accounts must be an AccountDirectory (an object with getAccount)');
-  }
-  const degas = options.degas as unknown;
-  if (degas === null || typeof degas !== 'object' || typeof (degas as { resolve?: unknown }).resolve !== 'function') {
-    throw new TypeError('degas must be a DegasDirectory (an object with resolve)');
-  }
-  const noServer = options.noServer === true;
-  if (options.noServer !== undefined && typeof options.noServer !== 'boolean')
-    throw new TypeError('noServer must be a boolean');
-  if (noServer && options.server !== undefined) throw new TypeError('use either server or noServer, not both');
-  if (options.server !== undefined && (typeof options.server !== 'object' || typeof options.server.on !== 'function')) {
-    throw new TypeError('server must be an http.Server');
-  }
-  const host = str(options, 'host', GATEWAY_DEFAULTS.host) as string;
-  let adminPort: number | false = GATEWAY_DEFAULTS.adminPort;
-  if (options.adminPort === false) adminPort = false;
-  else adminPort = int(options, 'adminPort', GATEWAY_DEFAULTS.adminPort, 0, 65535);
-  const verifier = options.verifier ?? 'auto';
-  if (verifier !== 'auto' && verifier !== 'native' && verifier !== 'noble') {
-    throw new RangeError(`verifier must be "auto", "native" or "noble", got ${String(verifier)}`);
-  }
-  const allowedOrigins = options.allowedOrigins ?? [];
-  if (!Array.isArray(allowedOrigins) || allowedOrigins.some((o) => typeof o !== 'string')) {
-    throw new TypeError('allowedOrigins must be an array of strings');
-  }
-  const trustedProxies = options.trustedProxies ?? [];
-  if (!Array.isArray(trustedProxies) || trustedProxies.some((p) => typeof p !== 'string')) {
-    throw new TypeError('trustedProxies must be an array of strings');
-  }
-  for (const p of trustedProxies) {
-    try {
-      parseProxySpec(p);
-    } catch (err) {
-      throw new RangeError(`trustedProxies: ${(err as Error).message}`);
-    }
-  }
-  const authMessage = str(options, 'authMessage', DEFAULT_AUTH_MESSAGE) as string;
-  if (authMessage === '') throw new RangeError('authMessage must not be empty');
-  const authDomain = str(options, 'authDomain', DEFAULT_AUTH_DOMAIN) as string;
-  if (authDomain === '') throw new RangeError('authDomain must not be empty');
-  const registry = options.registry as unknown;
-  if (
-    registry !== undefined &&
-    (registry === null ||
-      typeof registry !== 'object' ||
-      typeof (registry as { claim?: unknown }).claim !== 'function' ||
-      typeof (registry as { start?: unknown }).start !== 'function')
-  ) {
-    throw new TypeError('registry must be a SessionRegistry (an object with start and claim)');
-  }
-  let authChainIds: Set<number> | undefined;
-  if (options.authChainIds !== undefined) {
-    if (!Array.isArray(options.authChainIds)) throw new TypeError('authChainIds must be an array of chain ids');
-    authChainIds = new Set(options.authChainIds.map((id, i) => checkChainId(id, `authChainIds[${i}]`)));
-    if (authChainIds.size === 0) throw new RangeError('authChainIds must not be empty (leave it out to accept any)');
-  }
-  const ethRpc: { chainId: number; url: string }[] = [];
-  if (options.ethRpc !== undefined) {
-    if (!Array.isArray(options.ethRpc)) throw new TypeError('ethRpc must be an array of { chainId, url }');
-    const seen = new Set<number>();
-    options.ethRpc.forEach((e: unknown, i) => {
-      const entry = e as { chainId?: unknown; url?: unknown } | null;
-      if (entry === null || typeof entry !== 'object') throw new TypeError(`ethRpc[${i}] must be { chainId, url }`);
-      const chainId = checkChainId(entry.chainId, `ethRpc[${i}].chainId`);
-      if (typeof entry.url !== 'string' || !/^https?:\/\//i.test(entry.url) || !URL.canParse(entry.url)) {
-        throw new TypeError(`ethRpc[${i}].url must be an http:// or https:// URL`);
-      }
-      if (seen.has(chainId)) throw new RangeError(`ethRpc: chain ${chainId} is given twice`);
-      seen.add(chainId);
-      ethRpc.push({ chainId, url: entry.url });
-    });
-  }
-  const logger = options.logger ?? silentLogger;
-  if (typeof logger !== 'object' || typeof logger.info !== 'function') throw new TypeError('logger must be a Logger');
-  const maxFrame = int(options, 'maxFrame', Limits.MAX_FRAME, 1024, 64 * 1024 * 1024);
-  let resumeKeys: readonly Uint8Array[] | undefined;
-  if (options.resumeKeys !== undefined) {
-    if (!Array.isArray(options.resumeKeys) || options.resumeKeys.length === 0) {
-      throw new TypeError('resumeKeys must be a non-empty array of Uint8Array');
-    }
-    // Validates every key (length, duplicates, count); the codec is built again at start.
-    new TicketCodec(options.resumeKeys);
-    resumeKeys = options.resumeKeys.map((k) => Uint8Array.from(k));
-  }
-  return {
-    host,
-    port: int(options, 'port', GATEWAY_DEFAULTS.port, 0, 65535),
-    server: options.server,
-    noServer,
-    adminPort,
-    adminHost: str(options, 'adminHost', GATEWAY_DEFAULTS.adminHost) as string,
-    adminToken: str(options, 'adminToken', undefined),
-    internalToken: str(options, 'internalToken', undefined),
-    authDomain,
-    authMessage,
-    authChainIds,
-    ethRpc,
-    ethRpcConcurrency: int(options, 'ethRpcConcurrency', 8, 1, 1024),
-    ethRpcTimeoutMs: int(options, 'ethRpcTimeoutMs', 5000, 1, 2_147_483_647),
-    helloTimeoutMs: int(options, 'helloTimeoutMs', Limits.HELLO_TIMEOUT_MS, 1),
-    authTimeoutMs: int(options, 'authTimeoutMs', Limits.AUTH_TIMEOUT_MS, 1),
-    pingIntervalMs: int(options, 'pingIntervalMs', Limits.PING_INTERVAL_MS, 10),
-    rateLimit: int(options, 'rateLimit', Limits.RATE_LIMIT, 0),
-    rateLimitGraceMs: int(options, 'rateLimitGraceMs', Limits.RATE_LIMIT_GRACE_MS, 0),
-    maxConnections: int(options, 'maxConnections', GATEWAY_DEFAULTS.maxConnections, 1),
-    maxPendingPerIp: int(options, 'maxPendingPerIp', GATEWAY_DEFAULTS.maxPendingPerIp, 1),
-    handshakeRate: int(options, 'handshakeRate', GATEWAY_DEFAULTS.handshakeRate, 0, 1_000_000),
-    trustedProxies,
-    allowedOrigins,
-    sendBufferLimit: int(options, 'sendBufferLimit', Limits.SEND_BUFFER, 0),
-    degasQueueLimit: int(options, 'degasQueueLimit', Limits.DEGAS_QUEUE, 0),
-    maxFrame,
-    maxInternalFrame: int(options, 'maxInternalFrame', Limits.MAX_INTERNAL_FRAME, 1024, 64 * 1024 * 1024),
-    dialTimeoutMs: int(options, 'dialTimeoutMs', GATEWAY_DEFAULTS.dialTimeoutMs, 1),
-    closeTimeoutMs: int(options, 'closeTimeoutMs', GATEWAY_DEFAULTS.closeTimeoutMs, 1),
-    headersTimeoutMs: int(options, 'headersTimeoutMs', GATEWAY_DEFAULTS.headersTimeoutMs, 1),
-    shutdownTimeoutMs: int(options, 'shutdownTimeoutMs', GATEWAY_DEFAULTS.shutdownTimeoutMs, 0),
-    verifier,
-    verifierThreads: options.verifierThreads === undefined ? undefined : int(options, 'verifierThreads', 1, 1, 256),
-    resumeKeys,
-    // At most 7 days: within the wire's uint32 and what a cluster registry keeps.
-    resumeWindowMs: int(options, 'resumeWindowMs', GATEWAY_DEFAULTS.resumeWindowMs, 0, MAX_RESUME_WINDOW_MS),
-    resumeMaxAgeMs: int(options, 'resumeMaxAgeMs', GATEWAY_DEFAULTS.resumeMaxAgeMs, 1),
-    verifierNice: options.verifierNice === undefined ? undefined : int(options, 'verifierNice', 0, 0, 19),
-    maxLoginsInProgress: int(options, 'maxLoginsInProgress', GATEWAY_DEFAULTS.maxLoginsInProgress, 0),
-    logger,
-  };
 }
 
 /** Whether ws found the `bufferutil` addon (it silently falls back to JS masking otherwise). */
@@ -298,13 +91,13 @@ function delay(ms: number): { promise: Promise<void>; cancel(): void } {
  * process.on('SIGTERM', () => gw.close());
  */
 export async function startGateway(options: GatewayOptions): Promise<GatewayHandle> {
-  const o = resolveOptions(options);
+  const o = resolveGatewayOptions(options);
   const log = o.logger;
   const stats = createStats();
   const masking = detectMasking();
   // Contract-wallet logins: only with an endpoint (eth-rpc.ts loads viem).
   let ethRpc: EthRpc | undefined;
-  if (o.ethRpc.length > 0) {
+  if (o.ethRpc !== undefined && o.ethRpc.length > 0) {
     const { createEthRpc } = await import('./eth-rpc.js');
     ethRpc = await createEthRpc({
       endpoints: o.ethRpc,
@@ -377,7 +170,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
     rateLimitGraceMs: o.rateLimitGraceMs,
     sendBufferLimit: o.sendBufferLimit,
     authMessage: o.authMessage,
-    authChainIds: o.authChainIds,
+    authChainIds: o.authChainIds === undefined ? undefined : new Set(o.authChainIds),
   };
   let closeWaiters: (() => void)[] = [];
   const ctx: SessionContext = {
@@ -618,7 +411,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
     verifier_nice: verifier.nice,
     max_logins_in_progress: o.maxLoginsInProgress,
     masking,
-    eth_rpc_chains: o.ethRpc.map((e) => e.chainId).join(',') || undefined,
+    eth_rpc_chains: o.ethRpc?.map((e) => e.chainId).join(',') || undefined,
   });
 
   let closing: Promise<void> | undefined;

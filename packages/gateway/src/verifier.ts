@@ -12,7 +12,6 @@ import { Worker } from 'node:worker_threads';
 import { loginDigest, MAX_WALLET_SIGNATURE_LENGTH } from '@degas/auth-eth';
 import type { Logger } from './logger.js';
 import { type GatewayStats, observeVerify } from './stats.js';
-import { GATEWAY_DEFAULTS } from './types.js';
 import { EOA_INVALID, EOA_VALID, type EoaResult, loadNativeSecp256k1, type VerifierKind } from './verify-core.js';
 import type { VerifyBatch, VerifyResult, VerifyWorkerData, VerifyWorkerReady } from './verify-worker.js';
 
@@ -104,7 +103,7 @@ const MAX_BATCH = 16;
  * forwards the players' messages; at the same priority the scheduler gives a busy verifier thread
  * an equal share, and a login storm delays forwarding (bench/README.md, login storm).
  */
-export const DEFAULT_VERIFIER_NICE: number = GATEWAY_DEFAULTS.verifierNice;
+export const DEFAULT_VERIFIER_NICE = 10;
 const SIG = 65;
 
 interface Job {

@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { privateKeyToAddress } from '@degas/auth-eth';
 import { idFromHex, idToHex, Limits } from '@degas/proto';
-import { buildGatewayOptions, ConfigError, envName, fileKey, loadConfig, OPTIONS, usage } from '../src/config.js';
+import { buildGatewayOptions, ConfigError, loadConfig, usage } from '../src/config.js';
 import { isMutableDegasDirectory } from '../src/degas-directory.js';
+import { OPTION_ROWS } from '../src/options.js';
 
 // Port numbers as configuration values only: nothing in this file listens on them.
 const DEFAULT_PORT = 8080;
@@ -87,11 +88,12 @@ describe('loadConfig', () => {
   });
 
   test('every option has a flag, env name and file key', () => {
-    expect(envName('admin-token')).toBe('DEGAS_ADMIN_TOKEN');
-    expect(envName('internal-token')).toBe('DEGAS_INTERNAL_TOKEN');
-    expect(fileKey('degas-url-template')).toBe('degasUrlTemplate');
+    const row = (flag: string) => OPTION_ROWS.find((r) => r.flag === flag)!;
+    expect(row('admin-token')).toMatchObject({ name: 'adminToken', env: 'DEGAS_ADMIN_TOKEN', configKey: 'adminToken' });
+    expect(row('degas-url-template').configKey).toBe('degasUrlTemplate');
+    expect(row('allowed-origin')).toMatchObject({ name: 'allowedOrigins', configKey: 'allowedOrigin', gateway: true });
     const text = usage();
-    for (const o of OPTIONS) expect(text).toContain(`--${o.flag} `);
+    for (const o of OPTION_ROWS) expect(text).toContain(`--${o.flag} `);
     for (const line of text.split('\n').filter((l) => l.startsWith('  --'))) expect(line.length).toBeLessThan(160);
   });
 

@@ -44,7 +44,7 @@ async function configError(p: Promise<unknown>, flag: string): Promise<string> {
 }
 
 test('--auth-chain-id (repeatable) from flags, env (comma-separated) and file; none = any', async () => {
-  expect((await load([])).authChainIds).toEqual([]);
+  expect((await load([])).authChainIds).toBeUndefined();
   const file = await cfg('chains.json', { authChainId: [8453, '10'] });
   expect((await load(['--config', file])).authChainIds).toEqual([8453, 10]);
   const env = { DEGAS_CONFIG: file, DEGAS_AUTH_CHAIN_ID: '1, 137' };
@@ -89,7 +89,7 @@ test.each<[string, unknown, RegExp]>([
 
 test('--eth-rpc CHAINID=URL (repeatable) from flags, env and file; with its concurrency and timeout', async () => {
   const none = await load([]);
-  expect(none).toMatchObject({ ethRpc: [], ethRpcConcurrency: 8, ethRpcTimeoutMs: 5000 });
+  expect(none).toMatchObject({ ethRpc: undefined, ethRpcConcurrency: 8, ethRpcTimeoutMs: 5000 });
   const file = await cfg('rpc.json', {
     ethRpc: ['8453=https://base.example/v2/KEY', { chainId: 1, url: 'http://10.0.0.5:8545' }],
     ethRpcConcurrency: 4,

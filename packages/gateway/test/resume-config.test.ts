@@ -31,7 +31,7 @@ async function configError(p: Promise<unknown>, flag: string): Promise<string> {
 
 test('defaults: no key, window 60000, max age 86400000', async () => {
   const c = await load([]);
-  expect(c.resumeKeys).toEqual([]);
+  expect(c.resumeKeys).toBeUndefined();
   expect(c.resumeWindowMs).toBe(60_000);
   expect(c.resumeMaxAgeMs).toBe(86_400_000);
   expect(usage()).toMatch(/--resume-key HEX .*repeatable/);
@@ -41,13 +41,13 @@ test('defaults: no key, window 60000, max age 86400000', async () => {
 
 test('--resume-key is repeatable, keeps its order, accepts 0x; from flags, environment and config file', async () => {
   const c = await load(['--resume-key', KEY1, `--resume-key=0x${KEY2}`]);
-  expect(c.resumeKeys.map((k) => Buffer.from(k).toString('hex'))).toEqual([KEY1, KEY2]);
+  expect(c.resumeKeys!.map((k) => Buffer.from(k).toString('hex'))).toEqual([KEY1, KEY2]);
   const e = await load([], { DEGAS_RESUME_KEY: `${KEY2},${KEY1}` });
-  expect(e.resumeKeys.map((k) => Buffer.from(k).toString('hex'))).toEqual([KEY2, KEY1]);
+  expect(e.resumeKeys!.map((k) => Buffer.from(k).toString('hex'))).toEqual([KEY2, KEY1]);
   const file = join(dir, 'c.json');
   await writeFile(file, JSON.stringify({ resumeKey: [KEY1], resumeWindowMs: 0, resumeMaxAgeMs: 1000 }));
   const f = await load(['--config', file]);
-  expect(f.resumeKeys.map((k) => Buffer.from(k).toString('hex'))).toEqual([KEY1]);
+  expect(f.resumeKeys!.map((k) => Buffer.from(k).toString('hex'))).toEqual([KEY1]);
   expect(f.resumeWindowMs).toBe(0);
   expect(f.resumeMaxAgeMs).toBe(1000);
   await writeFile(file, JSON.stringify({ resumeKey: KEY2 }));
