@@ -11,7 +11,8 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { createChallenge, loginDigest, loginTypedData, parseChallenge, privateKeySigner } from '@degas/auth-eth';
 import { ErrorCode, randomId } from '@degas/proto';
-import type { Hex } from 'viem';
+import { type Hex, serializeErc8010Signature } from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
 import { createEthRpc } from '../src/eth-rpc.js';
 import { silentLogger } from '../src/logger.js';
 import { AUTH_FAIL_DETAIL } from '../src/session.js';
@@ -179,6 +180,23 @@ describe('contract wallets on a real EVM', () => {
     // The EIP-2098 64-byte compact form of its own signature: not 65 bytes, no code.
     const compact: Signed = async (json, chainId) => (await bySigner(eoa)(json, chainId)).subarray(0, 64);
     expect(await login(account, compact)).toMatchObject({ outcome: 'fail', detail: AUTH_FAIL_DETAIL });
+  });
+
+  test('an ERC-8010 (pre-delegated EIP-7702) wrapper is not part of the protocol: AUTH_FAIL without a call', async () => {
+    const eoa = privateKeyToAccount(`0x${'f6'.repeat(32)}`);
+    const authorization = await eoa.signAuthorization({ address: wallets.owner, chainId: CHAIN, nonce: 0 });
+    const account = accountOf(eoa.address);
+    const calls = proxy.count();
+    const wrapped: Signed = async (json, chainId) => {
+      const ownerSig = await bySigner()(json, chainId);
+      const hex = serializeErc8010Signature({
+        authorization,
+        signature: `0x${Buffer.from(ownerSig).toString('hex')}`,
+      });
+      return Uint8Array.from(Buffer.from(hex.slice(2), 'hex'));
+    };
+    expect(await login(account, wrapped)).toMatchObject({ outcome: 'fail', detail: AUTH_FAIL_DETAIL });
+    expect(proxy.count()).toBe(calls);
   });
 
   test('a contract-wallet signature on a chain with no endpoint is AUTH_FAIL without any RPC call', async () => {
