@@ -6,10 +6,13 @@ const HEX_CHARS = '0123456789abcdef';
 // U+FFFD (TextEncoder) or throw (ethers), so two libraries would hash different bytes.
 const LONE_SURROGATE_RE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
-/** Uint8Array check that also works across realms (jest vm contexts, iframes). */
+/**
+ * Uint8Array check that also works across realms (jest vm contexts, iframes), as noble does:
+ * `ArrayBuffer.isView` reads an internal slot that no plain object can fake, unlike
+ * `Symbol.toStringTag`, which any object can claim.
+ */
 export function isBytes(value: unknown): value is Uint8Array {
-  // toStringTag survives realm boundaries (jest vm contexts, iframes) where instanceof does not.
-  return value instanceof Uint8Array || Object.prototype.toString.call(value) === '[object Uint8Array]';
+  return value instanceof Uint8Array || (ArrayBuffer.isView(value) && value.constructor.name === 'Uint8Array');
 }
 
 /** True when `text` is well-formed UTF-16 (no lone surrogates). */

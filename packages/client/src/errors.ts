@@ -57,7 +57,7 @@ export class ConnectionError extends DegasError {
 export class DuplicateSessionError extends DegasError {
   override name = 'DuplicateSessionError' as const;
   constructor(message: string) {
-    super('CLOSED', message);
+    super('DUP_SESSION', message);
   }
 }
 

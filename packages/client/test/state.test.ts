@@ -197,12 +197,12 @@ test('a connect() during reconnection resolves when the connection is back', asy
 });
 
 test.each([
-  [4001, AuthError],
-  [4002, DuplicateSessionError],
-  [4003, ClosedError],
-  [1000, ClosedError],
-  [1008, ClosedError],
-])('no reconnection after close code %i', async (code, type) => {
+  [4001, AuthError, 'AUTH_FAILED'],
+  [4002, DuplicateSessionError, 'DUP_SESSION'],
+  [4003, ClosedError, 'CLOSED'],
+  [1000, ClosedError, 'CLOSED'],
+  [1008, ClosedError, 'CLOSED'],
+])('no reconnection after close code %i', async (code, type, errorCode) => {
   const { client, closes } = makeClient();
   void client.connect();
   await establish(client);
@@ -210,6 +210,7 @@ test.each([
   expect(client.state).toBe('closed');
   expect(closes.at(-1)?.willReconnect).toBe(false);
   expect(closes.at(-1)?.error).toBeInstanceOf(type);
+  expect(closes.at(-1)?.error?.code).toBe(errorCode);
   expect(jest.getTimerCount()).toBe(0);
   jest.advanceTimersByTime(60_000);
   expect(FakeSocket.instances).toHaveLength(1);

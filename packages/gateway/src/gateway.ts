@@ -208,7 +208,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
   });
   wss.on('error', (err: Error) => log.error('websocket server error', { error: err.message }));
   // No 'wsClientError' listener: with one, ws leaves the HTTP answer (405/400 with the
-  // Sec-WebSocket-Version header) to the listener and the socket would be held open (CATALOGUE #2, #3).
+  // Sec-WebSocket-Version header) to the listener and the socket would be held open (docs/CATALOGUE.md #2, #3).
 
   // A login storm delivers hundreds of upgrade requests in one poll phase; completing them all
   // in that turn (101 answer, session setup, and later their hello and eth_auth in step) holds up

@@ -1,5 +1,5 @@
 /**
- * Upgrade hardening (CATALOGUE A): checks that run on the raw HTTP upgrade request, before ws
+ * Upgrade hardening (docs/CATALOGUE.md A): checks that run on the raw HTTP upgrade request, before ws
  * does any WebSocket work — drain (503), per-IP handshake rate (429), Origin allowlist (403),
  * global connection cap (503) and a per-IP cap on connections that have not authenticated yet
  * (429). "IP" is the client address: the TCP peer, or the one a trusted proxy reports in
@@ -373,7 +373,7 @@ export class UpgradeGuard {
   /**
    * Counts a TCP connection of the gateway's own HTTP server from the moment it is accepted, so
    * that sockets still sending their upgrade request (half-upgraded) count against the per-IP
-   * cap too (CATALOGUE #8); `headersTimeout` bounds how long they can stay in that state.
+   * cap too (docs/CATALOGUE.md #8); `headersTimeout` bounds how long they can stay in that state.
    * Sockets from a trusted proxy are not counted here: their client is known only from the
    * headers, so they are counted at the upgrade under that client's address.
    */

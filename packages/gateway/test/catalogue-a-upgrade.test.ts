@@ -1,4 +1,4 @@
-/** CATALOGUE section A: the HTTP upgrade, before any WebSocket frame. */
+/** docs/CATALOGUE.md section A: the HTTP upgrade, before any WebSocket frame. */
 import { connect } from 'node:net';
 import { httpUpgrade, loginRaw, Opcode, RawClient, until, within } from '@degas/test-utils';
 import { type CatalogueEnv, expectClose, startCatalogueEnv } from './catalogue-env.js';

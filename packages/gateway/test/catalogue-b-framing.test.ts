@@ -1,5 +1,5 @@
 /**
- * CATALOGUE section B: framing (RFC 6455 §5), enforced by ws with our config. These tests catch
+ * docs/CATALOGUE.md section B: framing (RFC 6455 §5), enforced by ws with our config. These tests catch
  * version or configuration regressions.
  */
 import { decodeClientMessage, idEquals } from '@degas/proto';

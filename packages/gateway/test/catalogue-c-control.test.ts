@@ -1,4 +1,4 @@
-/** CATALOGUE section C: control frames and the closing handshake. */
+/** docs/CATALOGUE.md section C: control frames and the closing handshake. */
 import { idEquals } from '@degas/proto';
 import { degasFrame, encodeFrame, Opcode, type RawClient } from '@degas/test-utils';
 import { type CatalogueEnv, expectClose, silentFor, startCatalogueEnv } from './catalogue-env.js';

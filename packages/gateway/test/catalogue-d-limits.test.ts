@@ -1,4 +1,4 @@
-/** CATALOGUE section D: limits and resource exhaustion after the upgrade. */
+/** docs/CATALOGUE.md section D: limits and resource exhaustion after the upgrade. */
 import { idEquals } from '@degas/proto';
 import { degasFrame, encodeFrame, helloAndChallenge, Opcode, RawClient } from '@degas/test-utils';
 import { type CatalogueEnv, expectClose, expectError, startCatalogueEnv } from './catalogue-env.js';

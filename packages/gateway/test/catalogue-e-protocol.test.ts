@@ -1,4 +1,4 @@
-/** CATALOGUE section E: application protocol and state machine (protobuf). */
+/** docs/CATALOGUE.md section E: application protocol and state machine (protobuf). */
 import { parseChallenge } from '@degas/auth-eth';
 import { decodeClientMessage, idEquals } from '@degas/proto';
 import {

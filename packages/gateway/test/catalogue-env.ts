@@ -1,5 +1,5 @@
 /**
- * Shared fixture of the CATALOGUE tests: one in-process gateway per describe block, an echo Degas,
+ * Shared fixture of the docs/CATALOGUE.md tests: one in-process gateway per describe block, an echo Degas,
  * a canary session, fresh accounts for hostile clients, and the standard after-check of every
  * hostile case ("a canary session still completes a round trip, the echo Degas saw nothing from
  * the bad input, the gateway is alive").

@@ -1,4 +1,4 @@
-/** CATALOGUE section F: Ethereum signature authentication. */
+/** docs/CATALOGUE.md section F: Ethereum signature authentication. */
 
 import { hashTypedData, loginTypedData, parseChallenge } from '@degas/auth-eth';
 import {

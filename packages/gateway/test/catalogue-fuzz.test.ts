@@ -1,5 +1,5 @@
 /**
- * CATALOGUE #93: survival and bounded memory under fuzz. Thousands of random and mutated frames
+ * docs/CATALOGUE.md #93: survival and bounded memory under fuzz. Thousands of random and mutated frames
  * (seeded, reproducible: the seed is printed on failure; set CATALOGUE_FUZZ_SEED to replay) at a
  * live in-process gateway for a bounded time; then a canary round trip, no uncaught errors, and
  * heapUsed after GC back near the baseline. Then, against the same gateway, the hostile cases 28,

@@ -1,4 +1,4 @@
-/** CATALOGUE section G: one session per account. */
+/** docs/CATALOGUE.md section G: one session per account. */
 import { idEquals } from '@degas/proto';
 import { degasFrame, loginRaw, type RawClient, until } from '@degas/test-utils';
 import { type CatalogueEnv, expectError, startCatalogueEnv } from './catalogue-env.js';

@@ -1,4 +1,4 @@
-/** CATALOGUE section H: internal connection (Degas) faults. */
+/** docs/CATALOGUE.md section H: internal connection (Degas) faults. */
 import { encodeDegasMessage, idEquals, idToHex } from '@degas/proto';
 import {
   degasFrame,

@@ -1,4 +1,4 @@
-/** CATALOGUE section I: lifecycle — shutdown of the real bin, dead peers, clocks. */
+/** docs/CATALOGUE.md section I: lifecycle — shutdown of the real bin, dead peers, clocks. */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

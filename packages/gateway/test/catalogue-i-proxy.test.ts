@@ -1,5 +1,5 @@
 /**
- * CATALOGUE #91 (scaled): idle but alive behind a proxy. A TCP proxy written here closes a
+ * docs/CATALOGUE.md #91 (scaled): idle but alive behind a proxy. A TCP proxy written here closes a
  * connection after a period without traffic in either direction — the behaviour of nginx
  * `proxy_read_timeout` and HAProxy `timeout tunnel` — scaled from 60 s / 30 s pings / 3 min idle
  * to 600 ms / 200 ms pings / 3 s idle. The negative control (pings slower than the proxy timeout)

@@ -1,5 +1,5 @@
 /**
- * CATALOGUE #93 (memory of the real process): the ping flood (#28) and the slow consumer (#38)
+ * docs/CATALOGUE.md #93 (memory of the real process): the ping flood (#28) and the slow consumer (#38)
  * three times each against the spawned `degas-gateway` bin (build first), with its resident set
  * read from /proc/<pid>/status: VmRSS after each repetition and the peak (VmHWM) stay within a
  * bound above the level after a warm-up round. The child cannot be made to GC, so RSS is not flat

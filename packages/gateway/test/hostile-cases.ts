@@ -1,5 +1,5 @@
 /**
- * Hostile CATALOGUE cases as repeatable functions against any gateway port (in-process or the real
+ * Hostile cases of docs/CATALOGUE.md as repeatable functions against any gateway port (in-process or the real
  * bin), for the repetition and memory checks of #93. Each one opens its own connections, asserts
  * the documented outcome and leaves nothing open behind it. Clients are created with
  * `RawClient.connect` directly (not through a fixture that remembers them), so that repeating a

@@ -7,6 +7,7 @@ export type DegasErrorCode =
   | 'PROTOCOL_ERROR'
   | 'TIMEOUT'
   | 'CLOSED'
+  | 'DUP_SESSION'
   | 'GATEWAY_ERROR'
   | 'CONNECTION_ERROR'
   | 'NOT_CONNECTED';

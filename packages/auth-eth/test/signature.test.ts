@@ -2,20 +2,6 @@ import { Point, recoverPublicKey } from '@noble/secp256k1';
 import { Signature as EthersSignature } from 'ethers';
 import { recoverTypedDataAddress, recoverAddress as viemRecoverAddress } from 'viem';
 import {
-  bigTo32,
-  ethersSign,
-  FIELDS,
-  HALF_N,
-  hex,
-  KEY,
-  KEY_ADDRESS,
-  makeSig,
-  N,
-  P,
-  viemSign,
-  WRONG_DOMAIN_VARIANTS,
-} from '../test/fixtures.js';
-import {
   AuthEthError,
   bytesToHex,
   createChallenge,
@@ -29,7 +15,21 @@ import {
   recoverAddress,
   SIGNATURE_LENGTH,
   verifyLogin,
-} from './index.js';
+} from '../src/index.js';
+import {
+  bigTo32,
+  ethersSign,
+  FIELDS,
+  HALF_N,
+  hex,
+  KEY,
+  KEY_ADDRESS,
+  makeSig,
+  N,
+  P,
+  viemSign,
+  WRONG_DOMAIN_VARIANTS,
+} from './fixtures.js';
 
 function reason(fn: () => unknown): string | undefined {
   try {

@@ -1,5 +1,5 @@
-import { PROMPTS } from '../test/fixtures.js';
-import { AuthEthError, createChallenge, DEFAULT_AUTH_MESSAGE, parseChallenge } from './index.js';
+import { AuthEthError, createChallenge, DEFAULT_AUTH_MESSAGE, parseChallenge } from '../src/index.js';
+import { PROMPTS } from './fixtures.js';
 
 function codeOf(fn: () => unknown): string | undefined {
   try {

@@ -1,6 +1,5 @@
 import { getPublicKey } from '@noble/secp256k1';
 import { computeAddress, getAddress, Wallet } from 'ethers';
-import { KEY, KEY_ADDRESS, randomKeys } from '../test/fixtures.js';
 import {
   AuthEthError,
   bytesToHex,
@@ -10,7 +9,8 @@ import {
   parseAddress,
   publicKeyToAddress,
   toChecksumAddress,
-} from './index.js';
+} from '../src/index.js';
+import { KEY, KEY_ADDRESS, randomKeys } from './fixtures.js';
 
 function codeOf(fn: () => unknown): string | undefined {
   try {

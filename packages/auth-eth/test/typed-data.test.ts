@@ -1,5 +1,18 @@
 import { TypedDataEncoder } from 'ethers';
 import {
+  bytesToHex,
+  createChallenge,
+  DEFAULT_AUTH_DOMAIN,
+  hashTypedData,
+  type LoginTypedData,
+  loginDigest,
+  loginTypedData,
+  privateKeySigner,
+  recoverAddress,
+  verifyLogin,
+} from '../src/index.js';
+import { domainSeparatorCacheSize } from '../src/typed-data.js';
+import {
   type AnyTypedData,
   baseTyped,
   DOMAIN_NAMES,
@@ -12,20 +25,7 @@ import {
   viemSign,
   WRONG_DOMAIN_VARIANTS,
   withoutDomainType,
-} from '../test/fixtures.js';
-import {
-  bytesToHex,
-  createChallenge,
-  DEFAULT_AUTH_DOMAIN,
-  hashTypedData,
-  type LoginTypedData,
-  loginDigest,
-  loginTypedData,
-  privateKeySigner,
-  recoverAddress,
-  verifyLogin,
-} from './index.js';
-import { domainSeparatorCacheSize } from './typed-data.js';
+} from './fixtures.js';
 
 function ethersHash(typed: AnyTypedData | LoginTypedData): string {
   return TypedDataEncoder.hash(

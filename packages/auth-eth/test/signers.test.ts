@@ -1,6 +1,5 @@
 import { type TypedDataDomain, type TypedDataField, Wallet } from 'ethers';
 import { privateKeyToAccount } from 'viem/accounts';
-import { ethersSign, hex, KEY, KEY_ADDRESS, N, randomKeys, withoutDomainType } from '../test/fixtures.js';
 import {
   AuthEthError,
   bytesToHex,
@@ -17,7 +16,8 @@ import {
   toSigner,
   typedDataSigner,
   verifyLogin,
-} from './index.js';
+} from '../src/index.js';
+import { ethersSign, hex, KEY, KEY_ADDRESS, N, randomKeys, withoutDomainType } from './fixtures.js';
 
 async function rejection(promise: Promise<unknown>): Promise<AuthEthError> {
   try {
