@@ -4,6 +4,7 @@
  */
 export { addAccount, createFileAccountDirectory, createRpcAccountDirectory } from './accounts.js';
 export { startAdminServer } from './admin.js';
+export { type ClusterRegistry, createNatsRegistry, type NatsRegistryOptions } from './cluster.js';
 export { type BuiltOptions, buildGatewayOptions, type Config, ConfigError, loadConfig } from './config.js';
 export {
   chainDegasDirectories,

@@ -186,6 +186,8 @@ export function renderMetrics(stats: GatewayStats, snapshot: GatewaySnapshot): s
       'Deliveries sent to another node that found no session there (CLIENT_ERROR to the Degas).',
     );
     w.sample('cluster_delivery_misses_total', r.remoteMisses);
+    w.family('cluster_bus_dropped_total', 'counter', 'Malformed bus messages dropped (never delivered to a client).');
+    w.sample('cluster_bus_dropped_total', r.busDropped ?? 0);
     w.family('cluster_registry_duration_seconds', 'histogram', 'Latency of registry writes (claims and releases).');
     let acc = 0;
     r.latencyBucketsMs.forEach((ms, i) => {

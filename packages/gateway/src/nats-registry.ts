@@ -96,9 +96,35 @@ interface Peer {
   gone: boolean;
 }
 
-/** Bus message kinds on a node's inbox. */
-const DELIVER = 1;
-const MISSES = 2;
+/** Bus message kinds on a node's inbox (format version 1). */
+const DELIVER = 0xd1;
+const MISSES = 0xd2;
+/** A node id: 6 random bytes in hex. */
+const NODE_ID = /^[0-9a-f]{12}$/;
+/** Most peers remembered (heartbeats of more distinct ids are ignored). */
+const MAX_PEERS = 4096;
+/** Most claims whose write timed out that are remembered for a later retraction. */
+const MAX_RETRACTIONS = 10_000;
+/** Largest bus message a node accepts: 1024 ids + a client frame of the largest payload. */
+const MAX_BUS_MESSAGE = 19 + 1024 * 16 + 70_000;
+
+/**
+ * Whether `frame` is exactly one `GatewayMessage{degas}` as the gateway writes it (tag 0x1a, a
+ * minimal varint length covering the rest): a bus message from a node of another version, or
+ * garbage, never reaches a client.
+ */
+function isClientDegasFrame(frame: Uint8Array): boolean {
+  if (frame.length < 2 || frame[0] !== 0x1a) return false;
+  let len = 0;
+  let at = 1;
+  for (let shift = 0; shift <= 21; shift += 7) {
+    if (at >= frame.length) return false;
+    const b = frame[at++]!;
+    len |= (b & 0x7f) << shift;
+    if (b < 0x80) return at + len === frame.length;
+  }
+  return false;
+}
 /** kind (1) + degas id (16) + count (2). */
 const HEADER = 19;
 const ID = 16;
@@ -110,7 +136,9 @@ function encodeValue(v: Value): string {
 function decodeValue(e: KvEntry): Entry | undefined {
   try {
     const v = JSON.parse(new TextDecoder().decode(e.value)) as Partial<Value>;
-    if (typeof v.n !== 'string' || typeof v.s !== 'string' || !/^[0-9]{1,20}$/.test(v.s)) return undefined;
+    if (typeof v.n !== 'string' || !NODE_ID.test(v.n) || typeof v.s !== 'string' || !/^[0-9]{1,20}$/.test(v.s)) {
+      return undefined;
+    }
     return {
       node: v.n,
       sessionId: BigInt(v.s),
@@ -183,12 +211,15 @@ export class NatsRegistry implements ClusterRegistry {
   >();
   /** Our own ended entries, oldest first: deleted once the retention passed. */
   private readonly endedOwn = new Map<string, { rev: number; endedAt: number }>();
+  /** Claims whose write failed without an answer: account → session id, removed from the KV if they landed. */
+  private readonly retractions = new Map<string, bigint>();
 
   private claims = 0;
   private remoteKicks = 0;
   private deliveriesSent = 0;
   private deliveriesReceived = 0;
   private remoteMisses = 0;
+  private busDropped = 0;
   private readonly latencyCounts = new Array<number>(REGISTRY_BUCKETS_MS.length + 1).fill(0);
   private latencySumMs = 0;
   private latencyCount = 0;
@@ -508,13 +539,28 @@ export class NatsRegistry implements ClusterRegistry {
   }
 
   private handleHeartbeat(msg: Msg): void {
+    if (msg.data.length > 256) {
+      this.busDropped++;
+      return;
+    }
     const text = new TextDecoder().decode(msg.data);
     const space = text.indexOf(' ');
-    if (space <= 0) return;
+    if (space <= 0) {
+      this.busDropped++;
+      return;
+    }
     const id = text.slice(0, space);
     if (id === this.nodeId) return;
     const name = text.slice(space + 1);
+    if (!NODE_ID.test(id) || name.length === 0 || name.length > 128) {
+      this.busDropped++;
+      return;
+    }
     let peer = this.peers.get(id);
+    if (peer === undefined && this.peers.size >= MAX_PEERS) {
+      this.busDropped++;
+      return;
+    }
     if (name === '-') {
       if (peer !== undefined) peer.lastSeen = 0;
       else this.peers.set(id, { name: id, lastSeen: 0, gone: true });
@@ -551,6 +597,7 @@ export class NatsRegistry implements ClusterRegistry {
       if (peer.gone && now - peer.lastSeen > 10 * this.nodeTimeoutMs + this.retainEndedMs) this.peers.delete(id);
     }
     if (!this.up) return;
+    this.retractAll();
     this.sweepEnded(now);
     this.sweepGoneNodes(now);
   }
@@ -663,8 +710,9 @@ export class NatsRegistry implements ClusterRegistry {
     } catch (err) {
       if (expectSessionId !== undefined && isConflict(err)) return 'conflict';
       this.log?.warn('session registry write failed', { error: errorText(err) });
-      // A write that timed out may still have been applied: take it back if it names us.
-      void this.track(this.retract(kv, key, session.sessionId)).catch(() => {});
+      // A write that timed out may still have been applied (even later, when a stalled server
+      // resumes): take it back if it names us, now and on later ticks until NATS answers.
+      if (this.retractions.size < MAX_RETRACTIONS) this.retractions.set(key, session.sessionId);
       return 'unavailable';
     } finally {
       list.splice(list.indexOf(p), 1);
@@ -691,13 +739,35 @@ export class NatsRegistry implements ClusterRegistry {
     return 'ok';
   }
 
-  private async retract(kv: KV, key: string, sessionId: bigint): Promise<void> {
-    const current = await kv.get(key);
-    if (current === null || current.operation !== 'PUT') return;
-    const entry = decodeValue(current);
-    if (entry?.sessionId === sessionId && entry.node === this.nodeId) {
-      await kv.delete(key, { previousSeq: current.revision });
-    }
+  private retracting = false;
+  private retractAll(): void {
+    const kv = this.kv;
+    if (this.retracting || kv === undefined || this.retractions.size === 0) return;
+    this.retracting = true;
+    void this.track(
+      (async () => {
+        for (const [key, sessionId] of [...this.retractions]) {
+          if (this.closed) return;
+          const current = await kv.get(key);
+          this.retractions.delete(key);
+          if (
+            current === null ||
+            current.operation !== 'PUT' ||
+            this.locals.get(key)?.session.sessionId === sessionId
+          ) {
+            continue;
+          }
+          const entry = decodeValue(current);
+          if (entry?.sessionId === sessionId && entry.node === this.nodeId) {
+            await kv.delete(key, { previousSeq: current.revision }).catch(() => {});
+          }
+        }
+      })()
+        .catch(() => {})
+        .finally(() => {
+          this.retracting = false;
+        }),
+    );
   }
 
   release(session: RegisteredSession, resumable: boolean): void {
@@ -841,10 +911,16 @@ export class NatsRegistry implements ClusterRegistry {
 
   private handleInbox(msg: Msg): void {
     const data = msg.data;
-    if (data.length < HEADER) return;
+    if (data.length < HEADER || data.length > MAX_BUS_MESSAGE || (data[0] !== DELIVER && data[0] !== MISSES)) {
+      this.busDropped++;
+      return;
+    }
     const count = (data[17]! << 8) | data[18]!;
     const idsEnd = HEADER + count * ID;
-    if (data.length < idsEnd) return;
+    if (count === 0 || count > 1024 || data.length < idsEnd || (data[0] === MISSES && data.length !== idsEnd)) {
+      this.busDropped++;
+      return;
+    }
     const degasId = data.subarray(1, 17);
     if (data[0] === MISSES) {
       const host = this.host;
@@ -855,9 +931,12 @@ export class NatsRegistry implements ClusterRegistry {
       }
       return;
     }
-    if (data[0] !== DELIVER) return;
-    this.deliveriesReceived++;
     const frame = data.subarray(idsEnd);
+    if (!isClientDegasFrame(frame)) {
+      this.busDropped++;
+      return;
+    }
+    this.deliveriesReceived++;
     let misses: number[] | undefined;
     let delivered = 0;
     for (let at = HEADER; at < idsEnd; at += ID) {
@@ -944,6 +1023,7 @@ export class NatsRegistry implements ClusterRegistry {
       deliveriesSent: this.deliveriesSent,
       deliveriesReceived: this.deliveriesReceived,
       remoteMisses: this.remoteMisses,
+      busDropped: this.busDropped,
       latencyBucketsMs: REGISTRY_BUCKETS_MS,
       latencyCounts: [...this.latencyCounts],
       latencySumMs: this.latencySumMs,

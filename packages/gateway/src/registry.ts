@@ -99,6 +99,8 @@ export interface RegistrySnapshot {
   readonly deliveriesReceived: number;
   /** Deliveries that found no session on the node that was supposed to hold the account. */
   readonly remoteMisses: number;
+  /** Malformed bus messages dropped (garbage, or a node of another version). */
+  readonly busDropped?: number;
   /** Registry operation latency histogram (claim, release): counts per bound of `latencyBucketsMs`, +Inf last. */
   readonly latencyBucketsMs: readonly number[];
   readonly latencyCounts: readonly number[];

@@ -9,6 +9,8 @@ import {
   idKey,
 } from '@degas/proto';
 import { type NatsServer, startNatsServer } from '@degas/test-utils';
+import { Kvm } from '@nats-io/kv';
+import { connect } from '@nats-io/transport-node';
 import type WebSocket from 'ws';
 import { type ClusterRegistry, createNatsRegistry } from '../src/cluster.js';
 import { type GatewayHandle, startGateway } from '../src/gateway.js';
@@ -118,7 +120,7 @@ function recordErrors(ws: WebSocket): void {
   });
 }
 
-test('a login on another node replaces the session: DUP_SESSION + 4002 there, Degas traffic reaches the new one', async () => {
+test('#75 a login on another node replaces the session: DUP_SESSION + 4002 there, Degas traffic reaches the new one', async () => {
   const [a, b] = [await startNode(), await startNode()];
   const acc = account();
   const first = await loggedIn(a, acc);
@@ -138,7 +140,7 @@ test('a login on another node replaces the session: DUP_SESSION + 4002 there, De
   expect(b.gw.stats.degasToClientMessages).toBe(1);
 });
 
-test('50 rounds of simultaneous logins of one account on two nodes: exactly one survivor, the one the registry names', async () => {
+test('#94 50 rounds of simultaneous logins of one account on two nodes: exactly one survivor, the one the registry names', async () => {
   const [a, b] = [await startNode(), await startNode()];
   for (let round = 0; round < 50; round++) {
     const acc = account();
@@ -267,7 +269,7 @@ test('a miss on the node the registry names comes back to the sending link as CL
   expect(there.closed).toBeUndefined();
 });
 
-test('two clusters on one NATS do not see each other', async () => {
+test('#100 two clusters on one NATS do not see each other', async () => {
   const a = await startNode('red');
   const b = await startNode('blue');
   const acc = account();
@@ -295,4 +297,57 @@ test('/metrics shows the cluster gauges and counters', async () => {
   expect(text).toContain('degas_gateway_cluster_nodes 2');
   expect(text).toContain('degas_gateway_cluster_claims_total 1');
   expect(text).toMatch(/degas_gateway_cluster_registry_duration_seconds_count [1-9]/);
+});
+
+test('#99 hostile bus messages are dropped and counted, never delivered; the node keeps working', async () => {
+  const [a, b] = [await startNode('hostile'), await startNode('hostile')];
+  const probe = await loggedIn(a);
+  const link = await linkFrom(probe);
+  const acc = account();
+  const there = await loggedIn(b, acc);
+  link.send(encodeDegasToClient(acc.id, bytes(2)));
+  expect((await there.nextDegas()).payload).toEqual(bytes(2));
+  const nc = await connect({ servers: nats.url });
+  try {
+    const inbox = `hostile.node.${b.registry.nodeId}`;
+    const header = (kind: number, count: number) => {
+      const h = new Uint8Array(19);
+      h[0] = kind;
+      h.set(degas.id, 1);
+      h[17] = count >> 8;
+      h[18] = count & 0xff;
+      return h;
+    };
+    const cat = (...parts: Uint8Array[]) => Uint8Array.from(parts.flatMap((p) => [...p]));
+    const hostile = [
+      new Uint8Array(0),
+      Uint8Array.of(0xd1),
+      header(0xd1, 0), // no ids
+      header(0xd1, 5000), // more ids than the limit, and than the bytes
+      cat(header(0xd1, 1), acc.id), // no frame
+      cat(header(0xd1, 1), acc.id, Uint8Array.of(0x0a, 0x02, 1, 2)), // not a degas frame
+      cat(header(0xd1, 1), acc.id, Uint8Array.of(0x1a, 0x05, 1, 2)), // length beyond the bytes
+      cat(Uint8Array.of(1), header(0xd1, 1).subarray(1), acc.id, Uint8Array.of(0x1a, 0x00)), // another version
+      cat(header(0xd2, 1), acc.id, Uint8Array.of(0)), // a miss report with trailing bytes
+      new Uint8Array(200_000),
+    ];
+    for (const m of hostile) nc.publish(inbox, m);
+    for (const hb of ['', 'x', 'zz y', `${'a'.repeat(12)} ${'n'.repeat(300)}`, 'AAAAAAAAAAAA name']) {
+      nc.publish('hostile.hb', new TextEncoder().encode(hb));
+    }
+    // A garbage KV value for the account: not an entry, so nobody is kicked.
+    const kv = await new Kvm(nc).open('hostile_sessions');
+    await kv.put(idKey(acc.id), 'garbage');
+    await nc.flush();
+    // Both nodes counted every hostile message (B's inbox; heartbeats on both).
+    await until(() => (b.registry.snapshot().busDropped ?? 0) >= hostile.length + 5, 'B drops everything');
+    await until(() => (a.registry.snapshot().busDropped ?? 0) >= 5, 'A drops the heartbeats');
+  } finally {
+    await nc.close();
+  }
+  // Nothing reached the client, the session survived, and cross-node delivery still works.
+  link.send(encodeDegasToClient(acc.id, bytes(3)));
+  expect((await there.nextDegas()).payload).toEqual(bytes(3));
+  expect(there.closed).toBeUndefined();
+  expect(a.registry.snapshot().liveNodes).toBe(2);
 });

@@ -12,6 +12,7 @@ test('@degas/gateway export list', async () => {
       'chainDegasDirectories',
       'createFileAccountDirectory',
       'createLogger',
+      'createNatsRegistry',
       'createRpcAccountDirectory',
       'createStaticDegasDirectory',
       'createStats',
