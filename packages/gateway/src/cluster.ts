@@ -91,6 +91,12 @@ export interface ClusterRegistry extends SessionRegistry {
   readonly nodeId: string;
   /** The NATS server this node is connected to ("" while it is not). */
   readonly joined: string;
+  /**
+   * The node id that this node's view of the registry (the KV watch) says holds the account
+   * (`idKey` form), if its session is open. The view lags a registration elsewhere by the watch's
+   * delivery time: a Degas message sent in that moment gets CLIENT_ERROR.
+   */
+  holder(accountKey: string): string | undefined;
   /** Resolves with true once the node has joined the cluster, or false after `timeoutMs`. */
   whenUp(timeoutMs?: number): Promise<boolean>;
 }

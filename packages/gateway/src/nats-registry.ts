@@ -411,6 +411,8 @@ export class NatsRegistry implements ClusterRegistry {
    * happened while the bus was down, and only then accepts logins again. Retried until it succeeds.
    */
   private resyncing = false;
+  private initialTarget = 0;
+  private initialLoaded: (() => void) | undefined;
   private async resync(): Promise<void> {
     if (this.resyncing) return;
     this.resyncing = true;
@@ -449,9 +451,26 @@ export class NatsRegistry implements ClusterRegistry {
     }
     const kv = this.kv;
     this.table.clear();
+    // The view is complete once the watch has delivered the bucket's last revision as of now:
+    // only then may this node route deliveries (and declare misses) again.
+    const lastSeq = (await kv.status()).streamInfo.state.last_seq;
+    let loaded!: () => void;
+    const initial = new Promise<void>((resolve) => {
+      loaded = resolve;
+    });
+    this.initialTarget = lastSeq;
+    this.initialLoaded = loaded;
+    if (lastSeq === 0) loaded();
     const watcher = await kv.watch();
     this.watcher = watcher;
     void this.consumeWatch(watcher);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      initial,
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error('KV watch did not load in time')), 5 * this.requestTimeoutMs);
+      }),
+    ]).finally(() => clearTimeout(timer));
     for (const [key, local] of [...this.locals]) {
       const current = await kv.get(key);
       if (this.locals.get(key) !== local) continue;
@@ -480,6 +499,7 @@ export class NatsRegistry implements ClusterRegistry {
       for await (const e of watcher) {
         if (this.watcher !== watcher) return;
         this.onWatch(e);
+        if (e.revision >= this.initialTarget) this.initialLoaded?.();
       }
     } catch (err) {
       if (this.watcher === watcher && !this.closed) {
@@ -819,6 +839,12 @@ export class NatsRegistry implements ClusterRegistry {
     } finally {
       this.observe(started);
     }
+  }
+
+  holder(accountKey: string): string | undefined {
+    if (this.locals.has(accountKey)) return this.nodeId;
+    const e = this.table.get(accountKey);
+    return e?.open ? e.node : undefined;
   }
 
   local(accountKey: string): RegisteredSession | undefined {

@@ -94,6 +94,12 @@ async function loggedIn(node: Node, a: TestAccount = account()): Promise<TestCli
   return c;
 }
 
+/** Waits until every node's view of the registry has `node` holding the account. */
+async function seen(acc: TestAccount, node: Node): Promise<void> {
+  const key = idKey(acc.id);
+  await until(() => nodes.every((n) => n.registry.holder(key) === node.registry.nodeId), 'every node sees the login');
+}
+
 /** The Degas's internal connection from a node: `via`, a client of that node, makes it dial. */
 async function linkFrom(via: TestClient): Promise<WebSocket> {
   const before = new Set(degas.sockets);
@@ -157,10 +163,16 @@ test('#94 50 rounds of simultaneous logins of one account on two nodes: exactly 
     cb.ethAuth(sigB);
     const key = idKey(acc.id);
     await until(
-      () =>
-        (ca.closed !== undefined) !== (cb.closed !== undefined) &&
-        (a.registry.local(key) ?? b.registry.local(key)) !== undefined,
-      `round ${round}: one connection closed and one registered`,
+      () => {
+        const settled = (ca.closed !== undefined) !== (cb.closed !== undefined);
+        const open = ca.closed === undefined ? ca : cb;
+        return (
+          settled &&
+          open.messages.some((m) => m.payload?.$case === 'authOk') &&
+          (a.registry.local(key) ?? b.registry.local(key)) !== undefined
+        );
+      },
+      `round ${round}: one connection closed, the other logged in and registered`,
       10_000,
     );
     const [loser, survivor, survivorNode, otherNode] = ca.closed !== undefined ? [ca, cb, b, a] : [cb, ca, a, b];
@@ -191,6 +203,7 @@ test('degas_to_clients spanning three nodes reaches each account exactly once; o
       const acc = account();
       accs.push(acc);
       cs.push(await loggedIn(n, acc));
+      await seen(acc, n);
     }
   }
   const link = await linkFrom(cs[0]!);
@@ -225,6 +238,7 @@ test('CLIENT_ERROR for an account held nowhere, and for one whose session on ano
 
   const acc = account();
   const there = await loggedIn(b, acc);
+  await seen(acc, b);
   link.send(encodeDegasToClient(acc.id, bytes(4)));
   expect((await there.nextDegas()).payload).toEqual(bytes(4));
   there.close();
@@ -251,6 +265,7 @@ test('a miss on the node the registry names comes back to the sending link as CL
   recordErrors(link);
   const acc = account();
   const there = await loggedIn(b, acc);
+  await seen(acc, b);
   // Node A routes the account to B (its view of the registry has the entry).
   link.send(encodeDegasToClient(acc.id, bytes(2)));
   expect((await there.nextDegas()).payload).toEqual(bytes(2));
@@ -305,6 +320,7 @@ test('#99 hostile bus messages are dropped and counted, never delivered; the nod
   const link = await linkFrom(probe);
   const acc = account();
   const there = await loggedIn(b, acc);
+  await seen(acc, b);
   link.send(encodeDegasToClient(acc.id, bytes(2)));
   expect((await there.nextDegas()).payload).toEqual(bytes(2));
   const nc = await connect({ servers: nats.url });
