@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
-import { AccountDirectoryError, addAccount } from './accounts.js';
+import { addAccount } from './accounts.js';
 import type { ClusterRegistry } from './cluster.js';
 import { buildGatewayOptions, ConfigError, loadConfig, usage } from './config.js';
 import { createLogger, type Logger } from './logger.js';
@@ -232,11 +232,19 @@ async function accountsCommand(argv: readonly string[], env: NodeJS.ProcessEnv, 
     io.stdout(`${result.id}\n`);
     return ExitCode.OK;
   } catch (err) {
-    const e = err as Error & { code?: string };
+    // The stable codes of AuthEthError, DegasError (InvalidIdError) and AccountDirectoryError.
+    const e = err as Error & { code?: unknown };
     let flag = '--accounts';
-    if (e.name === 'AuthEthError') flag = '--address';
-    else if (e.name === 'InvalidIdError' || (err instanceof AccountDirectoryError && e.code === 'DUPLICATE_ID'))
-      flag = '--id';
+    switch (e.code) {
+      case 'INVALID_ADDRESS':
+      case 'INVALID_CHECKSUM':
+        flag = '--address';
+        break;
+      case 'INVALID_ID':
+      case 'DUPLICATE_ID':
+        flag = '--id';
+        break;
+    }
     return fail(`accounts add: ${flag}: ${e.message}`);
   }
 }
