@@ -3,7 +3,6 @@
  * `degas-gateway` command is a thin shim over it.
  */
 export { addAccount, createFileAccountDirectory, createRpcAccountDirectory } from './accounts.js';
-export { startAdminServer } from './admin.js';
 export { type ClusterRegistry, createNatsRegistry, type NatsRegistryOptions } from './cluster.js';
 export { type BuiltOptions, buildGatewayOptions, type Config, ConfigError, loadConfig } from './config.js';
 export {
@@ -28,7 +27,7 @@ export {
   type SessionRegistry,
 } from './registry.js';
 export type { ResumeResult } from './resume.js';
-export { type AuthFailReason, createStats, type GatewayStats, type UpgradeRejectReason } from './stats.js';
+export type { AuthFailReason, GatewayStats, UpgradeRejectReason } from './stats.js';
 export type {
   Account,
   AccountDirectory,
@@ -43,4 +42,3 @@ export type {
   MutableDegasDirectory,
 } from './types.js';
 export { createVerifier, type Verifier, type VerifierKind, type VerifierOptions } from './verifier.js';
-export { loadNativeSecp256k1, verifyDigestNative, verifyDigestNoble } from './verify-core.js';
