@@ -10,13 +10,16 @@ cd "$(dirname "$0")"
 need=()
 [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || need+=(nats-server)
+# The TLS tests: openssl makes the test certificates, certutil puts the test CA in Chromium's store.
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v certutil >/dev/null 2>&1 || need+=(libnss3-tools)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing Debian's ${need[*]} (browser test, cluster)" >&2
+    echo "installing Debian's ${need[*]} (browser test, cluster, TLS tests)" >&2
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
   else
     echo "note: the browser test in 'pnpm test' needs /usr/bin/chromium, and '--nodes N' and the cluster" >&2
-    echo "      tests need nats-server: sudo apt-get install ${need[*]}" >&2
+    echo "      tests need nats-server, the TLS tests openssl and certutil: sudo apt-get install ${need[*]}" >&2
   fi
 fi
 scripts/bootstrap.sh

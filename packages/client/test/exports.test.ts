@@ -4,10 +4,10 @@ test('@degas/client export list', async () => {
   expect(Object.keys(mod).sort()).toMatchSnapshot();
 });
 
-test('@degas/client/node exports the same names plus NodeClientWebSocket, with a ws-backed DegasClient', async () => {
+test('@degas/client/node exports the same names plus NodeClientWebSocket and nodeWebSocket, with a ws-backed DegasClient', async () => {
   const browser = await import('../src/index.js');
   const node = await import('../src/node.js');
-  expect(Object.keys(node).sort()).toEqual([...Object.keys(browser), 'NodeClientWebSocket'].sort());
+  expect(Object.keys(node).sort()).toEqual([...Object.keys(browser), 'NodeClientWebSocket', 'nodeWebSocket'].sort());
   expect(node.DegasClient).not.toBe(browser.DegasClient);
   expect(
     new node.DegasClient({ url: 'ws://x', accountId: browser.randomId(), signer: browser.generatePrivateKey() }),

@@ -14,7 +14,7 @@ const rows = OPTION_ROWS.map((r) => {
   const def = defaultText(r.spec);
   return [
     r.gateway ? code(r.name) : '—',
-    code(`--${r.flag} ${r.spec.kind.arg}`),
+    code(`--${r.flag}${r.spec.kind.arg === '' ? '' : ` ${r.spec.kind.arg}`}`),
     code(r.env),
     r.configKey === undefined ? '—' : code(r.configKey),
     cell(r.spec.kind.describe) + (r.spec.kind.repeatable ? ', repeatable' : ''),

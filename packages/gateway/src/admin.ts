@@ -3,7 +3,8 @@
  * registration. It listens on its own port so it can stay off the public network.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { type AddressInfo, isIPv4 } from 'node:net';
 import { idFromHex, idToHex, isIdHex } from '@degas/proto';
 import { isPlainObject, validateDegasUrl, validateToken } from './degas-directory.js';
@@ -143,21 +144,29 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
     return opts.degas;
   };
 
-  const server = createServer(
-    { requestTimeout: 30_000, headersTimeout: 10_000, keepAliveTimeout: 5_000 },
-    (req, res) => {
-      handle(req, res).catch((err: unknown) => {
-        if (err instanceof HttpError) {
-          if (!res.headersSent) sendJson(res, err.status, { error: err.message }, err.headers);
-          else res.destroy();
-          return;
-        }
-        log.error('admin request failed', { path: req.url?.slice(0, 200), error: (err as Error)?.message });
-        if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
+  const serverOptions = { requestTimeout: 30_000, headersTimeout: 10_000, keepAliveTimeout: 5_000 };
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+    handle(req, res).catch((err: unknown) => {
+      if (err instanceof HttpError) {
+        if (!res.headersSent) sendJson(res, err.status, { error: err.message }, err.headers);
         else res.destroy();
-      });
-    },
-  );
+        return;
+      }
+      log.error('admin request failed', { path: req.url?.slice(0, 200), error: (err as Error)?.message });
+      if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
+      else res.destroy();
+    });
+  };
+  let server: Server;
+  if (opts.tls === undefined) server = createServer(serverOptions, onRequest);
+  else {
+    const httpsServer = createHttpsServer(
+      { ...serverOptions, ...opts.tls.serverOptions(), handshakeTimeout: 10_000 },
+      onRequest,
+    );
+    opts.tls.attach(httpsServer);
+    server = httpsServer as unknown as Server;
+  }
   server.maxHeadersCount = 100;
   server.on('clientError', (_err, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');

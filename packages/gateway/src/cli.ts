@@ -120,7 +120,8 @@ async function run(built: Awaited<ReturnType<typeof buildGatewayOptions>>, logge
     return e.code === 'EADDRINUSE' ||
       e.code === 'EADDRNOTAVAIL' ||
       e.code === 'EACCES' ||
-      e.code === 'ETH_RPC_CHAIN_MISMATCH'
+      e.code === 'ETH_RPC_CHAIN_MISMATCH' ||
+      e.name === 'TlsFileError'
       ? ExitCode.USAGE
       : ExitCode.FAILURE;
   }

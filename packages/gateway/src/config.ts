@@ -26,6 +26,7 @@ import {
   OPTION_ROWS,
   type OptionRow,
 } from './options.js';
+import { loadTlsPair, TlsFileError } from './tls.js';
 import type { AccountDirectory, DegasDirectory, GatewayOptions } from './types.js';
 
 export type { DegasConfigEntry } from './options.js';
@@ -79,6 +80,7 @@ function parseArgv(argv: readonly string[]): Map<string, string[]> {
     if (row === undefined) throw new ConfigError(`--${name}`, `unknown option --${name} (see --help)`);
     let value: string;
     if (eq >= 0) value = arg.slice(eq + 1);
+    else if (row.spec.kind.switch === true) value = 'true';
     else {
       const next = argv[i + 1];
       if (next === undefined || (next.startsWith('--') && next.length > 2)) {
@@ -198,6 +200,20 @@ export async function loadConfig(
     }
   }
 
+  const tlsCert = given.get('tlsCert');
+  const tlsKey = given.get('tlsKey');
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) {
+    const [has, lacks] = tlsCert === undefined ? [tlsKey!, '--tls-cert'] : [tlsCert, '--tls-key'];
+    throw new ConfigError(lacks, `${has.label}: needs ${lacks} too`);
+  }
+  const adminTls = given.get('adminTls');
+  if (values.adminTls === true && tlsCert === undefined) {
+    throw new ConfigError(
+      '--admin-tls',
+      `${adminTls!.label}: needs --tls-cert and --tls-key (the certificate it serves)`,
+    );
+  }
+
   let degasFileEntries: DegasConfigEntry[] = [];
   if (values.degasFile !== undefined) {
     try {
@@ -273,6 +289,16 @@ export interface BuiltOptions {
  */
 export async function buildGatewayOptions(config: Config, opts: { logger?: Logger } = {}): Promise<BuiltOptions> {
   const logger = opts.logger ?? silentLogger;
+  if (config.tlsCert !== undefined && config.tlsKey !== undefined) {
+    // Checked here so that a missing or mismatched file is a one-line usage error (exit 2).
+    try {
+      await loadTlsPair(config.tlsCert, config.tlsKey);
+    } catch (err) {
+      if (!(err instanceof TlsFileError)) throw err;
+      const flag = err.problem === 'key' ? '--tls-key' : '--tls-cert';
+      throw new ConfigError(flag, `${flag}: ${err.message}`);
+    }
+  }
   let accounts: AccountDirectory & { close(): void };
   if (config.accountsRpc !== undefined) {
     accounts = createRpcAccountDirectory({
@@ -341,7 +367,10 @@ export function usage(): string {
   const line = (left: string, help: string) => `${left.padEnd(34)} ${help}`;
   const lines = OPTION_ROWS.map((r) => {
     const def = defaultText(r.spec);
-    return line(`  --${r.flag} ${r.spec.kind.arg}`, `${r.spec.help}${def === undefined ? '' : ` (default ${def})`}`);
+    return line(
+      `  --${r.flag}${r.spec.kind.arg === '' ? '' : ` ${r.spec.kind.arg}`}`,
+      `${r.spec.help}${def === undefined ? '' : ` (default ${def})`}`,
+    );
   });
   return [
     'Usage: degas-gateway [--config FILE] [options]',

@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
+import type { Server as TlsServer } from 'node:tls';
 import { CloseCode, ErrorCode } from '@degas/proto';
 import { WebSocketServer } from 'ws';
 import { startAdminServer } from './admin.js';
@@ -24,6 +25,7 @@ import {
   type SessionSettings,
 } from './session.js';
 import { countClose, createStats, type GatewayStats } from './stats.js';
+import { openTlsFiles, type TlsFiles } from './tls.js';
 import type { AdminServer, GatewayOptions, GatewaySnapshot, MutableDegasDirectory } from './types.js';
 import { createUpgradeServer, rejectUpgrade, UpgradeGuard, type UpgradeTicket } from './upgrade.js';
 import { createVerifier, type Verifier, type VerifierKind } from './verifier.js';
@@ -37,8 +39,10 @@ export interface GatewayHandle {
   readonly port: number;
   /** The admin HTTP port, or undefined without an admin server. */
   readonly adminPort: number | undefined;
-  /** The HTTP server the gateway listens on (its own, or the one passed as `server`). */
+  /** The HTTP server the gateway listens on (its own, or the one passed as `server`); an `https.Server` with `tlsCert`. */
   readonly server: HttpServer | undefined;
+  /** The certificate files in use with `tlsCert`/`tlsKey` (reload events, `reload()`), else undefined. */
+  readonly tls: TlsFiles | undefined;
   /** Which signature verifier runs. */
   readonly verifier: VerifierKind;
   /** Whether ws masks/unmasks with the `bufferutil` addon ("bufferutil") or in JavaScript ("js"). */
@@ -95,6 +99,11 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
   const log = o.logger;
   const stats = createStats();
   const masking = detectMasking();
+  // First: a missing or mismatched certificate must fail the start before anything else runs.
+  const tlsFiles =
+    o.tlsCert === undefined || o.tlsKey === undefined
+      ? undefined
+      : await openTlsFiles({ certFile: o.tlsCert, keyFile: o.tlsKey, logger: log });
   // Contract-wallet logins: only with an endpoint (eth-rpc.ts loads viem).
   let ethRpc: EthRpc | undefined;
   if (o.ethRpc !== undefined && o.ethRpc.length > 0) {
@@ -115,6 +124,10 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
     wallets: ethRpc,
     stats,
     logger: log,
+  }).catch((err: unknown) => {
+    tlsFiles?.close();
+    ethRpc?.close();
+    throw err;
   });
   // A single node keeps the state of ended sessions for the resume window.
   const registry: SessionRegistry = options.registry ?? new LocalRegistry({ retainEndedMs: o.resumeWindowMs });
@@ -148,6 +161,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
     });
   } catch (err) {
     await verifier.close();
+    tlsFiles?.close();
     throw err;
   }
   const resume = resumePolicy(
@@ -295,7 +309,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
   if (!o.noServer) {
     if (o.server !== undefined) server = o.server;
     else {
-      server = createUpgradeServer(o.headersTimeoutMs);
+      server = createUpgradeServer(o.headersTimeoutMs, tlsFiles?.serverOptions());
       ownServer = true;
     }
     server.on('upgrade', handleUpgrade);
@@ -317,6 +331,33 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
         });
       });
     }
+    if (ownServer && tlsFiles !== undefined) {
+      const tlsServer = server as unknown as TlsServer;
+      tlsFiles.attach(tlsServer);
+      // The guard tracks and gates the TCP socket (so a waiting login costs no TLS handshake
+      // either); the upgrade request arrives on the TLS socket made from it, which must find the
+      // same ticket and login slot. Node does not link the two publicly; the peer address does.
+      const tcpByPeer = new Map<string, Socket>();
+      tlsServer.on('connection', (socket: Socket) => {
+        const key = `${socket.remoteAddress}|${socket.remotePort}`;
+        tcpByPeer.set(key, socket);
+        socket.once('close', () => {
+          if (tcpByPeer.get(key) === socket) tcpByPeer.delete(key);
+        });
+      });
+      tlsServer.on('secureConnection', (tlsSocket) => {
+        const key = `${tlsSocket.remoteAddress}|${tlsSocket.remotePort}`;
+        const tcp = tcpByPeer.get(key);
+        tcpByPeer.delete(key);
+        if (tcp !== undefined) guard.adopt(tlsSocket, tcp);
+      });
+      tlsServer.on('tlsClientError', (_err, socket) => {
+        // A plain ws:// client, a TLS version below 1.2, a client that rejects our certificate;
+        // the TCP socket's close ends its login slot.
+        stats.tlsHandshakeFailures++;
+        socket.destroy();
+      });
+    }
     if (ownServer) {
       const s = server;
       await new Promise<void>((resolve, reject) => {
@@ -331,6 +372,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
         });
       }).catch(async (err: unknown) => {
         await Promise.allSettled([verifier.close(), registry.close()]);
+        tlsFiles?.close();
         throw err;
       });
       s.on('error', (err: Error) => log.error('http server error', { error: err.message }));
@@ -362,6 +404,14 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
       verifierPending: verifier.pending(),
       draining: guard.draining,
       registry: registry.snapshot(),
+      tls:
+        tlsFiles === undefined
+          ? undefined
+          : {
+              notAfter: tlsFiles.current.notAfter,
+              reloads: tlsFiles.reloads,
+              reloadFailures: tlsFiles.reloadFailures,
+            },
       ethRpc:
         ethRpc === undefined
           ? []
@@ -376,6 +426,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
         host: o.adminHost,
         port: o.adminPort,
         token: o.adminToken,
+        tls: o.adminTls ? tlsFiles : undefined,
         stats,
         snapshot,
         degas: isMutable(options.degas) ? options.degas : undefined,
@@ -398,6 +449,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
       if (ownServer) server?.close();
       await Promise.allSettled([verifier.close(), registry.close()]);
       ethRpc?.close();
+      tlsFiles?.close();
       throw err;
     }
   }
@@ -406,6 +458,8 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
     port,
     admin_port: admin?.port,
     mode: o.noServer ? 'noServer' : ownServer ? 'port' : 'server',
+    tls: tlsFiles !== undefined,
+    admin_tls: o.adminTls,
     verifier: verifier.kind,
     verifier_threads: verifier.threads,
     verifier_nice: verifier.nice,
@@ -441,6 +495,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
       await links.close(Math.max(100, o.shutdownTimeoutMs - (performance.now() - started)));
       await verifier.close();
       ethRpc?.close();
+      tlsFiles?.close();
       await Promise.allSettled([
         registry.close(),
         Promise.resolve().then(() => options.accounts.close?.()),
@@ -463,6 +518,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
     port,
     adminPort: admin?.port,
     server,
+    tls: tlsFiles,
     verifier: verifier.kind,
     masking,
     stats,

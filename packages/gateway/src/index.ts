@@ -28,6 +28,13 @@ export {
 } from './registry.js';
 export type { ResumeResult } from './resume.js';
 export type { AuthFailReason, GatewayStats, UpgradeRejectReason } from './stats.js';
+export {
+  TlsFileError,
+  type TlsFileProblem,
+  type TlsFiles,
+  type TlsFilesEvents,
+  type TlsPair,
+} from './tls.js';
 export type {
   Account,
   AccountDirectory,

@@ -265,6 +265,16 @@ export function renderMetrics(stats: GatewayStats, snapshot: GatewaySnapshot): s
     }
   }
 
+  if (snapshot.tls !== undefined) {
+    w.family('tls_certificate_expiry_seconds', 'gauge', 'Expiry of the certificate in use (Unix time, seconds).');
+    w.sample('tls_certificate_expiry_seconds', Math.floor(snapshot.tls.notAfter / 1000));
+    w.family('tls_reloads_total', 'counter', 'Certificate reloads after a file change, by result.');
+    w.sample('tls_reloads_total', snapshot.tls.reloads, { result: 'ok' });
+    w.sample('tls_reloads_total', snapshot.tls.reloadFailures, { result: 'refused' });
+    w.family('tls_handshake_failures_total', 'counter', 'TLS handshakes on the client port that failed.');
+    w.sample('tls_handshake_failures_total', stats.tlsHandshakeFailures);
+  }
+
   w.family('draining', 'gauge', '1 while the gateway is shutting down.');
   w.sample('draining', snapshot.draining ? 1 : 0);
 

@@ -67,6 +67,8 @@ export interface OptionKind<T> {
   readonly max?: number;
   /** Lists: the flag may be given more than once; the environment holds a comma-separated list. */
   readonly repeatable?: boolean;
+  /** A switch: on the command line the flag alone means true (`--admin-tls`); `--flag=false` turns it off. */
+  readonly switch?: boolean;
   /**
    * Turns the text of a flag or environment variable (or a string in the config file) into a
    * value for {@link check}; for a list, the text of one item. Absent: the text is the value.
@@ -167,6 +169,23 @@ export function text(arg: string): OptionKind<string> {
     },
   };
 }
+
+/** On or off: a flag without a value on the command line; true/false (1/0, yes/no, on/off) as text. */
+export const onOff: OptionKind<boolean> = {
+  arg: '',
+  describe: 'switch: true or false',
+  switch: true,
+  fromText(text) {
+    const t = text.trim().toLowerCase();
+    if (t === 'true' || t === '1' || t === 'yes' || t === 'on') return true;
+    if (t === 'false' || t === '0' || t === 'no' || t === 'off') return false;
+    return text;
+  },
+  check(v) {
+    if (typeof v !== 'boolean') throw new TypeError(`expected true or false, got ${shown(v)}`);
+    return v;
+  },
+};
 
 /** A bearer token: 1 to 4096 visible ASCII characters. */
 export const token: OptionKind<string> = {
@@ -451,6 +470,16 @@ export const GATEWAY_OPTIONS = {
     help: 'admin HTTP port for /healthz /readyz /metrics /v1/degas; 0 = any free port, off = none',
   },
   adminToken: { kind: token, help: "bearer token for the admin API's PUT/DELETE (without it they answer 403)" },
+  tlsCert: {
+    kind: path,
+    help: 'certificate (PEM, leaf then intermediates): serve wss:// on the client port; reloaded when it changes',
+  },
+  tlsKey: { kind: path, help: 'private key of the tls-cert certificate (PEM, unencrypted)' },
+  adminTls: {
+    kind: onOff,
+    default: false,
+    help: 'serve the admin API over HTTPS with the tls-cert certificate',
+  },
   internalToken: { kind: token, help: 'bearer token sent to Degas instances that have none of their own' },
   authDomain: { kind: text('NAME'), default: DEFAULT_AUTH_DOMAIN, help: 'EIP-712 domain name' },
   authMessage: {
@@ -782,6 +811,13 @@ export function resolveGatewayOptions(options: GatewayOptions): ResolvedGatewayO
     throw new TypeError('logger must be a Logger');
   }
   const o = resolveSchemaOptions(options);
+  if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) {
+    throw new TypeError(o.tlsCert === undefined ? 'tlsKey needs tlsCert' : 'tlsCert needs tlsKey');
+  }
+  if (o.tlsCert !== undefined && modes.length === 1) {
+    throw new TypeError(`tlsCert cannot be combined with ${modes[0]} (pass an https.Server as server instead)`);
+  }
+  if (o.adminTls && o.tlsCert === undefined) throw new TypeError('adminTls needs tlsCert and tlsKey');
   return {
     ...o,
     server: options.server,

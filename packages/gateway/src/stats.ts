@@ -68,6 +68,8 @@ export interface GatewayStats {
   verifyBucketCounts: number[];
   verifySumMs: number;
   verifyCount: number;
+  /** TLS handshakes on the client port that failed (plain ws://, old TLS versions, bad clients). */
+  tlsHandshakeFailures: number;
 }
 
 /**
@@ -100,6 +102,7 @@ export function createStats(): GatewayStats {
     verifyBucketCounts: new Array<number>(VERIFY_BUCKETS_MS.length + 1).fill(0),
     verifySumMs: 0,
     verifyCount: 0,
+    tlsHandshakeFailures: 0,
   };
 }
 

@@ -8,6 +8,7 @@ import type { Logger } from './logger.js';
 import type { SchemaGatewayOptions } from './options.js';
 import type { RegistrySnapshot, SessionRegistry } from './registry.js';
 import type { GatewayStats } from './stats.js';
+import type { TlsFiles } from './tls.js';
 
 /** An Ethereum signer of an account. `address` is lowercase `0x` + 40 hex. */
 export interface EthereumSigner {
@@ -69,6 +70,8 @@ export interface GatewaySnapshot {
   registry?: RegistrySnapshot;
   /** Contract-wallet endpoints (`ethRpc`), with their counters; empty without any. */
   ethRpc?: (EthRpcEndpointStatus & { stats: EthRpcEndpointStats })[];
+  /** Present when the client port serves TLS. */
+  tls?: { notAfter: number; reloads: number; reloadFailures: number } | undefined;
 }
 
 /** What the admin HTTP server needs from the gateway. */
@@ -82,6 +85,8 @@ export interface AdminServerOptions {
   snapshot(): GatewaySnapshot;
   /** Present when the Degas directory accepts registrations. */
   degas?: MutableDegasDirectory | undefined;
+  /** Serve HTTPS with this certificate (reloaded with it). Default: plain HTTP. */
+  tls?: TlsFiles | undefined;
   /** 200 on /readyz once this returns true. */
   ready(): boolean;
   /** Extra lines of the /readyz body (e.g. contract-wallet endpoint health); they do not change the status. */
@@ -92,6 +97,7 @@ export interface AdminServerOptions {
 /** A running admin HTTP server. */
 export interface AdminServer {
   readonly port: number;
+  /** An `https.Server` when started with `tls`. */
   readonly server: HttpServer;
   close(): Promise<void>;
 }

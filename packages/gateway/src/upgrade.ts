@@ -5,10 +5,19 @@
  * (429). "IP" is the client address: the TCP peer, or the one a trusted proxy reports in
  * `X-Forwarded-For`.
  */
-import { createServer, type IncomingMessage, type Server, STATUS_CODES } from 'node:http';
+import {
+  createServer,
+  type IncomingMessage,
+  type Server,
+  type ServerOptions,
+  type ServerResponse,
+  STATUS_CODES,
+} from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { BlockList, isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
+import type { TlsOptions } from 'node:tls';
 import type { Logger } from './logger.js';
 import type { GatewayStats, UpgradeRejectReason } from './stats.js';
 
@@ -387,6 +396,17 @@ export class UpgradeGuard {
     socket.once('close', () => this.release(ticket));
   }
 
+  /**
+   * `outer` (a TLS socket) wraps `inner`, a socket already tracked and gated: lookups by `outer`,
+   * the socket the upgrade request arrives on, find the same ticket and login slot.
+   */
+  adopt(outer: Duplex, inner: Duplex): void {
+    const ticket = this.tickets.get(inner);
+    if (ticket !== undefined) this.tickets.set(outer, ticket);
+    const slot = this.slots.get(inner);
+    if (slot !== undefined) this.slots.set(outer, slot);
+  }
+
   /** Accepted connections waiting for a login slot. */
   get loginsWaiting(): number {
     return this.waiting.length - this.waitingAt;
@@ -528,28 +548,29 @@ function noop(): void {}
 
 /**
  * The HTTP server the gateway creates in own-port mode: plain requests get 426, `headersTimeout`
- * bounds slow upgrade requests (Node checks it every `connectionsCheckingInterval`).
+ * bounds slow upgrade requests (Node checks it every `connectionsCheckingInterval`). With `tls`,
+ * an HTTPS server (`wss://`) whose TLS handshakes are bounded by the same timeout.
  * @example
  * const server = createUpgradeServer(10_000);
  */
-export function createUpgradeServer(headersTimeoutMs: number): Server {
-  const server = createServer(
-    {
-      headersTimeout: headersTimeoutMs,
-      requestTimeout: Math.max(headersTimeoutMs, 30_000),
-      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(headersTimeoutMs / 4))),
-      keepAliveTimeout: 5_000,
-    },
-    (req, res) => {
-      const body = STATUS_CODES[426] ?? 'Upgrade Required';
-      res.writeHead(426, {
-        'Content-Type': 'text/plain',
-        'Content-Length': Buffer.byteLength(body),
-        Connection: 'close',
-      });
-      res.end(body);
-      req.resume();
-    },
-  );
-  return server;
+export function createUpgradeServer(headersTimeoutMs: number, tls?: TlsOptions): Server {
+  const options: ServerOptions = {
+    headersTimeout: headersTimeoutMs,
+    requestTimeout: Math.max(headersTimeoutMs, 30_000),
+    connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(headersTimeoutMs / 4))),
+    keepAliveTimeout: 5_000,
+  };
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+    const body = STATUS_CODES[426] ?? 'Upgrade Required';
+    res.writeHead(426, {
+      'Content-Type': 'text/plain',
+      'Content-Length': Buffer.byteLength(body),
+      Connection: 'close',
+    });
+    res.end(body);
+    req.resume();
+  };
+  if (tls === undefined) return createServer(options, onRequest);
+  // A client that never finishes its TLS handshake holds a socket like a slow upgrade request.
+  return createHttpsServer({ ...options, ...tls, handshakeTimeout: headersTimeoutMs }, onRequest) as unknown as Server;
 }

@@ -7,6 +7,7 @@ test('@degas/gateway export list', async () => {
       'Delivery',
       'LocalRegistry',
       'METRICS_CONTENT_TYPE',
+      'TlsFileError',
       'addAccount',
       'buildGatewayOptions',
       'chainDegasDirectories',

@@ -373,7 +373,11 @@ export interface TestEnv {
   stop(): Promise<void>;
 }
 
-export async function startEnv(options: Partial<GatewayOptions> = {}): Promise<TestEnv> {
+/** `clientDefaults` apply to every `env.client()` (e.g. `{ ca }` for a TLS gateway). */
+export async function startEnv(
+  options: Partial<GatewayOptions> = {},
+  clientDefaults: WebSocket.ClientOptions = {},
+): Promise<TestEnv> {
   const accounts = new MemoryAccounts();
   const directory = new MemoryDegasDirectory();
   const gw = await startGateway({
@@ -387,13 +391,13 @@ export async function startEnv(options: Partial<GatewayOptions> = {}): Promise<T
   });
   const env: TestEnv = {
     gw,
-    url: `ws://127.0.0.1:${gw.port}`,
+    url: `${gw.tls === undefined ? 'ws' : 'wss'}://127.0.0.1:${gw.port}`,
     accounts,
     directory,
     clients: [],
     degas: [],
     client(clientOptions) {
-      const c = new TestClient(env.url, clientOptions);
+      const c = new TestClient(env.url, { ...clientDefaults, ...clientOptions });
       env.clients.push(c);
       return c;
     },

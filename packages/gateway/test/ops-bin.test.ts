@@ -25,6 +25,7 @@ import {
   idFromHex,
   idToHex,
 } from '@degas/proto';
+import { createTestCa } from '@degas/test-utils';
 import { type WebSocket, WebSocketServer, WebSocket as WsClient } from 'ws';
 
 const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '../dist/bin.js');
@@ -444,3 +445,75 @@ test('--admin-host 0.0.0.0 without a token logs a warning naming the risk; with 
     expect(await closed.exited).toEqual({ code: 0, signal: null });
   }
 });
+
+test('--tls-cert/--tls-key: missing, unreadable or mismatched files exit 2 with one line; a good pair serves wss://', async () => {
+  const ca = await createTestCa();
+  try {
+    const [a, b] = await Promise.all([ca.issue('bin-a'), ca.issue('bin-b')]);
+    const accounts = await oneAccountFile('tls-accounts.json');
+    const cases: [string[], RegExp][] = [
+      [
+        ['--tls-cert', join(ca.dir, 'none.crt'), '--tls-key', a.keyFile],
+        /^degas-gateway: --tls-cert: cannot read .*none\.crt: no such file$/,
+      ],
+      [['--tls-cert', ca.dir, '--tls-key', a.keyFile], /^degas-gateway: --tls-cert: cannot read .*: EISDIR$/],
+      [
+        ['--tls-cert', a.certFile, '--tls-key', b.keyFile],
+        /^degas-gateway: --tls-cert: the key in .* does not belong to the certificate in .*$/,
+      ],
+      [
+        ['--tls-cert', a.certFile, '--tls-key', a.certFile],
+        /^degas-gateway: --tls-key: .* is not an unencrypted PEM private key/,
+      ],
+      [['--tls-cert', a.certFile], /^degas-gateway: --tls-cert: needs --tls-key too$/],
+      [['--admin-tls'], /^degas-gateway: --admin-tls: needs --tls-cert and --tls-key/],
+    ];
+    for (const [args, line] of cases) {
+      const r = await runBinStderr(['--port=0', '--admin-port=0', '--accounts', accounts, ...args]);
+      expect({ args, code: r.code }).toEqual({ args, code: 2 });
+      expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+      expect(r.stderr.trimEnd()).toMatch(line);
+    }
+    const gw = await startBin([
+      '--accounts',
+      accounts,
+      '--tls-cert',
+      a.certFile,
+      '--tls-key',
+      a.keyFile,
+      '--admin-tls',
+    ]);
+    proc = gw.child;
+    try {
+      const ws = new WsClient(`wss://127.0.0.1:${gw.port}`, { ca: ca.certPem });
+      await new Promise<void>((r, j) => {
+        ws.once('open', () => r());
+        ws.once('error', j);
+      });
+      ws.close();
+      const started = gw.stderr
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .find((l) => l.msg === 'gateway started');
+      expect(started).toMatchObject({ tls: true, admin_tls: true });
+    } finally {
+      gw.child.kill('SIGTERM');
+      expect((await gw.exited).code).toBe(0);
+    }
+  } finally {
+    await ca.close();
+  }
+});
+
+function runBinStderr(args: string[]): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((done) => {
+    const c = spawn(process.execPath, [BIN, ...args], {
+      env: { PATH: process.env.PATH },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    c.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    c.on('close', (code) => done({ code, stderr }));
+  });
+}

@@ -383,3 +383,37 @@ describe('buildGatewayOptions', () => {
     ).toMatch(/accounts\[0\]\.id/);
   });
 });
+
+describe('TLS options', () => {
+  test('--tls-cert/--tls-key are paths; --admin-tls is a switch (flag, env or config file)', async () => {
+    const both = ['--tls-cert', 'c.pem', '--tls-key', 'k.pem'];
+    expect(await load(both)).toMatchObject({
+      tlsCert: join(dir, 'c.pem'),
+      tlsKey: join(dir, 'k.pem'),
+      adminTls: false,
+    });
+    expect((await load([...both, '--admin-tls'])).adminTls).toBe(true);
+    expect((await load([...both, '--admin-tls=false'])).adminTls).toBe(false);
+    // The switch takes no value: what follows it is the next option.
+    expect(await load(['--admin-tls', ...both])).toMatchObject({ adminTls: true, tlsCert: join(dir, 'c.pem') });
+    expect((await load([], { DEGAS_TLS_CERT: 'c.pem', DEGAS_TLS_KEY: 'k.pem', DEGAS_ADMIN_TLS: 'yes' })).adminTls).toBe(
+      true,
+    );
+    const file = await cfg('tls.json', { tlsCert: 'c.pem', tlsKey: 'k.pem', adminTls: true });
+    expect(await load(['--config', file])).toMatchObject({ tlsCert: join(dir, 'c.pem'), adminTls: true });
+  });
+
+  test.each([
+    [['--tls-cert', 'c.pem'], '--tls-key', /--tls-cert: needs --tls-key too/],
+    [['--tls-key', 'k.pem'], '--tls-cert', /--tls-key: needs --tls-cert too/],
+    [['--admin-tls'], '--admin-tls', /--admin-tls: needs --tls-cert and --tls-key/],
+    [['--tls-cert', 'c.pem', '--tls-key', 'k.pem', '--admin-tls=maybe'], '--admin-tls', /expected true or false/],
+  ])('%j is refused', async (argv, flag, why) => {
+    expect(await configError(load(argv), flag)).toMatch(why);
+  });
+
+  test('a config file value of the wrong type is refused', async () => {
+    const file = await cfg('tls-bad.json', { tlsCert: 'c.pem', tlsKey: 'k.pem', adminTls: 'sometimes' });
+    expect(await configError(load(['--config', file]), '--admin-tls')).toMatch(/expected true or false/);
+  });
+});

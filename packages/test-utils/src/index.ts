@@ -5,6 +5,8 @@
  */
 export type { DirectoryAccount, DirectorySigner, MemoryAccountDirectory, TestAccount } from './accounts.js';
 export { memoryAccounts, testAccount, testAccountId, testDegasId, testKey } from './accounts.js';
+export type { TestCa, TestCertificate } from './certs.js';
+export { createTestCa } from './certs.js';
 export type { TestDegas, TestDegasMode, TestDegasOptions } from './degas.js';
 export { startBlackhole, startTestDegas } from './degas.js';
 export type { LoginCapable, LoginResult } from './login.js';

@@ -4,9 +4,11 @@
  * real gateway with a test key, and exchanges messages with a real Degas (@degas/degas-sdk).
  */
 
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type RequestListener, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -19,7 +21,15 @@ import {
   startGateway,
 } from '@degas/gateway';
 import { decodeClientMessage, idToHex } from '@degas/proto';
-import { type SpawnedGateway, spawnGateway, testAccount, testDegasId, testKey } from '@degas/test-utils';
+import {
+  createTestCa,
+  type SpawnedGateway,
+  spawnGateway,
+  type TestCa,
+  testAccount,
+  testDegasId,
+  testKey,
+} from '@degas/test-utils';
 import * as esbuild from 'esbuild';
 import { type TypedDataDomain, type TypedDataField, Wallet } from 'ethers';
 import { type Browser, chromium, type Page } from 'playwright-core';
@@ -70,6 +80,19 @@ let webUrl: string;
 let gatewayUrl: string;
 let bundledInputs: string[];
 let browser: Browser;
+let ca: TestCa;
+let tlsGateway: GatewayHandle;
+let tlsGatewayUrl: string;
+let secureWeb: Server;
+let secureWebUrl: string;
+
+function run(cmd: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) =>
+    execFile(cmd, args, { timeout: 30_000 }, (err, _out, stderr) =>
+      err ? reject(new Error(`${cmd} failed: ${String(stderr).trim() || err.message}`)) : resolve(),
+    ),
+  );
+}
 
 function listen(server: Server): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -78,7 +101,7 @@ function listen(server: Server): Promise<number> {
   });
 }
 
-async function openTestPage(): Promise<{
+async function openTestPage(url = webUrl): Promise<{
   page: Page;
   framesSent: (string | Buffer)[];
   framesReceived: (string | Buffer)[];
@@ -93,7 +116,7 @@ async function openTestPage(): Promise<{
     ws.on('framereceived', ({ payload }) => framesReceived.push(payload));
   });
   page.on('pageerror', (err) => pageErrors.push(err));
-  await page.goto(webUrl);
+  await page.goto(url);
   await page.waitForFunction(() => (globalThis as unknown as TestWindow).degasTestReady === true);
   return { page, framesSent, framesReceived, pageErrors };
 }
@@ -151,7 +174,7 @@ beforeAll(async () => {
   const bundle = result.outputFiles[0]!.text;
   const html =
     '<!doctype html><meta charset="utf-8"><title>degas</title><script type="module" src="/bundle.js"></script>';
-  web = createServer((req, res) => {
+  const serve: RequestListener = (req, res) => {
     if (req.url === '/') {
       res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end(html);
     } else if (req.url === '/bundle.js') {
@@ -159,11 +182,38 @@ beforeAll(async () => {
     } else {
       res.writeHead(404).end();
     }
-  });
+  };
+  web = createServer(serve);
   webUrl = `http://127.0.0.1:${await listen(web)}/`;
+
+  // TLS: a private CA that the browser trusts the way a user or an administrator adds one (an NSS
+  // certificate store in the browser's home directory, with Debian's certutil), a gateway serving
+  // wss:// and the same page served over https://, both with certificates that CA signed.
+  ca = await createTestCa();
+  const cert = await ca.issue('browser-test');
+  const home = join(dir, 'home');
+  const nssdb = `sql:${join(home, '.pki', 'nssdb')}`;
+  await mkdir(join(home, '.pki', 'nssdb'), { recursive: true });
+  await run('certutil', ['-d', nssdb, '-N', '--empty-password']);
+  await run('certutil', ['-d', nssdb, '-A', '-n', 'degas-test-ca', '-t', 'C,,', '-i', ca.certFile]);
+  tlsGateway = await startGateway({
+    host: '127.0.0.1',
+    port: 0,
+    adminPort: false,
+    accounts,
+    degas: createStaticDegasDirectory([{ id: degasId, url: `ws://127.0.0.1:${degasPort}` }]),
+    internalToken: TOKEN,
+    verifierThreads: 1,
+    tlsCert: cert.certFile,
+    tlsKey: cert.keyFile,
+  });
+  tlsGatewayUrl = `wss://127.0.0.1:${tlsGateway.port}`;
+  secureWeb = createHttpsServer({ cert: cert.certPem, key: cert.keyPem }, serve) as unknown as Server;
+  secureWebUrl = `https://127.0.0.1:${await listen(secureWeb)}/`;
 
   browser = await chromium.launch({
     executablePath: CHROMIUM,
+    env: { ...process.env, HOME: home },
     args: [
       '--headless=new',
       '--no-sandbox',
@@ -180,7 +230,10 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await new Promise<void>((resolve) => (web ? web.close(() => resolve()) : resolve()));
+  await new Promise<void>((resolve) => (secureWeb ? secureWeb.close(() => resolve()) : resolve()));
   await gateway?.close();
+  await tlsGateway?.close();
+  await ca?.close();
   await degas?.close();
   accounts?.close();
   if (dir) await rm(dir, { recursive: true, force: true });
@@ -233,6 +286,29 @@ test('a page logs in with a key and exchanges messages with a Degas through the 
   // auth_request, auth_ok, 4 echoes, DEGAS_ERROR: binary too.
   expect(framesReceived.length).toBe(7);
   expect(framesReceived.filter((f) => typeof f === 'string')).toEqual([]);
+}, 20_000);
+
+test('a page served over https:// logs in over wss:// to a gateway whose certificate the browser trusts through its CA', async () => {
+  const { page, pageErrors } = await openTestPage(secureWebUrl);
+  expect(page.url()).toBe(secureWebUrl);
+  expect(await page.evaluate(() => (globalThis as unknown as { isSecureContext: boolean }).isSecureContext)).toBe(true);
+  const result = await page.evaluate((args) => (globalThis as unknown as TestWindow).degasTest.echo(args), {
+    url: tlsGatewayUrl,
+    accountId: alice.idHex,
+    privateKey: hexKey(41),
+    degasId,
+    unknownDegasId,
+    texts: ['over wss'],
+  });
+  await page.close();
+  expect(pageErrors).toEqual([]);
+  expect(result.states).toEqual(['connecting', 'authenticating', 'connected', 'closed']);
+  expect(result.received[0]).toEqual({
+    degasIdHex: degasId,
+    text: 'echo:over wss',
+    hex: Buffer.from('echo:over wss').toString('hex'),
+    isUint8Array: true,
+  });
 }, 20_000);
 
 test('a page that signs with a key the account does not know gets AuthError and stays closed', async () => {
