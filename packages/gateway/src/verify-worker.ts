@@ -72,8 +72,12 @@ function lowerOwnPriority(delta: number): VerifyWorkerReady {
 if (parentPort !== null) {
   const port = parentPort;
   const data = workerData as VerifyWorkerData;
-  port.postMessage(lowerOwnPriority(data.niceDelta));
+  const ready = lowerOwnPriority(data.niceDelta);
+  // Ready only once the verifier (and the native addon, when used) has loaded: a pool closed right
+  // after it started terminates its workers, and terminating a thread while node-addon-api is
+  // still loading aborts the whole process.
   const verify = makeLoginVerifier(data.kind, data.message, data.domainName);
+  port.postMessage(ready);
   port.on('message', (batch: VerifyBatch) => {
     const n = batch.challenges.length;
     const results = new Uint8Array(n);

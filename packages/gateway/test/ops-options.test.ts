@@ -60,7 +60,8 @@ let fileSeq = 0;
 
 /** Runs the bin with `values` set from `source`. */
 async function binWith(source: Source, values: readonly Case[]): Promise<BinResult> {
-  const args = ['--accounts', accountsFile];
+  // Cluster options need --nats; --check-config never dials it.
+  const args = ['--accounts', accountsFile, '--nats', 'nats://127.0.0.1:4222'];
   const env: NodeJS.ProcessEnv = {};
   if (source === 'flag') for (const c of values) args.push(`--${c.row.flag}=${c.value}`);
   else if (source === 'env') for (const c of values) env[c.row.env] = String(c.value);
