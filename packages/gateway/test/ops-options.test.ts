@@ -194,7 +194,7 @@ test('every option of startGateway that the schema declares is on the command li
 });
 
 test.each([
-  ['port with server', { port: 8080, server: {} }, /port cannot be combined with server/],
+  ['port with server', { port: 0, server: {} }, /port cannot be combined with server/],
   ['host with noServer', { host: '127.0.0.1', noServer: true }, /host cannot be combined with noServer/],
   ['server with noServer', { server: {}, noServer: true }, /either server or noServer/],
 ])('startGateway rejects contradictory options: %s', async (_name, extra, message) => {

@@ -4,6 +4,7 @@
  * test wallets deployed on it. To add a wallet, add its contract to contracts/TestWallets.sol and
  * deploy it in `deployWallets`.
  */
+import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -205,7 +206,8 @@ export async function deployWallets(chain: LocalChain, owner: Hex, counterfactua
     const { abi, bytecode } = chain.contracts[name]!;
     const hash = await wallet.deployContract({ abi, bytecode, args, gas: 10_000_000n } as never);
     const receipt = await publicClient.waitForTransactionReceipt({ hash, pollingInterval: 20 });
-    if (receipt.status !== 'success' || receipt.contractAddress == null) throw new Error(`deploying ${name} failed`);
+    assert.equal(receipt.status, 'success', `deploying ${name} failed`);
+    assert.ok(receipt.contractAddress != null, `deploying ${name} gave no contract address`);
     return receipt.contractAddress;
   };
   const factoryAbi = chain.contracts.OwnerWalletFactory!.abi;
