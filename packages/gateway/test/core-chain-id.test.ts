@@ -3,7 +3,7 @@
  * data with the chain id the client signed with (0/absent = 1), and `authChainIds`
  * (`--auth-chain-id`) restricts the accepted ones.
  */
-import { MAX_CHAIN_ID, privateKeySigner } from '@degas/auth-eth';
+import { loginTypedData, MAX_CHAIN_ID, privateKeySigner } from '@degas/auth-eth';
 import { ErrorCode } from '@degas/proto';
 import { AUTH_FAIL_DETAIL } from '../src/session.js';
 import { startEnv, type TestAccount, TestClient, type TestEnv } from './helpers.js';
@@ -97,22 +97,9 @@ test('an 8193-byte signature is AUTH_FAIL, and so is a 64-byte one with no contr
   env = await startEnv();
   const account = env.account();
   await expectAuthFail(await attempt(account, 1, 1n, new Uint8Array(8193).fill(7)));
-  const sig = await privateKeySigner(account.key).signTypedData({
-    domain: { name: 'x', version: '1', chainId: 1 },
-    types: {
-      EIP712Domain: [
-        { name: 'name', type: 'string' },
-        { name: 'version', type: 'string' },
-        { name: 'chainId', type: 'uint256' },
-      ],
-      Login: [
-        { name: 'Message', type: 'string' },
-        { name: 'Challenge', type: 'string' },
-      ],
-    },
-    primaryType: 'Login',
-    message: { Message: 'a', Challenge: 'b' },
-  });
+  const sig = await privateKeySigner(account.key).signTypedData(
+    loginTypedData({ Message: 'a', Challenge: 'b' }, { domainName: 'x', chainId: 1 }),
+  );
   await expectAuthFail(await attempt(account, 1, 1n, sig.subarray(0, 64)));
   expect(env.gw.stats.authFailures.bad_signature).toBe(2);
 });
