@@ -9,13 +9,13 @@ import {
   type DegasMessage,
   decodeDegasMessage,
   ErrorCode,
-  type ErrorFrameEncoder,
   gatewayDegasEncoder,
   gatewayInternalErrorEncoder,
   idKey,
   idToHex,
   Limits,
 } from '@degas/proto';
+import { canonicalToClientIdOffset, errorEncoderCache, rewriteToClientFrame } from '@degas/proto/wire';
 import WebSocket from 'ws';
 import type { Logger } from './logger.js';
 import { Delivery, type DeliveryOrigin, type SessionRegistry } from './registry.js';
@@ -27,75 +27,8 @@ const CORK_BELOW = 8192;
 /** degas_to_client payloads at least this large are forwarded by rewriting the frame in place. */
 const IN_PLACE_MIN = 1024;
 
-/** End offset of the last readVarint call (a module scratch, so the hot path allocates no tuple). */
-let varintEnd = 0;
-
-/** Reads a varint of at most 5 bytes at `pos`; -1 when truncated or longer. Sets `varintEnd`. */
-function readVarint(b: Uint8Array, pos: number): number {
-  let value = 0;
-  for (let shift = 0; shift <= 28; shift += 7) {
-    if (pos >= b.length) {
-      varintEnd = pos;
-      return -1;
-    }
-    const c = b[pos++]!;
-    value |= (c & 0x7f) << shift;
-    if (c < 0x80) {
-      varintEnd = pos;
-      return value;
-    }
-  }
-  varintEnd = pos;
-  return -1;
-}
-
-function varintSize(n: number): number {
-  return n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5;
-}
-
-/**
- * If `frame` is `DegasMessage{degas_to_client{account_id (16 bytes), payload}}` in exactly the
- * canonical layout `0a len 0a 10 <id> 12 len <payload>` (minimal varints, no other fields), returns
- * the offset of the id; otherwise -1. `GatewayMessage{degas{degas_id, payload}}` has the same
- * layout with tag 0x1a, so such a frame becomes the client frame by changing the tag and the id,
- * byte for byte what gatewayDegasEncoder writes.
- * @example
- * const at = canonicalToClientIdOffset(frame);
- * if (at >= 0) { frame[0] = 0x1a; frame.set(degasId, at); client.send(frame); }
- */
-export function canonicalToClientIdOffset(frame: Uint8Array): number {
-  if (frame[0] !== 0x0a) return -1;
-  const body = readVarint(frame, 1);
-  const p1 = varintEnd;
-  if (body < 0 || p1 - 1 !== varintSize(body) || p1 + body !== frame.length) return -1;
-  if (frame[p1] !== 0x0a || frame[p1 + 1] !== 16 || frame[p1 + 18] !== 0x12) return -1;
-  const plen = readVarint(frame, p1 + 19);
-  const p2 = varintEnd;
-  if (plen <= 0 || p2 - (p1 + 19) !== varintSize(plen) || p2 + plen !== frame.length) return -1;
-  return p1 + 2;
-}
-
-/** Hand-written error encoders per code and detail (the gateway's details are a few constants). */
-const internalErrorEncoders = new Map<number, Map<string, ErrorFrameEncoder>>();
-const MAX_DETAILS_PER_CODE = 64;
-
-/**
- * A Degas writing to players who left gets one CLIENT_ERROR per message: the precomputed encoder
- * costs ≈ 0.08 µs per frame where the generated one took ≈ 1.1 µs.
- */
-function internalErrorEncoder(code: ErrorCode, detail: string): ErrorFrameEncoder {
-  let byDetail = internalErrorEncoders.get(code);
-  if (byDetail === undefined) {
-    byDetail = new Map();
-    internalErrorEncoders.set(code, byDetail);
-  }
-  let encoder = byDetail.get(detail);
-  if (encoder === undefined) {
-    encoder = gatewayInternalErrorEncoder(code, detail, Buffer.allocUnsafe);
-    if (byDetail.size < MAX_DETAILS_PER_CODE) byDetail.set(detail, encoder);
-  }
-  return encoder;
-}
+/** Error encoders of the frames sent to a Degas, built once per code and detail. */
+const internalErrorEncoder = errorEncoderCache(gatewayInternalErrorEncoder, Buffer.allocUnsafe);
 
 /** Whoever sent a message on a link; gets DEGAS_ERROR when the message is dropped. */
 export interface LinkSender {
@@ -452,9 +385,7 @@ export class DegasLink implements DeliveryOrigin {
       if (idAt >= 0) {
         this.savedId.set(accountId);
         id = this.savedId;
-        data[0] = 0x1a; // GatewayMessage.degas (field 3); the body has the same layout and length
-        data.set(this.degasId, idAt);
-        frame = data;
+        frame = rewriteToClientFrame(data, idAt, this.degasId);
       } else frame = this.toClient(payload);
       const result = this.pool.registry.deliver(key, id, frame, this.degasId);
       if (result === Delivery.LOCAL) {

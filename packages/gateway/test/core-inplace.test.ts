@@ -1,10 +1,10 @@
-// The Degas→client fast path (links.ts canonicalToClientIdOffset): a degas_to_client frame in the
+// The Degas→client fast path (@degas/proto/wire canonicalToClientIdOffset): a degas_to_client frame in the
 // canonical layout is turned into the client's GatewayMessage.degas frame by rewriting two things
 // in place. These tests pin that the rewrite is byte for byte what the generic encoder writes, and
 // that every other layout is refused and still delivered through the generic path.
 import { randomBytes } from 'node:crypto';
 import { ErrorCode, encodeDegasToClient, gatewayDegasEncoder, idEquals, randomId } from '@degas/proto';
-import { canonicalToClientIdOffset } from '../src/links.js';
+import { canonicalToClientIdOffset } from '@degas/proto/wire';
 import { bytes, clientDegas, startEnv, type TestEnv } from './helpers.js';
 
 const SIZES = [0, 1, 127, 128, 1023, 1024, 16383, 16384, 65535, 65536];

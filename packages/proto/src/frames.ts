@@ -131,7 +131,8 @@ export type Allocator = (size: number) => Uint8Array;
 
 const defaultAlloc: Allocator = (size) => new Uint8Array(size);
 
-function varint32Size(n: number): number {
+/** Bytes of the varint of `n` (0 ≤ n < 2^32). */
+export function varint32Size(n: number): number {
   return n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5;
 }
 
@@ -322,20 +323,27 @@ export function gatewayInternalErrorEncoder(
 
 const noTail = new Uint8Array(0);
 
+/** One `{ bytes id = 1; bytes payload = 2 }` frame under `outerTag`, after checking both. */
+function encodeIdPayload(
+  outerTag: number,
+  id: Uint8Array,
+  what: string,
+  payload: Uint8Array,
+  alloc: Allocator,
+): Uint8Array {
+  checkId(id, what);
+  checkPayload(payload);
+  return bodyEncoder(outerTag, id, noTail, alloc)(payload);
+}
+
 /**
  * Encodes `ClientMessage{degas{degas_id, payload}}` (what a client sends to reach a Degas).
  * Throws on a bad id or a payload over {@link Limits.MAX_PAYLOAD}.
  * @example
  * ws.send(encodeClientDegas(degasId, new TextEncoder().encode('move 3 4')));
  */
-export function encodeClientDegas(
-  degasId: Uint8Array,
-  payload: Uint8Array,
-  alloc: Allocator = defaultAlloc,
-): Uint8Array {
-  checkId(degasId, 'degasId');
-  checkPayload(payload);
-  return bodyEncoder(0x1a, degasId, noTail, alloc)(payload);
+export function encodeClientDegas(degasId: Uint8Array, payload: Uint8Array, alloc = defaultAlloc): Uint8Array {
+  return encodeIdPayload(0x1a, degasId, 'degasId', payload, alloc);
 }
 
 /**
@@ -343,14 +351,8 @@ export function encodeClientDegas(
  * @example
  * gatewaySocket.send(encodeDegasToClient(accountId, payload));
  */
-export function encodeDegasToClient(
-  accountId: Uint8Array,
-  payload: Uint8Array,
-  alloc: Allocator = defaultAlloc,
-): Uint8Array {
-  checkId(accountId, 'accountId');
-  checkPayload(payload);
-  return bodyEncoder(0x0a, accountId, noTail, alloc)(payload);
+export function encodeDegasToClient(accountId: Uint8Array, payload: Uint8Array, alloc = defaultAlloc): Uint8Array {
+  return encodeIdPayload(0x0a, accountId, 'accountId', payload, alloc);
 }
 
 /**
