@@ -81,7 +81,14 @@ function signChallenge(authEth, challengeJson, key, domainName) {
 function connectOne(/** @type {any} */ o) {
   return new Promise((resolve) => {
     const startNs = process.hrtime.bigint();
-    const wsOpts = o.localAddress ? { ...CLIENT_WS_OPTIONS, localAddress: o.localAddress } : CLIENT_WS_OPTIONS;
+    const wsOpts =
+      o.localAddress || o.ca
+        ? {
+            ...CLIENT_WS_OPTIONS,
+            ...(o.localAddress ? { localAddress: o.localAddress } : {}),
+            ...(o.ca ? { ca: o.ca } : {}),
+          }
+        : CLIENT_WS_OPTIONS;
     const ws = new WebSocket(o.url, wsOpts);
     ws.binaryType = 'nodebuffer';
     let done = false;
@@ -217,7 +224,7 @@ const handlers = {
   /**
    * Derives keys and hello frames for clients [first, first + count).
    * @param {{ mode: 'raw' | 'gateway', url: string, first: number, count: number,
-   *   localAddresses?: string[], authDomain?: string }} m
+   *   localAddresses?: string[], authDomain?: string, rawRoundTrips?: number, ca?: string }} m
    */
   async prepare(m) {
     mode = m.mode;
@@ -234,6 +241,8 @@ const handlers = {
         authDomain: m.authDomain,
         authEth,
         rawRoundTrips: m.rawRoundTrips ?? 0,
+        // wss://: the CA that signed the server's certificate (PEM); the chain is verified.
+        ca: m.ca,
       };
       if (authEth) {
         const key = privateKey(i);

@@ -16,7 +16,7 @@ import { measureNobleRate, runLoginStorm } from './scenarios/login-storm.js';
 import { runReconnectStorm } from './scenarios/reconnect-storm.js';
 import { runRelay } from './scenarios/relay.js';
 
-const SCENARIOS = ['relay', 'fanout', 'login-storm', 'idle', 'reconnect-storm', 'cluster'];
+const SCENARIOS = ['relay', 'tls-relay', 'fanout', 'login-storm', 'idle', 'reconnect-storm', 'cluster'];
 /** Run only when named. */
 const EXTRA_SCENARIOS = ['login-cost'];
 
@@ -32,6 +32,8 @@ const USAGE = `usage: node src/run.js [${[...SCENARIOS, ...EXTRA_SCENARIOS].join
   --gateway-args S      extra options for the gateway bin, e.g. --gateway-args="--verifier-nice 0"
   relay:        --clients 1,100,1000  --payloads 64,1024,16384,65536  --full-matrix
                 --warmup-ms N  --duration-ms N  --repeat N (best of N per cell)
+  tls-relay:    the relay over wss:// (gateway --tls-cert vs a raw ws relay behind https.Server), 100 clients
+                × 64 B, 1 KiB, 16 KiB by default; --tls-clients, --tls-payloads (and the relay's timing flags)
   fanout:       --recipients N (default 1000)  --fanout-payloads 64,1024
   login-storm:  --logins N (default 5000)  --calm N (default 100)  --calm-interval-ms N (default 20;
                 0 = unpaced closed loop)  --storm-nice N (default 10)  --verifier native|noble
@@ -66,6 +68,8 @@ function main() {
       clients: { type: 'string' },
       payloads: { type: 'string' },
       'full-matrix': { type: 'boolean', default: false },
+      'tls-clients': { type: 'string' },
+      'tls-payloads': { type: 'string' },
       'warmup-ms': { type: 'string' },
       'duration-ms': { type: 'string' },
       repeat: { type: 'string' },
@@ -130,6 +134,15 @@ function main() {
   const cfg = {
     relay: {
       cells,
+      warmupMs: num(v['warmup-ms'], q ? 100 : 1000),
+      durationMs: num(v['duration-ms'], q ? 300 : 3000),
+      repeat: num(v.repeat, q ? 1 : 2),
+    },
+    tlsRelay: {
+      cells: (list(v['tls-clients']) ?? [q ? 2 : 100]).map((clients) => ({
+        clients,
+        payloads: list(v['tls-payloads']) ?? (q ? [64] : [64, 1024, 16384]),
+      })),
       warmupMs: num(v['warmup-ms'], q ? 100 : 1000),
       durationMs: num(v['duration-ms'], q ? 300 : 3000),
       repeat: num(v.repeat, q ? 1 : 2),
@@ -236,6 +249,7 @@ function main() {
         const t = Date.now();
         ctx.log(`${s}: start`);
         if (s === 'relay') result.scenarios.push(...(await runRelay(cfg.relay, ctx)));
+        if (s === 'tls-relay') result.scenarios.push(...(await runRelay(cfg.tlsRelay, ctx, { tls: true })));
         if (s === 'fanout') result.scenarios.push(...(await runFanout(cfg.fanout, ctx)));
         if (s === 'login-storm') {
           result.scenarios.push(...(await runLoginStorm(cfg.storm, ctx)));

@@ -70,17 +70,21 @@ test('the gateway is built (the smoke test drives the real bin)', () => {
   expect(existsSync(gatewayBin)).toBe(true);
 });
 
-test('relay: gateway, raw relay and direct echo figures with a ratio', async () => {
-  const { stdout, files, result } = /** @type {any} */ (await runQuick('relay'));
+test.each([
+  ['relay', [64, 1024], 'raw-ws-relay'],
+  ['tls-relay', [64], 'raw-ws-relay-tls'],
+])('%s: gateway, raw relay and direct echo figures with a ratio', async (scenario, payloads, baselineKind) => {
+  const { stdout, files, result } = /** @type {any} */ (await runQuick(scenario));
   expect(files).toContain('latest.json');
   expect(files.length).toBe(2);
   expectEnvelope(result);
   expect(stdout).toContain('ratio');
   const rows = result.scenarios;
-  expect(rows.map((/** @type {any} */ s) => s.payload_bytes)).toEqual([64, 1024]);
+  expect(rows.map((/** @type {any} */ s) => s.payload_bytes)).toEqual(payloads);
   for (const s of rows) {
-    expect(s.name).toBe('relay');
+    expect(s.name).toBe(scenario);
     expect(s.clients).toBe(2);
+    expect(s.baseline.kind).toBe(baselineKind);
     expectThroughput(s.gateway);
     expectThroughput(s.baseline);
     expectThroughput(s.direct);

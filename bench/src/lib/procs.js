@@ -75,10 +75,23 @@ export function startServer(name, args = [], execArgv = process.execArgv, stdout
     child.on('message', (/** @type {any} */ m) => {
       if (m?.type === 'ready') {
         child.removeAllListeners('exit');
-        resolve({ child, pid: /** @type {number} */ (child.pid), port: m.port, url: `ws://127.0.0.1:${m.port}` });
+        resolve({
+          child,
+          pid: /** @type {number} */ (child.pid),
+          port: m.port,
+          url: `${scheme(args)}://127.0.0.1:${m.port}`,
+        });
       }
     });
   });
+}
+
+/**
+ * `wss` for a server started with `--tls-cert`, else `ws`.
+ * @param {readonly string[]} args
+ */
+function scheme(args) {
+  return args.includes('--tls-cert') ? 'wss' : 'ws';
 }
 
 /** Whether the gateway has been built. */
@@ -153,7 +166,7 @@ export function startGateway(o) {
             pid: /** @type {number} */ (child.pid),
             port: rec.port,
             adminPort,
-            url: `ws://127.0.0.1:${rec.port}`,
+            url: `${scheme(args)}://127.0.0.1:${rec.port}`,
             info: rec,
             logLines,
           });

@@ -1,6 +1,10 @@
 // Scenario 1 + 2: relay throughput and latency through the gateway, the raw-ws relay and a
 // direct raw-ws echo, cell by cell, back to back, with the same load generator code.
+// `tls-relay` is the same over wss://: the gateway terminates TLS itself (--tls-cert/--tls-key),
+// the raw relay and the direct echo serve the same certificate with Node's TLS defaults, and the
+// load generators verify the chain against the run's own CA. The links to the backends stay plain.
 import { join } from 'node:path';
+import { createTestCa } from '@degas/test-utils';
 import { DEGAS_ID_HEX, writeAccountsFile } from '../lib/keys.js';
 import { measureBest } from '../lib/measure.js';
 import { localAddresses } from '../lib/net.js';
@@ -10,12 +14,17 @@ import { round3 } from '../lib/stats.js';
 /**
  * @param {{ cells: { clients: number, payloads: number[] }[], warmupMs: number, durationMs: number, repeat: number }} cfg
  * @param {import('../run.js').Context} ctx
+ * @param {{ tls?: boolean }} [variant] `tls`: every client connection over wss:// (rows named `tls-relay`)
  */
-export async function runRelay(cfg, ctx) {
+export async function runRelay(cfg, ctx, variant = {}) {
+  const name = variant.tls ? 'tls-relay' : 'relay';
   const rows = [];
+  const ca = variant.tls ? await createTestCa() : undefined;
+  const cert = ca ? await ca.issue('bench') : undefined;
+  const tlsArgs = cert ? ['--tls-cert', cert.certFile, '--tls-key', cert.keyFile] : [];
   const backend = await startServer('raw-echo');
-  const relay = await startServer('raw-relay', ['--backend', backend.url]);
-  const direct = await startServer('raw-echo');
+  const relay = await startServer('raw-relay', ['--backend', backend.url, ...tlsArgs]);
+  const direct = await startServer('raw-echo', tlsArgs);
   /** @type {any} */
   let gw;
   /** @type {any} */
@@ -29,10 +38,10 @@ export async function runRelay(cfg, ctx) {
       degasUrl: degas.url,
       degasIdHex: DEGAS_ID_HEX,
       stdoutFile: ctx.gatewayStdout,
-      nodeArgs: ctx.gatewayNodeArgs('relay'),
-      extraArgs: ctx.gatewayArgs,
+      nodeArgs: ctx.gatewayNodeArgs(name),
+      extraArgs: [...tlsArgs, ...ctx.gatewayArgs],
     });
-    ctx.log(`relay: gateway pid ${gw.pid} on ${gw.url}`);
+    ctx.log(`${name}: gateway pid ${gw.pid} on ${gw.url}`);
   }
   const addrs = localAddresses(100);
   try {
@@ -50,10 +59,11 @@ export async function runRelay(cfg, ctx) {
           count: n,
           localAddresses: addrs,
           concurrency: 50,
+          ca: ca?.certPem,
         });
         if (r.failed > 0)
           throw new Error(
-            `relay: ${r.failed} of ${n} ${t.key} clients failed to connect: ${JSON.stringify(r.failures)}`,
+            `${name}: ${r.failed} of ${n} ${t.key} clients failed to connect: ${JSON.stringify(r.failures)}`,
           );
       }
       for (const p of payloads) {
@@ -62,18 +72,18 @@ export async function runRelay(cfg, ctx) {
         const b = best.baseline;
         const d = best.direct;
         const row = {
-          name: 'relay',
+          name,
           clients: n,
           payload_bytes: p,
           gateway: g,
-          baseline: { kind: 'raw-ws-relay', ...b },
-          direct: { kind: 'raw-ws-echo', ...d },
+          baseline: { kind: variant.tls ? 'raw-ws-relay-tls' : 'raw-ws-relay', ...b },
+          direct: { kind: variant.tls ? 'raw-ws-echo-tls' : 'raw-ws-echo', ...d },
           ratio: g ? round3(g.msgs_per_s / b.msgs_per_s) : null,
           ratio_vs_direct: g ? round3(g.msgs_per_s / d.msgs_per_s) : null,
         };
         rows.push(row);
         ctx.log(
-          `relay ${n} clients × ${p} B: gateway ${g?.msgs_per_s ?? '-'} msg/s, raw relay ${b.msgs_per_s}, direct ${d.msgs_per_s}, ratio ${row.ratio ?? '-'}`,
+          `${name} ${n} clients × ${p} B: gateway ${g?.msgs_per_s ?? '-'} msg/s, raw relay ${b.msgs_per_s}, direct ${d.msgs_per_s}, ratio ${row.ratio ?? '-'}`,
         );
       }
       for (const t of topo) {
@@ -83,6 +93,7 @@ export async function runRelay(cfg, ctx) {
     }
   } finally {
     for (const s of [gw, degas, relay, backend, direct]) if (s) await stopProcess(s.child);
+    await ca?.close();
   }
   return rows;
 }

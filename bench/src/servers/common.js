@@ -1,7 +1,10 @@
 // Shared bits of the benchmark's server processes (raw echo, raw relay, raw fan-out, echo Degas).
 // Each is started with child_process.fork, reports `{ type: 'ready', port }` over IPC and exits
 // when its parent disconnects or sends SIGTERM.
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:https';
 import { parseArgs } from 'node:util';
+import { WebSocketServer } from 'ws';
 
 /** ws options used by every server in the benchmark, baselines and Degas alike. */
 export const SERVER_WS_OPTIONS = {
@@ -12,10 +15,50 @@ export const SERVER_WS_OPTIONS = {
 };
 
 /**
+ * Parses the server's flags; every server also takes `--host` and, for `wss://`, `--tls-cert FILE
+ * --tls-key FILE` (PEM; the same pair the gateway gets in the TLS relay scenario).
  * @param {Record<string, import('node:util').ParseArgsOptionDescriptor>} options
  */
 export function args(options) {
-  return parseArgs({ options, allowPositionals: false }).values;
+  return parseArgs({
+    options: {
+      host: { type: 'string', default: '127.0.0.1' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      ...options,
+    },
+    allowPositionals: false,
+  }).values;
+}
+
+/**
+ * A WebSocketServer on a free port of `opts.host`: plain, or behind an HTTPS server with Node's
+ * TLS defaults (what the gateway's `--tls-cert` uses too) when `opts['tls-cert']` is set. Reports
+ * readiness once it listens.
+ * @param {{ host?: string | undefined, 'tls-cert'?: string | undefined, 'tls-key'?: string | undefined }} opts
+ * @param {() => void} [onExit]
+ */
+export function listenWs(opts, onExit) {
+  const certFile = opts['tls-cert'];
+  const keyFile = opts['tls-key'];
+  if (!certFile) {
+    const wss = new WebSocketServer({ ...SERVER_WS_OPTIONS, host: opts.host, port: 0 }, () => {
+      ready(/** @type {import('node:net').AddressInfo} */ (wss.address()).port, onExit);
+    });
+    return wss;
+  }
+  if (!keyFile) throw new TypeError('--tls-cert needs --tls-key');
+  const server = createServer({
+    cert: readFileSync(certFile),
+    key: readFileSync(keyFile),
+    minVersion: 'TLSv1.2',
+    ALPNProtocols: ['http/1.1'],
+  });
+  const wss = new WebSocketServer({ ...SERVER_WS_OPTIONS, server });
+  server.listen(0, opts.host, () => {
+    ready(/** @type {import('node:net').AddressInfo} */ (server.address()).port, onExit);
+  });
+  return wss;
 }
 
 /**

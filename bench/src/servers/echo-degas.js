@@ -8,11 +8,10 @@
 // "other" answers over the next connection, so that every reply crosses the cluster's bus. The
 // parent switches it with the IPC message `{ type: 'reply-mode', mode }` (answered with
 // `{ type: 'reply-mode', mode }`).
-import { WebSocketServer } from 'ws';
 import { accountId } from '../lib/keys.js';
-import { args, ready, SERVER_WS_OPTIONS } from './common.js';
+import { args, listenWs } from './common.js';
 
-const opts = args({ host: { type: 'string', default: '127.0.0.1' }, fanout: { type: 'string', default: '0' } });
+const opts = args({ fanout: { type: 'string', default: '0' } });
 const fanout = Number(opts.fanout);
 
 /** @param {number} n */
@@ -95,9 +94,7 @@ process.on('message', (/** @type {any} */ m) => {
   process.send?.({ type: 'reply-mode', mode: replyMode, links: links.length });
 });
 
-const wss = new WebSocketServer({ ...SERVER_WS_OPTIONS, host: opts.host, port: 0 }, () => {
-  ready(/** @type {import('node:net').AddressInfo} */ (wss.address()).port);
-});
+const wss = listenWs(opts);
 wss.on('connection', (/** @type {import('ws').WebSocket} */ incoming) => {
   links.push(incoming);
   incoming.on('close', () => links.splice(links.indexOf(incoming), 1));

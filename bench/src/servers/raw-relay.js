@@ -1,10 +1,12 @@
 // Baseline: the minimal relay a Node process can be. No protobuf, no auth: every client message
 // goes to one backend connection with a 4-byte connection index in front, and the backend's
-// reply is routed back by that prefix. This is the yardstick for the gateway's relay ratio.
-import { WebSocket, WebSocketServer } from 'ws';
-import { args, ready, SERVER_WS_OPTIONS } from './common.js';
+// reply is routed back by that prefix. This is the yardstick for the gateway's relay ratio. With
+// --tls-cert/--tls-key it serves wss:// to its clients (its backend connection stays plain, like
+// the gateway's link to the Degas).
+import { WebSocket } from 'ws';
+import { args, listenWs } from './common.js';
 
-const opts = args({ backend: { type: 'string' }, host: { type: 'string', default: '127.0.0.1' } });
+const opts = args({ backend: { type: 'string' } });
 if (!opts.backend) throw new TypeError('--backend URL is required');
 
 /** @type {(WebSocket | undefined)[]} */
@@ -23,9 +25,7 @@ backend.on('message', (/** @type {Buffer} */ data) => {
   if (client !== undefined) client.send(data.subarray(4));
 });
 backend.on('open', () => {
-  const wss = new WebSocketServer({ ...SERVER_WS_OPTIONS, host: opts.host, port: 0 }, () => {
-    ready(/** @type {import('node:net').AddressInfo} */ (wss.address()).port);
-  });
+  const wss = listenWs(opts);
   wss.on('connection', (ws) => {
     const id = free.length > 0 ? /** @type {number} */ (free.pop()) : clients.length;
     clients[id] = ws;
