@@ -2,7 +2,7 @@
 // Entry point of the benchmarks: `node src/run.js [relay|fanout|login-storm|idle ...] [flags]`.
 // Without scenario names it runs all four. See bench/README.md.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -214,6 +214,8 @@ function main() {
     return Promise.resolve(2);
   }
   const tmpDir = mkdtempSync(join(os.tmpdir(), 'degas-bench-'));
+  // The gateway's stdout (--gateway-node-args) goes to a file in DIR before any result is written.
+  mkdirSync(outDir, { recursive: true });
   /** @type {Context} */
   const ctx = {
     tmpDir,
