@@ -9,6 +9,7 @@ export default {
   transform: {
     '^.+\\.ts$': ['ts-jest', { useESM: true, isolatedModules: true }],
   },
-  testMatch: ['<rootDir>/src/**/*.test.ts', '<rootDir>/test/**/*.test.ts'],
+  // Every package keeps its tests in test/ (never next to the source).
+  testMatch: ['<rootDir>/test/**/*.test.ts'],
   testTimeout: 20000,
 };

@@ -55,6 +55,16 @@ export function testAccount(n: number): TestAccount {
   return { id, idHex: idToHex(id), key, signer, address: signer.address.toLowerCase() };
 }
 
+let freshCounter = 1_000_000;
+
+/**
+ * A test account not handed out before in this process (deterministic per call order): for tests
+ * that need many distinct accounts without picking numbers.
+ */
+export function freshTestAccount(): TestAccount {
+  return testAccount(freshCounter++);
+}
+
 /** An Ethereum signer as the gateway's account directory returns it. */
 export interface DirectorySigner {
   readonly type: 'ethereum';
@@ -68,19 +78,49 @@ export interface DirectoryAccount {
   readonly signers: readonly DirectorySigner[];
 }
 
+/** Options of {@link MemoryAccountDirectory.set} for a TestAccount. */
+export interface SetAccountOptions {
+  /** The account's own signer is disabled. */
+  disabled?: boolean;
+  /** More enabled signers (addresses) of the account. */
+  extraSigners?: readonly string[];
+}
+
+/** Delay of every lookup: milliseconds, or a function called per lookup. */
+export type LookupDelay = number | (() => number);
+
 /** The in-memory directory; mutate it while a gateway runs. */
 export interface MemoryAccountDirectory {
   getAccount(accountId: Uint8Array): Promise<DirectoryAccount | undefined>;
-  /** Adds or replaces an account (a TestAccount becomes one enabled signer). */
-  set(account: TestAccount | DirectoryAccount): void;
+  /** Adds or replaces an account (a TestAccount becomes its signer, plus `extraSigners`). */
+  set(account: TestAccount | DirectoryAccount, options?: SetAccountOptions): void;
   delete(accountId: Uint8Array): boolean;
   /** Lookups served so far. */
   readonly lookups: number;
+  /** Delay of every later lookup; change it while a gateway runs. */
+  delayMs: LookupDelay | undefined;
 }
 
-function toDirectoryAccount(a: TestAccount | DirectoryAccount): DirectoryAccount {
+function toDirectoryAccount(a: TestAccount | DirectoryAccount, options: SetAccountOptions = {}): DirectoryAccount {
   if ('signers' in a) return { id: a.id, signers: a.signers.map((s) => ({ ...s, address: s.address.toLowerCase() })) };
-  return { id: a.id, signers: [{ type: 'ethereum', address: a.address, disabled: false }] };
+  return {
+    id: a.id,
+    signers: [
+      { type: 'ethereum', address: a.address.toLowerCase(), disabled: options.disabled ?? false },
+      ...(options.extraSigners ?? []).map((address) => ({
+        type: 'ethereum' as const,
+        address: address.toLowerCase(),
+        disabled: false,
+      })),
+    ],
+  };
+}
+
+function checkDelay(delayMs: LookupDelay | undefined): LookupDelay | undefined {
+  if (delayMs !== undefined && typeof delayMs !== 'function' && !(Number.isFinite(delayMs) && delayMs >= 0)) {
+    throw new RangeError('delayMs must be a non-negative number or a function');
+  }
+  return delayMs;
 }
 
 /**
@@ -91,14 +131,11 @@ function toDirectoryAccount(a: TestAccount | DirectoryAccount): DirectoryAccount
  */
 export function memoryAccounts(
   accounts: readonly (TestAccount | DirectoryAccount)[] = [],
-  options: { delayMs?: number | (() => number) } = {},
+  options: { delayMs?: LookupDelay } = {},
 ): MemoryAccountDirectory {
   const map = new Map<string, DirectoryAccount>();
   let lookups = 0;
-  const { delayMs } = options;
-  if (delayMs !== undefined && typeof delayMs !== 'function' && !(Number.isFinite(delayMs) && delayMs >= 0)) {
-    throw new RangeError('options.delayMs must be a non-negative number or a function');
-  }
+  let delayMs = checkDelay(options.delayMs);
   const dir: MemoryAccountDirectory = {
     async getAccount(accountId) {
       lookups++;
@@ -106,8 +143,8 @@ export function memoryAccounts(
       if (d > 0) await new Promise((r) => setTimeout(r, d));
       return map.get(idKey(accountId));
     },
-    set(account) {
-      const a = toDirectoryAccount(account);
+    set(account, setOptions) {
+      const a = toDirectoryAccount(account, setOptions);
       map.set(idKey(a.id), a);
     },
     delete(accountId) {
@@ -115,6 +152,12 @@ export function memoryAccounts(
     },
     get lookups() {
       return lookups;
+    },
+    get delayMs() {
+      return delayMs;
+    },
+    set delayMs(value) {
+      delayMs = checkDelay(value);
     },
   };
   for (const a of accounts) dir.set(a);

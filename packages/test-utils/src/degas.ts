@@ -8,12 +8,15 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
+  type ClientSessionClosedMessage,
   decodeGatewayInternalMessage,
   encodeDegasToClient,
   encodeDegasToClients,
+  type GatewayErrorMessage,
   type GatewayForwardMessage,
   type GatewayInternalMessage,
   idEquals,
+  idKey,
   idToHex,
 } from '@degas/proto';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -68,10 +71,16 @@ export interface TestDegas {
   nextMessage(ms?: number): Promise<GatewayInternalMessage>;
   /** Resolves with the first received message (from index `from`) matching `pred`. */
   waitFor(pred: (m: GatewayInternalMessage) => boolean, ms?: number, from?: number): Promise<GatewayInternalMessage>;
+  /** Resolves once `condition(received)` holds (checked now and after every message). */
+  waitUntil(condition: (received: readonly GatewayInternalMessage[]) => boolean, ms?: number): Promise<void>;
   /** Resolves once a link is open. */
   waitForLink(ms?: number): Promise<WebSocket>;
   /** `client_message`s received (optionally from one account). */
   clientMessages(accountId?: Uint8Array): GatewayForwardMessage[];
+  /** `session_closed` notices received. */
+  sessionClosed(): ClientSessionClosedMessage[];
+  /** `error`s received (e.g. CLIENT_ERROR for an absent account). */
+  errors(): GatewayErrorMessage[];
   sendToClient(accountId: Uint8Array, payload: Uint8Array): void;
   sendToClients(accountIds: readonly Uint8Array[], payload: Uint8Array): void;
   /** Sends bytes as one binary message on every link. */
@@ -240,6 +249,17 @@ export async function startTestDegas(options: TestDegasOptions): Promise<TestDeg
       });
       return within(ms, p, `a matching message at Degas ${idHex}`).finally(() => messageWaiters.delete(check));
     },
+    waitUntil(condition, ms = 5000) {
+      if (condition(received)) return Promise.resolve();
+      let check: () => void = () => {};
+      const p = new Promise<void>((resolve) => {
+        check = () => {
+          if (condition(received)) resolve();
+        };
+        messageWaiters.add(check);
+      });
+      return within(ms, p, `a condition at Degas ${idHex}`).finally(() => messageWaiters.delete(check));
+    },
     waitForLink(ms = 5000) {
       for (const ws of links) if (ws.readyState === WebSocket.OPEN) return Promise.resolve(ws);
       return within(ms, new Promise<WebSocket>((resolve) => linkWaiters.push(resolve)), `a link to Degas ${idHex}`);
@@ -251,6 +271,16 @@ export async function startTestDegas(options: TestDegasOptions): Promise<TestDeg
         if (accountId && !idEquals(m.payload.value.accountId, accountId)) continue;
         out.push(m.payload.value);
       }
+      return out;
+    },
+    sessionClosed() {
+      const out: ClientSessionClosedMessage[] = [];
+      for (const m of received) if (m.payload?.$case === 'sessionClosed') out.push(m.payload.value);
+      return out;
+    },
+    errors() {
+      const out: GatewayErrorMessage[] = [];
+      for (const m of received) if (m.payload?.$case === 'error') out.push(m.payload.value);
       return out;
     },
     sendToClient(accountId, payload) {
@@ -290,6 +320,30 @@ export async function startTestDegas(options: TestDegasOptions): Promise<TestDeg
     },
   };
   return degas;
+}
+
+/** A Degas directory in memory (the gateway's `DegasDirectory` shape); change it while a gateway runs. */
+export interface MemoryDegasDirectory {
+  resolve(degasId: Uint8Array): { url: string; token?: string } | undefined;
+  set(degasId: Uint8Array, endpoint: { url: string; token?: string }): void;
+  delete(degasId: Uint8Array): boolean;
+}
+
+/**
+ * An in-memory Degas directory.
+ * @example
+ * const dir = memoryDegasDirectory([degas]); // TestDegas entries register their endpoint
+ */
+export function memoryDegasDirectory(
+  entries: readonly Pick<TestDegas, 'degasId' | 'endpoint'>[] = [],
+): MemoryDegasDirectory {
+  const map = new Map<string, { url: string; token?: string }>();
+  for (const d of entries) map.set(idKey(d.degasId), d.endpoint);
+  return {
+    resolve: (degasId) => map.get(idKey(degasId)),
+    set: (degasId, endpoint) => void map.set(idKey(degasId), endpoint),
+    delete: (degasId) => map.delete(idKey(degasId)),
+  };
 }
 
 /**

@@ -1,16 +1,49 @@
 /**
- * @degas/test-utils — private helpers for the Degas Message Service tests: a raw RFC 6455 client
- * for hostile framing, a well-behaved `ws` client, deterministic test accounts and signers, a
- * scriptable Degas, and a launcher for the real gateway bin.
+ * @degas/test-utils — the one test harness of the Degas Message Service packages (private, not
+ * published): an in-process gateway with test defaults ({@link startTestGateway}), the real
+ * gateway bin as a process ({@link spawnGateway}), a scriptable Degas, a protocol-aware `ws`
+ * client and a raw RFC 6455 client for hostile framing, deterministic test accounts and an
+ * in-memory account directory, a nats-server, a test CA, and waits.
+ *
+ * How to extend it:
+ * - A helper that a second test file would copy belongs here, not in that package's test/
+ *   directory: add it to the module of its concern (accounts, degas, login, ws-client,
+ *   test-gateway, spawn, wait, …) or a new module, export it below, and give it a doc comment
+ *   with an `@example`. Test it in test/test-utils.test.ts when it has logic of its own.
+ * - test-utils depends only on published packages that do not use it (`@degas/proto`,
+ *   `@degas/auth-eth`). It must not import `@degas/gateway`, `@degas/client` or
+ *   `@degas/degas-sdk`: their tests use test-utils, so that would be a dependency cycle. Take
+ *   what it needs from them as a parameter (as {@link startTestGateway} takes `startGateway`)
+ *   or describe it structurally (as {@link GatewayLike} and the account directory types do).
+ *   Nothing here reaches into another package's files by relative path; the gateway bin is
+ *   resolved through the `@degas/gateway` package of the caller ({@link gatewayBin}).
+ * - Waits are events or bounded polls ({@link within}, {@link until}), never fixed sleeps; ports
+ *   are chosen by the OS.
  */
-export type { DirectoryAccount, DirectorySigner, MemoryAccountDirectory, TestAccount } from './accounts.js';
-export { memoryAccounts, testAccount, testAccountId, testDegasId, testKey } from './accounts.js';
+export type {
+  DirectoryAccount,
+  DirectorySigner,
+  LookupDelay,
+  MemoryAccountDirectory,
+  SetAccountOptions,
+  TestAccount,
+} from './accounts.js';
+export { freshTestAccount, memoryAccounts, testAccount, testAccountId, testDegasId, testKey } from './accounts.js';
+export { testBytes } from './bytes.js';
 export type { TestCa, TestCertificate } from './certs.js';
 export { createTestCa } from './certs.js';
-export type { TestDegas, TestDegasMode, TestDegasOptions } from './degas.js';
-export { startBlackhole, startTestDegas } from './degas.js';
+export type { MemoryDegasDirectory, TestDegas, TestDegasMode, TestDegasOptions } from './degas.js';
+export { memoryDegasDirectory, startBlackhole, startTestDegas } from './degas.js';
 export type { LoginCapable, LoginResult } from './login.js';
-export { degasFrame, ethAuthFrame, helloAndChallenge, helloFrame, LoginError, loginRaw } from './login.js';
+export {
+  degasFrame,
+  ethAuthFrame,
+  helloAndChallenge,
+  helloFrame,
+  LoginError,
+  loginRaw,
+  signChallenge,
+} from './login.js';
 export type { NatsServer, NatsServerOptions } from './nats.js';
 export { natsServerBin, startNatsServer } from './nats.js';
 export type {
@@ -23,7 +56,9 @@ export type {
 } from './raw-client.js';
 export { closePayload, encodeFrame, httpUpgrade, Opcode, RawClient, UpgradeRejectedError } from './raw-client.js';
 export type { SpawnedGateway } from './spawn.js';
-export { GATEWAY_BIN, spawnGateway } from './spawn.js';
+export { gatewayBin, spawnGateway } from './spawn.js';
+export type { GatewayLike, TestGateway } from './test-gateway.js';
+export { startTestGateway, TEST_GATEWAY_DEFAULTS } from './test-gateway.js';
 export { AsyncQueue, deferred, TimeoutError, until, within } from './wait.js';
-export type { WsTestClientOptions } from './ws-client.js';
+export type { WsCloseResult, WsTestClientOptions } from './ws-client.js';
 export { WsTestClient } from './ws-client.js';

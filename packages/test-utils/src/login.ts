@@ -1,15 +1,33 @@
 /**
  * Client frames and the full login exchange (PROTOCOL.md 4.2), over a RawClient or a WsTestClient.
  */
-import { loginTypedData, parseChallenge } from '@degas/auth-eth';
+import { type EthSigner, loginTypedData, parseChallenge } from '@degas/auth-eth';
 import { encodeClientMessage, type GatewayMessage } from '@degas/proto';
 import type { TestAccount } from './accounts.js';
 
-/** `ClientMessage{hello{account_id, ethereum_signer{address}}}`; any id length, any address text. */
-export function helloFrame(accountId: Uint8Array, address: string): Uint8Array {
+/**
+ * `ClientMessage{hello{account_id, ethereum_signer{address}, resume_ticket}}`; any id length, any
+ * address text; no ticket unless given.
+ */
+export function helloFrame(accountId: Uint8Array, address: string, resumeTicket?: Uint8Array): Uint8Array {
+  const signer = { $case: 'ethereumSigner' as const, value: { address } };
   return encodeClientMessage({
-    payload: { $case: 'hello', value: { accountId, signer: { $case: 'ethereumSigner', value: { address } } } },
+    payload: { $case: 'hello', value: resumeTicket ? { accountId, signer, resumeTicket } : { accountId, signer } },
   });
+}
+
+/**
+ * Signs a challenge JSON (from `auth_request`) as `signer`: the EIP-712 Login for `domain`
+ * (default "Degas") and `chainId` (default 1).
+ */
+export function signChallenge(
+  signer: EthSigner,
+  challengeJson: string,
+  options: { domain?: string; chainId?: number } = {},
+): Promise<Uint8Array> {
+  return signer.signTypedData(
+    loginTypedData(parseChallenge(challengeJson), { domainName: options.domain, chainId: options.chainId }),
+  );
 }
 
 /** `ClientMessage{eth_auth{signature, chain_id}}`; any length; chain id 0 (absent, meaning 1) unless given. */
@@ -75,9 +93,7 @@ export async function loginRaw(
   options: { domain?: string; address?: string; ms?: number; chainId?: number } = {},
 ): Promise<LoginResult> {
   const challengeJson = await helloAndChallenge(client, account, options);
-  const fields = parseChallenge(challengeJson);
-  const typed = loginTypedData(fields, { domainName: options.domain, chainId: options.chainId });
-  const signature = await account.signer.signTypedData(typed);
+  const signature = await signChallenge(account.signer, challengeJson, options);
   const ethAuth = ethAuthFrame(signature, options.chainId === undefined ? 0n : BigInt(options.chainId));
   client.send(ethAuth);
   const ok = await client.nextMessage(options.ms ?? 5000);
@@ -85,5 +101,5 @@ export async function loginRaw(
     const detail = ok.payload?.$case === 'error' ? ` (error ${ok.payload.value.code}: ${ok.payload.value.detail})` : '';
     throw new LoginError(`expected auth_ok, got ${ok.payload?.$case ?? 'an empty message'}${detail}`, ok);
   }
-  return { challengeJson, challenge: fields.Challenge, signature, ethAuth, accountId: ok.payload.value.accountId };
+  return { challengeJson, challenge: parseChallenge(challengeJson).Challenge, signature, ethAuth, accountId: ok.payload.value.accountId };
 }

@@ -1,15 +1,30 @@
 /**
- * Runs the real `degas-gateway` bin (packages/gateway/dist/bin.js) as a child process on port 0
- * and waits for its "listening" log line, which carries the ports it actually bound.
+ * Runs the real `degas-gateway` bin as a child process on port 0 and waits for its "listening"
+ * log line, which carries the ports it actually bound.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { dirname, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { deferred, within } from './wait.js';
 
-/** The bin of the gateway package in this checkout. */
-export const GATEWAY_BIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../gateway/dist/bin.js');
+/**
+ * The `degas-gateway` bin, resolved through the `@degas/gateway` package as seen from `from` (a
+ * file URL or path; default: the package whose tests run, i.e. the working directory). That
+ * package must have `@degas/gateway` as a (dev) dependency, or be the gateway itself. test-utils
+ * does not depend on the gateway: the gateway's own tests use test-utils.
+ * @example
+ * const bin = gatewayBin(import.meta.url);
+ */
+export function gatewayBin(from: string | URL = pathToFileURL(join(process.cwd(), 'package.json'))): string {
+  const manifest = createRequire(from).resolve('@degas/gateway/package.json');
+  const { bin } = JSON.parse(readFileSync(manifest, 'utf8')) as { bin?: Record<string, string> };
+  const rel = bin?.['degas-gateway'];
+  if (rel === undefined) throw new Error(`${manifest} declares no degas-gateway bin`);
+  return join(dirname(manifest), rel);
+}
 
 /** A running gateway process. */
 export interface SpawnedGateway {
@@ -37,13 +52,19 @@ export interface SpawnedGateway {
  */
 export async function spawnGateway(
   args: readonly string[],
-  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; nodeArgs?: readonly string[]; bin?: string } = {},
+  options: {
+    env?: NodeJS.ProcessEnv;
+    timeoutMs?: number;
+    nodeArgs?: readonly string[];
+    /** The bin to run; default {@link gatewayBin}(). */
+    bin?: string;
+  } = {},
 ): Promise<SpawnedGateway> {
   const proc = spawn(
     process.execPath,
     [
       ...(options.nodeArgs ?? []),
-      options.bin ?? GATEWAY_BIN,
+      options.bin ?? gatewayBin(),
       // Defaults that `args` may override (a restart on the same port, for example).
       ...(args.some((a) => a === '--port' || a.startsWith('--port=')) ? [] : ['--port', '0']),
       ...(args.some((a) => a === '--admin-port' || a.startsWith('--admin-port=')) ? [] : ['--admin-port', '0']),

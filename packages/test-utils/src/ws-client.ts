@@ -1,9 +1,17 @@
 /**
- * A well-behaved client on the `ws` library, with awaitable messages: the canary, and the
+ * A well-behaved, protocol-aware client on the `ws` library: awaitable messages (raw and decoded),
+ * a log of every decoded message, the login steps one by one, and the close result. The
  * counterpart of {@link RawClient} for tests that need a correct peer.
  */
-import { decodeGatewayMessage, type GatewayMessage } from '@degas/proto';
+import {
+  decodeGatewayMessage,
+  type GatewayDegasMessage,
+  type GatewayErrorMessage,
+  type GatewayMessage,
+} from '@degas/proto';
 import WebSocket from 'ws';
+import type { TestAccount } from './accounts.js';
+import { ethAuthFrame, helloFrame, LoginError, type LoginResult, loginRaw } from './login.js';
 import { AsyncQueue, deferred, within } from './wait.js';
 
 /** Options of {@link WsTestClient.connect}. */
@@ -14,58 +22,95 @@ export interface WsTestClientOptions {
   origin?: string;
 }
 
+/** How a connection ended. */
+export interface WsCloseResult {
+  code: number;
+  reason: string;
+}
+
 /**
  * @example
  * const c = await WsTestClient.connect(gateway.port);
- * await loginRaw(c, alice);
+ * await c.login(alice);
+ * @example
+ * const c = WsTestClient.open(`wss://127.0.0.1:${port}`, { ca }); // not awaited: `c.opened`
  */
 export class WsTestClient {
   readonly #messages = new AsyncQueue<Buffer>();
-  readonly #closed = deferred<{ code: number; reason: string }>();
-  /** Every message received, decoded or not. */
+  readonly #closed = deferred<WsCloseResult>();
+  /** Every message received (binary or text), in order, whether taken or not. */
   readonly received: Buffer[] = [];
+  /** Every binary message that decoded as a GatewayMessage, in order, whether taken or not. */
+  readonly messages: GatewayMessage[] = [];
+  /** Text messages received (the gateway never sends one). */
+  textFrames = 0;
+  /** Set once the connection has closed. */
+  closedWith: WsCloseResult | undefined;
+  /** Resolves once open; rejects on a refused upgrade or a close before open. */
+  readonly opened: Promise<void>;
 
-  static connect(port: number, options: WsTestClientOptions = {}, ms = 5000): Promise<WsTestClient> {
+  /**
+   * Starts connecting to `url` and returns at once (await {@link WsTestClient.opened}); `options`
+   * go to `ws` (e.g. `{ ca }` for wss://, `{ headers }`).
+   */
+  static open(url: string, options: WebSocket.ClientOptions = {}): WsTestClient {
+    return new WsTestClient(new WebSocket(url, { perMessageDeflate: false, maxPayload: 1024 * 1024, ...options }));
+  }
+
+  /** Connects to ws://host:port/path and resolves once open (or rejects and terminates). */
+  static async connect(port: number, options: WsTestClientOptions = {}, ms = 5000): Promise<WsTestClient> {
     const url = `ws://${options.host ?? '127.0.0.1'}:${port}${options.path ?? '/'}`;
-    const ws = new WebSocket(url, {
-      perMessageDeflate: false,
-      maxPayload: 1024 * 1024,
+    const client = WsTestClient.open(url, {
       ...(options.headers ? { headers: options.headers } : {}),
       ...(options.origin ? { origin: options.origin } : {}),
     });
-    const client = new WsTestClient(ws);
-    const opened = new Promise<WsTestClient>((resolve, reject) => {
-      ws.once('open', () => resolve(client));
-      ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade rejected: HTTP ${res.statusCode}`)));
-      ws.once('error', reject);
-    });
-    return within(ms, opened, `ws connect to ${url}`).catch((e: unknown) => {
-      ws.terminate();
+    try {
+      await within(ms, client.opened, `ws connect to ${url}`);
+    } catch (e) {
+      client.terminate();
       throw e;
-    });
+    }
+    return client;
   }
 
   private constructor(readonly ws: WebSocket) {
     ws.binaryType = 'nodebuffer';
+    this.opened = new Promise((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade rejected: HTTP ${res.statusCode}`)));
+      ws.once('close', () => reject(new Error('closed before open')));
+    });
+    this.opened.catch(() => {});
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       const b = isBinary ? data : Buffer.from(data);
       this.received.push(b);
+      if (isBinary) {
+        try {
+          this.messages.push(decodeGatewayMessage(b));
+        } catch {
+          // nextMessage() reports it when the test takes this message
+        }
+      } else {
+        this.textFrames++;
+      }
       this.#messages.push(b);
     });
     ws.on('error', () => {
       /* surfaces as close */
     });
     ws.on('close', (code: number, reason: Buffer) => {
-      this.#messages.fail(new Error(`connection closed (${code})`));
-      this.#closed.resolve({ code, reason: reason.toString() });
+      this.closedWith = { code, reason: reason.toString() };
+      this.#messages.fail(new Error(`connection closed (${code}) while waiting for a message`));
+      this.#closed.resolve(this.closedWith);
     });
   }
 
-  /** Sends one binary message. */
+  /** Sends one binary message (dropped once the socket is no longer open). */
   send(bytes: Uint8Array): void {
     if (this.ws.readyState === WebSocket.OPEN) this.ws.send(bytes, { binary: true });
   }
 
+  /** The next message not yet taken; rejects if the connection closes first or after `ms`. */
   nextData(ms = 5000): Promise<Buffer> {
     return this.#messages.next(ms, 'a message');
   }
@@ -74,12 +119,57 @@ export class WsTestClient {
     return decodeGatewayMessage(await this.nextData(ms));
   }
 
+  /** The next message, which must be an `error` (throws on anything else). */
+  async nextError(ms?: number): Promise<GatewayErrorMessage> {
+    const m = await this.nextMessage(ms);
+    if (m.payload?.$case !== 'error') throw new LoginError(`expected an error, got ${m.payload?.$case}`, m);
+    return m.payload.value;
+  }
+
+  /** The next message, which must be a `degas` message (throws on anything else). */
+  async nextDegas(ms?: number): Promise<GatewayDegasMessage> {
+    const m = await this.nextMessage(ms);
+    if (m.payload?.$case !== 'degas') {
+      const detail = m.payload?.$case === 'error' ? ` (error ${m.payload.value.code}: ${m.payload.value.detail})` : '';
+      throw new LoginError(`expected a degas message, got ${m.payload?.$case}${detail}`, m);
+    }
+    return m.payload.value;
+  }
+
   /** Binary messages received and not yet taken. */
   pendingMessages(): number {
     return this.#messages.size;
   }
 
-  closed(ms = 8000): Promise<{ code: number; reason: string }> {
+  /** Sends `hello` (with a resume ticket if given). */
+  hello(account: Pick<TestAccount, 'id' | 'address'>, resumeTicket?: Uint8Array): void {
+    this.send(helloFrame(account.id, account.address, resumeTicket));
+  }
+
+  /** Sends `eth_auth{signature, chain_id}`; chain id 0 (absent) unless given. */
+  ethAuth(signature: Uint8Array, chainId = 0n): void {
+    this.send(ethAuthFrame(signature, chainId));
+  }
+
+  /** Waits for the `auth_request` and returns its challenge JSON (throws on anything else). */
+  async authRequest(ms = 5000): Promise<string> {
+    const m = await this.nextMessage(ms);
+    if (m.payload?.$case !== 'authRequest' || m.payload.value.request?.$case !== 'ethereumAuth') {
+      throw new LoginError(`expected auth_request, got ${m.payload?.$case}`, m);
+    }
+    return m.payload.value.request.value.challenge;
+  }
+
+  /** Waits until open, then hello → auth_request → eth_auth → auth_ok ({@link loginRaw}). */
+  async login(
+    account: TestAccount,
+    options?: { domain?: string; address?: string; ms?: number; chainId?: number },
+  ): Promise<LoginResult> {
+    await this.opened;
+    return loginRaw(this, account, options);
+  }
+
+  closed(ms = 8000): Promise<WsCloseResult> {
     return within(ms, this.#closed.promise, 'the ws connection to close');
   }
 

@@ -15,7 +15,7 @@ import {
   testAccount,
   testDegasId,
   within,
-} from './index.js';
+} from '../src/index.js';
 
 let wss: WebSocketServer;
 let port: number;
