@@ -8,24 +8,28 @@ import {
   encodeDegasToClients,
   idKey,
 } from '@degas/proto';
-import { type NatsServer, startNatsServer } from '@degas/test-utils';
+import {
+  degasFrame,
+  freshDegasId,
+  freshTestAccount,
+  memoryAccounts,
+  memoryDegasDirectory,
+  type NatsServer,
+  signChallenge,
+  startNatsServer,
+  startTestDegas,
+  type TestAccount,
+  type TestDegas,
+  testBytes,
+  until,
+  WsTestClient,
+} from '@degas/test-utils';
 import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
 import type WebSocket from 'ws';
 import { type ClusterRegistry, createNatsRegistry } from '../src/cluster.js';
 import { type GatewayHandle, startGateway } from '../src/gateway.js';
 import { renderMetrics } from '../src/metrics.js';
-import {
-  bytes,
-  clientDegas,
-  MemoryAccounts,
-  MemoryDegasDirectory,
-  makeAccount,
-  type TestAccount,
-  TestClient,
-  TestDegas,
-  until,
-} from './helpers.js';
 
 interface Node {
   gw: GatewayHandle;
@@ -34,10 +38,10 @@ interface Node {
 }
 
 let nats: NatsServer;
-const accounts = new MemoryAccounts();
-const directory = new MemoryDegasDirectory();
+const accounts = memoryAccounts();
+const directory = memoryDegasDirectory();
 let nodes: Node[] = [];
-let clients: TestClient[] = [];
+let clients: WsTestClient[] = [];
 let degas: TestDegas;
 
 beforeAll(async () => {
@@ -47,8 +51,8 @@ afterAll(async () => {
   await nats?.stop();
 });
 beforeEach(async () => {
-  degas = await new TestDegas().start();
-  directory.set(degas.id, { url: degas.url });
+  degas = await startTestDegas({ degasId: freshDegasId() });
+  directory.set(degas.degasId, degas.endpoint);
 });
 afterEach(async () => {
   for (const c of clients) c.terminate();
@@ -82,13 +86,13 @@ async function startNode(cluster = 'core', name = `n${nodes.length}`): Promise<N
 }
 
 function account(): TestAccount {
-  const a = makeAccount();
-  accounts.add(a);
+  const a = freshTestAccount();
+  accounts.set(a);
   return a;
 }
 
-async function loggedIn(node: Node, a: TestAccount = account()): Promise<TestClient> {
-  const c = new TestClient(node.url);
+async function loggedIn(node: Node, a: TestAccount = account()): Promise<WsTestClient> {
+  const c = WsTestClient.open(node.url);
   clients.push(c);
   await c.login(a);
   return c;
@@ -97,16 +101,20 @@ async function loggedIn(node: Node, a: TestAccount = account()): Promise<TestCli
 /** Waits until every node's view of the registry has `node` holding the account. */
 async function seen(acc: TestAccount, node: Node): Promise<void> {
   const key = idKey(acc.id);
-  await until(() => nodes.every((n) => n.registry.holder(key) === node.registry.nodeId), 'every node sees the login');
+  await until(
+    () => nodes.every((n) => n.registry.holder(key) === node.registry.nodeId),
+    5000,
+    'every node sees the login',
+  );
 }
 
 /** The Degas's internal connection from a node: `via`, a client of that node, makes it dial. */
-async function linkFrom(via: TestClient): Promise<WebSocket> {
-  const before = new Set(degas.sockets);
+async function linkFrom(via: WsTestClient): Promise<WebSocket> {
+  const before = new Set(degas.links);
   const n = degas.clientMessages().length;
-  via.send(clientDegas(degas.id, bytes(1)));
-  await degas.waitFor(() => degas.clientMessages().length > n);
-  const fresh = [...degas.sockets].filter((s) => !before.has(s));
+  via.send(degasFrame(degas.degasId, testBytes(1)));
+  await degas.waitUntil(() => degas.clientMessages().length > n);
+  const fresh = [...degas.links].filter((s) => !before.has(s));
   if (fresh.length !== 1) throw new Error(`expected one new link, got ${fresh.length}`);
   return fresh[0]!;
 }
@@ -132,12 +140,12 @@ test('#75 a login on another node replaces the session: DUP_SESSION + 4002 there
   const first = await loggedIn(a, acc);
   const second = await loggedIn(b, acc);
   expect((await first.nextError()).code).toBe(ErrorCode.DUP_SESSION);
-  expect((await first.waitClosed()).code).toBe(CloseCode.DUP_SESSION);
+  expect((await first.closed()).code).toBe(CloseCode.DUP_SESSION);
   // The new session works, and a Degas message sent over node A's link crosses to it.
   const probe = await loggedIn(a);
   const linkA = await linkFrom(probe);
-  linkA.send(encodeDegasToClient(acc.id, bytes(7, 3)));
-  expect((await second.nextDegas()).payload).toEqual(bytes(7, 3));
+  linkA.send(encodeDegasToClient(acc.id, testBytes(7, 3)));
+  expect((await second.nextDegas()).payload).toEqual(testBytes(7, 3));
   expect(a.registry.local(idKey(acc.id))).toBeUndefined();
   expect(b.registry.local(idKey(acc.id))).toBeDefined();
   expect(a.registry.snapshot().remoteKicks).toBe(1);
@@ -150,37 +158,37 @@ test('#94 50 rounds of simultaneous logins of one account on two nodes: exactly 
   const [a, b] = [await startNode(), await startNode()];
   for (let round = 0; round < 50; round++) {
     const acc = account();
-    const ca = new TestClient(a.url);
-    const cb = new TestClient(b.url);
+    const ca = WsTestClient.open(a.url);
+    const cb = WsTestClient.open(b.url);
     clients.push(ca, cb);
     await Promise.all([ca.opened, cb.opened]);
     ca.hello(acc);
     cb.hello(acc);
     const [chA, chB] = await Promise.all([ca.authRequest(), cb.authRequest()]);
-    const [sigA, sigB] = await Promise.all([TestClient.sign(acc.signer, chA), TestClient.sign(acc.signer, chB)]);
+    const [sigA, sigB] = await Promise.all([signChallenge(acc.signer, chA), signChallenge(acc.signer, chB)]);
     // Both signatures leave in the same turn.
     ca.ethAuth(sigA);
     cb.ethAuth(sigB);
     const key = idKey(acc.id);
     await until(
       () => {
-        const settled = (ca.closed !== undefined) !== (cb.closed !== undefined);
-        const open = ca.closed === undefined ? ca : cb;
+        const settled = (ca.closedWith !== undefined) !== (cb.closedWith !== undefined);
+        const open = ca.closedWith === undefined ? ca : cb;
         return (
           settled &&
           open.messages.some((m) => m.payload?.$case === 'authOk') &&
           (a.registry.local(key) ?? b.registry.local(key)) !== undefined
         );
       },
-      `round ${round}: one connection closed, the other logged in and registered`,
       10_000,
+      `round ${round}: one connection closed, the other logged in and registered`,
     );
-    const [loser, survivor, survivorNode, otherNode] = ca.closed !== undefined ? [ca, cb, b, a] : [cb, ca, a, b];
-    expect(loser.closed?.code).toBe(CloseCode.DUP_SESSION);
+    const [loser, survivor, survivorNode, otherNode] = ca.closedWith !== undefined ? [ca, cb, b, a] : [cb, ca, a, b];
+    expect(loser.closedWith?.code).toBe(CloseCode.DUP_SESSION);
     expect(
       loser.messages.some((m) => m.payload?.$case === 'error' && m.payload.value.code === ErrorCode.DUP_SESSION),
     ).toBe(true);
-    expect(survivor.closed).toBeUndefined();
+    expect(survivor.closedWith).toBeUndefined();
     expect(survivor.messages.some((m) => m.payload?.$case === 'authOk')).toBe(true);
     expect(otherNode.registry.local(key)).toBeUndefined();
     const held = survivorNode.registry.local(key);
@@ -197,7 +205,7 @@ test('#94 50 rounds of simultaneous logins of one account on two nodes: exactly 
 test('degas_to_clients spanning three nodes reaches each account exactly once; one bus message per node', async () => {
   const ns = [await startNode(), await startNode(), await startNode()];
   const accs: TestAccount[] = [];
-  const cs: TestClient[] = [];
+  const cs: WsTestClient[] = [];
   for (const n of ns) {
     for (let i = 0; i < 2; i++) {
       const acc = account();
@@ -209,16 +217,16 @@ test('degas_to_clients spanning three nodes reaches each account exactly once; o
   const link = await linkFrom(cs[0]!);
   recordErrors(link);
   // Every id once, plus a duplicate; then a second message to tell "once" from "not yet twice".
-  link.send(encodeDegasToClients([...accs.map((x) => x.id), accs[3]!.id], bytes(9, 1)));
+  link.send(encodeDegasToClients([...accs.map((x) => x.id), accs[3]!.id], testBytes(9, 1)));
   link.send(
     encodeDegasToClients(
       accs.map((x) => x.id),
-      bytes(9, 2),
+      testBytes(9, 2),
     ),
   );
   for (const c of cs) {
-    expect((await c.nextDegas()).payload).toEqual(bytes(9, 1));
-    expect((await c.nextDegas()).payload).toEqual(bytes(9, 2));
+    expect((await c.nextDegas()).payload).toEqual(testBytes(9, 1));
+    expect((await c.nextDegas()).payload).toEqual(testBytes(9, 2));
   }
   expect(ns[0]!.registry.snapshot().deliveriesSent).toBe(4); // 2 messages × 2 other nodes
   expect(ns[1]!.registry.snapshot().deliveriesReceived).toBe(2);
@@ -232,24 +240,25 @@ test('CLIENT_ERROR for an account held nowhere, and for one whose session on ano
   const link = await linkFrom(probe);
   recordErrors(link);
   const nobody = account();
-  link.send(encodeDegasToClient(nobody.id, bytes(3)));
-  await until(() => errorsOn(link).length === 1, 'CLIENT_ERROR for an unknown account');
+  link.send(encodeDegasToClient(nobody.id, testBytes(3)));
+  await until(() => errorsOn(link).length === 1, 5000, 'CLIENT_ERROR for an unknown account');
   expect(errorsOn(link)[0]).toMatchObject({ code: ErrorCode.CLIENT_ERROR, accountId: nobody.id });
 
   const acc = account();
   const there = await loggedIn(b, acc);
   await seen(acc, b);
-  link.send(encodeDegasToClient(acc.id, bytes(4)));
-  expect((await there.nextDegas()).payload).toEqual(bytes(4));
+  link.send(encodeDegasToClient(acc.id, testBytes(4)));
+  expect((await there.nextDegas()).payload).toEqual(testBytes(4));
   there.close();
-  await there.waitClosed();
+  await there.closed();
   await until(
     () => a.registry.snapshot().deliveriesSent >= 1 && b.registry.local(idKey(acc.id)) === undefined,
+    5000,
     'release',
   );
   // Whether node A has seen the release yet or not, the Degas gets CLIENT_ERROR (at once, or back from B).
-  link.send(encodeDegasToClients([acc.id, nobody.id], bytes(5)));
-  await until(() => errorsOn(link).length === 3, 'two more CLIENT_ERRORs');
+  link.send(encodeDegasToClients([acc.id, nobody.id], testBytes(5)));
+  await until(() => errorsOn(link).length === 3, 5000, 'two more CLIENT_ERRORs');
   const ids = errorsOn(link)
     .slice(1)
     .map((e) => idKey(e.accountId))
@@ -267,21 +276,21 @@ test('a miss on the node the registry names comes back to the sending link as CL
   const there = await loggedIn(b, acc);
   await seen(acc, b);
   // Node A routes the account to B (its view of the registry has the entry).
-  link.send(encodeDegasToClient(acc.id, bytes(2)));
-  expect((await there.nextDegas()).payload).toEqual(bytes(2));
+  link.send(encodeDegasToClient(acc.id, testBytes(2)));
+  expect((await there.nextDegas()).payload).toEqual(testBytes(2));
   // Stop B's session from taking frames while the registry still names it (as in a close race).
   const held = b.registry.local(idKey(acc.id))!;
   const deliver = held.deliver;
   (held as { deliver: (f: Uint8Array) => boolean }).deliver = () => false;
   try {
-    link.send(encodeDegasToClient(acc.id, bytes(6)));
-    await until(() => errorsOn(link).length === 1, 'CLIENT_ERROR from the other node');
+    link.send(encodeDegasToClient(acc.id, testBytes(6)));
+    await until(() => errorsOn(link).length === 1, 5000, 'CLIENT_ERROR from the other node');
   } finally {
     (held as { deliver: (f: Uint8Array) => boolean }).deliver = deliver;
   }
   expect(errorsOn(link)[0]).toMatchObject({ code: ErrorCode.CLIENT_ERROR, accountId: acc.id });
   expect(a.registry.snapshot().remoteMisses).toBe(1);
-  expect(there.closed).toBeUndefined();
+  expect(there.closedWith).toBeUndefined();
 });
 
 test('#100 two clusters on one NATS do not see each other', async () => {
@@ -293,10 +302,10 @@ test('#100 two clusters on one NATS do not see each other', async () => {
   // Same account in both clusters: neither replaces the other.
   const probe = await loggedIn(a);
   const link = await linkFrom(probe);
-  link.send(encodeDegasToClient(acc.id, bytes(8)));
-  expect((await onA.nextDegas()).payload).toEqual(bytes(8));
-  expect(onA.closed).toBeUndefined();
-  expect(onB.closed).toBeUndefined();
+  link.send(encodeDegasToClient(acc.id, testBytes(8)));
+  expect((await onA.nextDegas()).payload).toEqual(testBytes(8));
+  expect(onA.closedWith).toBeUndefined();
+  expect(onB.closedWith).toBeUndefined();
   expect(onB.messages.filter((m) => m.payload?.$case === 'degas')).toEqual([]);
   expect(a.registry.snapshot().liveNodes).toBe(1);
   expect(b.registry.snapshot().liveNodes).toBe(1);
@@ -304,7 +313,7 @@ test('#100 two clusters on one NATS do not see each other', async () => {
 
 test('/metrics shows the cluster gauges and counters', async () => {
   const [a] = [await startNode('metrics', 'alpha'), await startNode('metrics', 'beta')];
-  await until(() => a!.registry.snapshot().liveNodes === 2, 'two live nodes');
+  await until(() => a!.registry.snapshot().liveNodes === 2, 5000, 'two live nodes');
   await loggedIn(a!);
   const text = renderMetrics(a!.gw.stats, a!.gw.snapshot());
   expect(text).toContain('degas_gateway_cluster_info{cluster="metrics",node="alpha"} 1');
@@ -321,15 +330,15 @@ test('#99 hostile bus messages are dropped and counted, never delivered; the nod
   const acc = account();
   const there = await loggedIn(b, acc);
   await seen(acc, b);
-  link.send(encodeDegasToClient(acc.id, bytes(2)));
-  expect((await there.nextDegas()).payload).toEqual(bytes(2));
+  link.send(encodeDegasToClient(acc.id, testBytes(2)));
+  expect((await there.nextDegas()).payload).toEqual(testBytes(2));
   const nc = await connect({ servers: nats.url });
   try {
     const inbox = `hostile.node.${b.registry.nodeId}`;
     const header = (kind: number, count: number) => {
       const h = new Uint8Array(19);
       h[0] = kind;
-      h.set(degas.id, 1);
+      h.set(degas.degasId, 1);
       h[17] = count >> 8;
       h[18] = count & 0xff;
       return h;
@@ -356,14 +365,14 @@ test('#99 hostile bus messages are dropped and counted, never delivered; the nod
     await kv.put(idKey(acc.id), 'garbage');
     await nc.flush();
     // Both nodes counted every hostile message (B's inbox; heartbeats on both).
-    await until(() => (b.registry.snapshot().busDropped ?? 0) >= hostile.length + 5, 'B drops everything');
-    await until(() => (a.registry.snapshot().busDropped ?? 0) >= 5, 'A drops the heartbeats');
+    await until(() => (b.registry.snapshot().busDropped ?? 0) >= hostile.length + 5, 5000, 'B drops everything');
+    await until(() => (a.registry.snapshot().busDropped ?? 0) >= 5, 5000, 'A drops the heartbeats');
   } finally {
     await nc.close();
   }
   // Nothing reached the client, the session survived, and cross-node delivery still works.
-  link.send(encodeDegasToClient(acc.id, bytes(3)));
-  expect((await there.nextDegas()).payload).toEqual(bytes(3));
-  expect(there.closed).toBeUndefined();
+  link.send(encodeDegasToClient(acc.id, testBytes(3)));
+  expect((await there.nextDegas()).payload).toEqual(testBytes(3));
+  expect(there.closedWith).toBeUndefined();
   expect(a.registry.snapshot().liveNodes).toBe(2);
 });

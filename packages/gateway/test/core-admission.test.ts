@@ -3,22 +3,23 @@
 // closes. The bound is checked at every step through snapshot() and /metrics.
 import { connect, type Socket } from 'node:net';
 import { CloseCode } from '@degas/proto';
+import { startTestGateway, type TestGateway, until, type WsTestClient } from '@degas/test-utils';
+import { type GatewayHandle, startGateway } from '../src/gateway.js';
 import { renderMetrics } from '../src/metrics.js';
-import { startEnv, type TestClient, type TestEnv, until } from './helpers.js';
 
-let env: TestEnv;
+let env: TestGateway<GatewayHandle>;
 afterEach(async () => {
-  await env?.stop();
+  await env?.close();
 });
 
 const BOUND = 2;
 
-async function boundedEnv(max = BOUND): Promise<TestEnv> {
-  return startEnv({ maxLoginsInProgress: max, maxPendingPerIp: 1000, handshakeRate: 0 });
+async function boundedEnv(max = BOUND): Promise<TestGateway<GatewayHandle>> {
+  return startTestGateway(startGateway, { maxLoginsInProgress: max, maxPendingPerIp: 1000, handshakeRate: 0 });
 }
 
 function snap(): { inProgress: number; waiting: number; auth: number; forward: number } {
-  const s = env.gw.snapshot();
+  const s = env.gateway.snapshot();
   return {
     inProgress: s.loginsInProgress,
     waiting: s.loginsWaiting,
@@ -28,7 +29,7 @@ function snap(): { inProgress: number; waiting: number; auth: number; forward: n
 }
 
 /** Whether the client's upgrade got an answer yet (open, refused or closed). */
-function answered(c: TestClient): boolean {
+function answered(c: WsTestClient): boolean {
   return c.ws.readyState !== c.ws.CONNECTING;
 }
 
@@ -40,10 +41,10 @@ test('connections beyond the bound wait unread, and start one by one as logins e
   const c = env.client();
   const d = env.client();
   // c and d are accepted (the kernel completed their handshake) but the gateway reads nothing.
-  await until(() => snap().waiting === 2, 'two connections waiting');
+  await until(() => snap().waiting === 2, 5000, 'two connections waiting');
   expect(snap()).toEqual({ inProgress: 2, waiting: 2, auth: 2, forward: 0 });
   expect(answered(c) || answered(d)).toBe(false);
-  const metrics = renderMetrics(env.gw.stats, env.gw.snapshot());
+  const metrics = renderMetrics(env.gateway.stats, env.gateway.snapshot());
   expect(metrics).toMatch(/^degas_gateway_logins_in_progress 2$/m);
   expect(metrics).toMatch(/^degas_gateway_logins_waiting 2$/m);
 
@@ -55,36 +56,36 @@ test('connections beyond the bound wait unread, and start one by one as logins e
 
   // b fails its login (a bad first frame): AUTH_FAIL frees its slot at once, d starts.
   b.send(new Uint8Array([0xff]));
-  expect((await b.waitClosed()).code).toBe(CloseCode.AUTH_FAILED);
+  expect((await b.closed()).code).toBe(CloseCode.AUTH_FAILED);
   await d.opened;
-  await until(() => snap().waiting === 0 && snap().inProgress === 2, 'd admitted');
+  await until(() => snap().waiting === 0 && snap().inProgress === 2, 5000, 'd admitted');
 
   // The admitted ones log in normally; the bound then has room for everyone.
   await Promise.all([c.login(env.account()), d.login(env.account())]);
-  await until(() => snap().inProgress === 0, 'no login in progress');
+  await until(() => snap().inProgress === 0, 5000, 'no login in progress');
   expect(snap()).toEqual({ inProgress: 0, waiting: 0, auth: 0, forward: 3 });
   const late = await env.loggedIn();
-  expect(late.client.closed).toBeUndefined();
+  expect(late.client.closedWith).toBeUndefined();
 });
 
 test(`a burst of 30 logins through a bound of ${BOUND}: all authenticate, never more than ${BOUND} at once`, async () => {
   env = await boundedEnv();
   let most = 0;
   const probe = setInterval(() => {
-    most = Math.max(most, env.gw.snapshot().loginsInProgress);
+    most = Math.max(most, env.gateway.snapshot().loginsInProgress);
   }, 1);
   try {
     const logins = Array.from({ length: 30 }, () => {
       const c = env.client();
       return c.login(env.account()).then(() => {
-        most = Math.max(most, env.gw.snapshot().loginsInProgress);
+        most = Math.max(most, env.gateway.snapshot().loginsInProgress);
       });
     });
     await Promise.all(logins);
   } finally {
     clearInterval(probe);
   }
-  expect(env.gw.stats.authSuccesses).toBe(30);
+  expect(env.gateway.stats.authSuccesses).toBe(30);
   expect(most).toBeLessThanOrEqual(BOUND);
   expect(most).toBeGreaterThan(0);
   expect(snap()).toEqual({ inProgress: 0, waiting: 0, auth: 0, forward: 30 });
@@ -96,26 +97,31 @@ test('a waiting connection that went away gives up its turn as soon as it is rea
   await a.opened;
   // A raw TCP connection that waits, then resets. An unread socket learns of its peer's reset only
   // when it is read, i.e. when its turn comes: it then closes at once and the next one starts.
-  const raw: Socket = connect(env.gw.port, '127.0.0.1');
+  const raw: Socket = connect(env.gateway.port, '127.0.0.1');
   raw.on('error', () => {});
   const b = env.client();
-  await until(() => snap().waiting === 2, 'two waiting');
+  await until(() => snap().waiting === 2, 5000, 'two waiting');
   raw.resetAndDestroy();
   a.close();
-  await a.waitClosed();
+  await a.closed();
   await b.opened;
   await b.login(env.account());
-  await until(() => snap().inProgress === 0, 'no login in progress');
+  await until(() => snap().inProgress === 0, 5000, 'no login in progress');
   expect(snap()).toEqual({ inProgress: 0, waiting: 0, auth: 0, forward: 1 });
 });
 
 test('a slot held by a client that never says hello ends with its hello deadline', async () => {
-  env = await startEnv({ maxLoginsInProgress: 1, helloTimeoutMs: 200, maxPendingPerIp: 1000, handshakeRate: 0 });
+  env = await startTestGateway(startGateway, {
+    maxLoginsInProgress: 1,
+    helloTimeoutMs: 200,
+    maxPendingPerIp: 1000,
+    handshakeRate: 0,
+  });
   const silent = env.client();
   await silent.opened;
   const next = env.client();
-  await until(() => snap().waiting === 1, 'one waiting');
-  expect((await silent.waitClosed()).code).toBe(CloseCode.AUTH_FAILED);
+  await until(() => snap().waiting === 1, 5000, 'one waiting');
+  expect((await silent.closed()).code).toBe(CloseCode.AUTH_FAILED);
   await next.login(env.account());
 });
 
@@ -124,23 +130,25 @@ test('a shutdown answers waiting connections 503', async () => {
   const a = env.client();
   await a.opened;
   const waiting = [env.client(), env.client()];
-  await until(() => snap().waiting === 2, 'two waiting');
-  const closing = env.gw.close();
+  await until(() => snap().waiting === 2, 5000, 'two waiting');
+  const closing = env.gateway.close();
   for (const w of waiting) await expect(w.opened).rejects.toThrow('HTTP 503');
-  expect((await a.waitClosed()).code).toBe(CloseCode.GOING_AWAY);
+  expect((await a.closed()).code).toBe(CloseCode.GOING_AWAY);
   await closing;
 });
 
 test('without a bound (the default) nothing waits, and logins in progress are still counted', async () => {
-  env = await startEnv({ maxPendingPerIp: 1000, handshakeRate: 0 });
+  env = await startTestGateway(startGateway, { maxPendingPerIp: 1000, handshakeRate: 0 });
   const clients = Array.from({ length: 5 }, () => env.client());
   await Promise.all(clients.map((c) => c.opened));
-  await until(() => snap().inProgress === 5, 'five in progress');
+  await until(() => snap().inProgress === 5, 5000, 'five in progress');
   expect(snap().waiting).toBe(0);
   await Promise.all(clients.map((c) => c.login(env.account())));
   expect(snap()).toEqual({ inProgress: 0, waiting: 0, auth: 0, forward: 5 });
 });
 
 test.each([-1, 1.5, 'x'])('maxLoginsInProgress %p is refused', async (v) => {
-  await expect(startEnv({ maxLoginsInProgress: v as number })).rejects.toThrow(/maxLoginsInProgress/);
+  await expect(startTestGateway(startGateway, { maxLoginsInProgress: v as number })).rejects.toThrow(
+    /maxLoginsInProgress/,
+  );
 });

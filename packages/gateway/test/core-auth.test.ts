@@ -1,10 +1,19 @@
 import { ErrorCode, idEquals } from '@degas/proto';
+import {
+  degasFrame,
+  freshTestAccount,
+  signChallenge,
+  startTestGateway,
+  type TestGateway,
+  testBytes,
+  type WsTestClient,
+} from '@degas/test-utils';
+import { type GatewayHandle, startGateway } from '../src/gateway.js';
 import { AUTH_FAIL_DETAIL } from '../src/session.js';
-import { bytes, clientDegas, makeAccount, startEnv, TestClient, type TestEnv } from './helpers.js';
 
-let env: TestEnv;
+let env: TestGateway<GatewayHandle>;
 afterEach(async () => {
-  await env?.stop();
+  await env?.close();
 });
 
 const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
@@ -33,33 +42,33 @@ function flipOneLetter(address: string): string {
 }
 
 /** Expects AUTH_FAIL (with the one shared detail text) and close 4001. */
-async function expectAuthFail(client: TestClient): Promise<void> {
+async function expectAuthFail(client: WsTestClient): Promise<void> {
   const e = await client.nextError();
   expect(e.code).toBe(ErrorCode.AUTH_FAIL);
   expect(e.detail).toBe(AUTH_FAIL_DETAIL);
-  expect((await client.waitClosed()).code).toBe(4001);
+  expect((await client.closed()).code).toBe(4001);
 }
 
 test('auth_ok carries the account id; v of 27/28 and 0/1 are both accepted', async () => {
-  env = await startEnv();
+  env = await startTestGateway(startGateway);
   const account = env.account();
   for (const shift of [0, -27]) {
     const c = env.client();
     await c.opened;
     c.hello(account);
-    const sig = await TestClient.sign(account.signer, await c.authRequest());
+    const sig = await signChallenge(account.signer, await c.authRequest());
     const s = Uint8Array.from(sig);
     s[64] = (s[64]! < 27 ? s[64]! + 27 : s[64]!) + shift;
     c.ethAuth(s);
-    const ok = await c.next();
+    const ok = await c.nextMessage();
     expect(ok.payload?.$case).toBe('authOk');
     if (ok.payload?.$case === 'authOk') expect(idEquals(ok.payload.value.accountId, account.id)).toBe(true);
   }
-  expect(env.gw.stats.authSuccesses).toBe(2);
+  expect(env.gateway.stats.authSuccesses).toBe(2);
 });
 
 test('challenge JSON is {Message, Challenge} with 32 lowercase hex and never repeats', async () => {
-  env = await startEnv({ authMessage: 'Sign in to example.test. Signing is free.' });
+  env = await startTestGateway(startGateway, { authMessage: 'Sign in to example.test. Signing is free.' });
   const account = env.account();
   const seen = new Set<string>();
   for (let i = 0; i < 5; i++) {
@@ -77,31 +86,31 @@ test('challenge JSON is {Message, Challenge} with 32 lowercase hex and never rep
 });
 
 test('hello deadline → AUTH_FAIL + 4001', async () => {
-  env = await startEnv({ helloTimeoutMs: 150 });
+  env = await startTestGateway(startGateway, { helloTimeoutMs: 150 });
   const c = env.client();
   await c.opened;
   await expectAuthFail(c);
-  expect(env.gw.stats.authFailures.hello_timeout).toBe(1);
+  expect(env.gateway.stats.authFailures.hello_timeout).toBe(1);
 });
 
 test('eth_auth deadline → AUTH_FAIL + 4001; a late signature is not accepted', async () => {
-  env = await startEnv({ authTimeoutMs: 150 });
+  env = await startTestGateway(startGateway, { authTimeoutMs: 150 });
   const account = env.account();
   const c = env.client();
   await c.opened;
   c.hello(account);
   await c.authRequest();
   await expectAuthFail(c);
-  expect(env.gw.stats.authFailures.auth_timeout).toBe(1);
+  expect(env.gateway.stats.authFailures.auth_timeout).toBe(1);
 });
 
 test('wrong first frames: eth_auth before hello, degas before hello, garbage, empty frame', async () => {
-  env = await startEnv();
+  env = await startTestGateway(startGateway);
   const frames = [
-    (c: TestClient) => c.ethAuth(new Uint8Array(65)),
-    (c: TestClient) => c.send(clientDegas(new Uint8Array(16), bytes(4))),
-    (c: TestClient) => c.send(Uint8Array.from([0xde, 0xad, 0xbe, 0xef])),
-    (c: TestClient) => c.send(new Uint8Array(0)),
+    (c: WsTestClient) => c.ethAuth(new Uint8Array(65)),
+    (c: WsTestClient) => c.send(degasFrame(new Uint8Array(16), testBytes(4))),
+    (c: WsTestClient) => c.send(Uint8Array.from([0xde, 0xad, 0xbe, 0xef])),
+    (c: WsTestClient) => c.send(new Uint8Array(0)),
   ];
   for (const f of frames) {
     const c = env.client();
@@ -112,7 +121,7 @@ test('wrong first frames: eth_auth before hello, degas before hello, garbage, em
 });
 
 test('second hello, and a data frame while the lookup or the verification is pending → AUTH_FAIL', async () => {
-  env = await startEnv();
+  env = await startTestGateway(startGateway);
   const account = env.account();
   // second hello after auth_request
   let c = env.client();
@@ -125,26 +134,26 @@ test('second hello, and a data frame while the lookup or the verification is pen
   c = env.client();
   await c.opened;
   c.hello(account);
-  const sig = await TestClient.sign(account.signer, await c.authRequest());
+  const sig = await signChallenge(account.signer, await c.authRequest());
   c.ethAuth(sig);
-  c.send(clientDegas(new Uint8Array(16), bytes(1)));
+  c.send(degasFrame(new Uint8Array(16), testBytes(1)));
   await expectAuthFail(c);
   // during the (slow) directory lookup
   env.accounts.delayMs = 100;
   c = env.client();
   await c.opened;
   c.hello(account);
-  c.send(clientDegas(new Uint8Array(16), bytes(1)));
+  c.send(degasFrame(new Uint8Array(16), testBytes(1)));
   await expectAuthFail(c);
-  expect(env.gw.stats.authFailures.unexpected_message).toBe(3);
+  expect(env.gateway.stats.authFailures.unexpected_message).toBe(3);
 });
 
 test('signer failures all look the same: unknown account, disabled signer, another account’s signer, bad address', async () => {
-  env = await startEnv();
+  env = await startTestGateway(startGateway);
   const a = env.account();
   const b = env.account();
   const disabled = env.account({ disabled: true });
-  const stranger = makeAccount();
+  const stranger = freshTestAccount();
   const cases = [
     { id: stranger.id, address: stranger.address }, // no such account
     { id: disabled.id, address: disabled.address }, // disabled signer
@@ -163,39 +172,39 @@ test('signer failures all look the same: unknown account, disabled signer, anoth
 });
 
 test('lowercase, checksummed and all-uppercase addresses are accepted', async () => {
-  env = await startEnv();
+  env = await startTestGateway(startGateway);
   const a = env.account();
   const hex = a.address.slice(2);
   for (const address of [a.address, `0x${hex.toLowerCase()}`, `0x${hex.toUpperCase()}`]) {
     const c = env.client();
     await c.opened;
     c.hello({ id: a.id, address });
-    c.ethAuth(await TestClient.sign(a.signer, await c.authRequest()));
-    expect((await c.next()).payload?.$case).toBe('authOk');
+    c.ethAuth(await signChallenge(a.signer, await c.authRequest()));
+    expect((await c.nextMessage()).payload?.$case).toBe('authOk');
     c.close();
   }
 });
 
 test('bad signatures: other key, high-s twin, wrong domain, wrong lengths, v out of range, another connection’s challenge', async () => {
-  env = await startEnv();
+  env = await startTestGateway(startGateway);
   const a = env.account();
-  const other = makeAccount();
+  const other = freshTestAccount();
   const attempts: ((challenge: string) => Promise<Uint8Array>)[] = [
-    (ch) => TestClient.sign(other.signer, ch),
+    (ch) => signChallenge(other.signer, ch),
     async (ch) => {
-      const sig = await TestClient.sign(a.signer, ch);
+      const sig = await signChallenge(a.signer, ch);
       const out = Uint8Array.from(sig);
       out.set(to32(N - toBig(sig.subarray(32, 64))), 32);
       const v = sig[64]! >= 27 ? sig[64]! - 27 : sig[64]!;
       out[64] = 27 + (1 - v);
       return out;
     },
-    (ch) => TestClient.sign(a.signer, ch, 'Evil'),
-    async (ch) => (await TestClient.sign(a.signer, ch)).subarray(0, 64),
-    async (ch) => Uint8Array.from([...(await TestClient.sign(a.signer, ch)), 0]),
+    (ch) => signChallenge(a.signer, ch, { domain: 'Evil' }),
+    async (ch) => (await signChallenge(a.signer, ch)).subarray(0, 64),
+    async (ch) => Uint8Array.from([...(await signChallenge(a.signer, ch)), 0]),
     async () => new Uint8Array(0),
     async (ch) => {
-      const s = Uint8Array.from(await TestClient.sign(a.signer, ch));
+      const s = Uint8Array.from(await signChallenge(a.signer, ch));
       s[64] = 29;
       return s;
     },
@@ -215,12 +224,12 @@ test('bad signatures: other key, high-s twin, wrong domain, wrong lengths, v out
   await Promise.all([ca.opened, cb.opened]);
   ca.hello(a);
   cb.hello(a);
-  const sigA = await TestClient.sign(a.signer, await ca.authRequest());
+  const sigA = await signChallenge(a.signer, await ca.authRequest());
   await cb.authRequest();
   cb.ethAuth(sigA);
   await expectAuthFail(cb);
   ca.ethAuth(sigA);
-  expect((await ca.next()).payload?.$case).toBe('authOk');
+  expect((await ca.nextMessage()).payload?.$case).toBe('authOk');
   // replay of the successful eth_auth on a new connection fails
   const cr = env.client();
   await cr.opened;
@@ -231,24 +240,24 @@ test('bad signatures: other key, high-s twin, wrong domain, wrong lengths, v out
 });
 
 test('text frame → 1003 before hello and in AuthState (no AUTH_FAIL)', async () => {
-  env = await startEnv();
+  env = await startTestGateway(startGateway);
   const a = env.account();
   let c = env.client();
   await c.opened;
   c.send('hi');
-  expect((await c.waitClosed()).code).toBe(1003);
+  expect((await c.closed()).code).toBe(1003);
   expect(c.messages).toHaveLength(0);
   c = env.client();
   await c.opened;
   c.hello(a);
   await c.authRequest();
   c.send('hi');
-  expect((await c.waitClosed()).code).toBe(1003);
+  expect((await c.closed()).code).toBe(1003);
   expect(c.messages).toHaveLength(1);
 });
 
 test('a failed login never affects the live session of the account', async () => {
-  env = await startEnv();
+  env = await startTestGateway(startGateway);
   const degas = await env.startDegas({ echo: true });
   const { client, account } = await env.loggedIn();
   const attacker = env.client();
@@ -256,16 +265,16 @@ test('a failed login never affects the live session of the account', async () =>
   attacker.hello(account);
   await attacker.authRequest();
   attacker.ethAuth(
-    await TestClient.sign(makeAccount().signer, '{"Message":"x","Challenge":"00000000000000000000000000000000"}'),
+    await signChallenge(freshTestAccount().signer, '{"Message":"x","Challenge":"00000000000000000000000000000000"}'),
   );
   await expectAuthFail(attacker);
-  client.send(clientDegas(degas.id, bytes(8)));
-  expect((await client.nextDegas()).payload).toEqual(bytes(8));
-  expect(client.closed).toBeUndefined();
+  client.send(degasFrame(degas.degasId, testBytes(8)));
+  expect((await client.nextDegas()).payload).toEqual(testBytes(8));
+  expect(client.closedWith).toBeUndefined();
 });
 
 test('directory errors fail authentication (no crash)', async () => {
-  env = await startEnv();
+  env = await startTestGateway(startGateway);
   const a = env.account();
   env.accounts.getAccount = () => Promise.reject(new Error('rpc down'));
   const c = env.client();
@@ -279,5 +288,5 @@ test('directory errors fail authentication (no crash)', async () => {
   await d.opened;
   d.hello(a);
   await expectAuthFail(d);
-  expect(env.gw.stats.authFailures.directory_error).toBe(2);
+  expect(env.gateway.stats.authFailures.directory_error).toBe(2);
 });

@@ -5,12 +5,19 @@
  */
 import { loginTypedData, MAX_CHAIN_ID, privateKeySigner } from '@degas/auth-eth';
 import { ErrorCode } from '@degas/proto';
+import {
+  signChallenge,
+  startTestGateway,
+  type TestAccount,
+  type TestGateway,
+  type WsTestClient,
+} from '@degas/test-utils';
+import { type GatewayHandle, startGateway } from '../src/gateway.js';
 import { AUTH_FAIL_DETAIL } from '../src/session.js';
-import { startEnv, type TestAccount, TestClient, type TestEnv } from './helpers.js';
 
-let env: TestEnv;
+let env: TestGateway<GatewayHandle>;
 afterEach(async () => {
-  await env?.stop();
+  await env?.close();
 });
 
 /** hello → auth_request → eth_auth signed with `signChain`, sent with `wireChain`; the first answer. */
@@ -19,13 +26,13 @@ async function attempt(
   signChain: number,
   wireChain: bigint,
   signature?: Uint8Array,
-): Promise<{ client: TestClient; first: Awaited<ReturnType<TestClient['next']>> }> {
+): Promise<{ client: WsTestClient; first: Awaited<ReturnType<WsTestClient['nextMessage']>> }> {
   const client = env.client();
   await client.opened;
   client.hello(account);
   const challenge = await client.authRequest();
-  client.ethAuth(signature ?? (await TestClient.sign(account.signer, challenge, undefined, signChain)), wireChain);
-  return { client, first: await client.next() };
+  client.ethAuth(signature ?? (await signChallenge(account.signer, challenge, { chainId: signChain })), wireChain);
+  return { client, first: await client.nextMessage() };
 }
 
 async function expectAuthFail(
@@ -37,11 +44,11 @@ async function expectAuthFail(
     expect(result.first.payload.value.code).toBe(ErrorCode.AUTH_FAIL);
     expect(result.first.payload.value.detail).toBe(detail);
   }
-  expect((await result.client.waitClosed()).code).toBe(4001);
+  expect((await result.client.closed()).code).toBe(4001);
 }
 
 test('EOA logins on chain 1 (explicit or absent) and on chain 8453, with any chain accepted by default', async () => {
-  env = await startEnv();
+  env = await startTestGateway(startGateway);
   const account = env.account();
   for (const [signChain, wireChain] of [
     [1, 0n],
@@ -53,7 +60,7 @@ test('EOA logins on chain 1 (explicit or absent) and on chain 8453, with any cha
     const { first } = await attempt(account, signChain, wireChain);
     expect([signChain, first.payload?.$case]).toEqual([signChain, 'authOk']);
   }
-  expect(env.gw.stats.authSuccesses).toBe(5);
+  expect(env.gateway.stats.authSuccesses).toBe(5);
 });
 
 test.each([
@@ -61,47 +68,47 @@ test.each([
   ['signed for 1, sent as 8453', 1, 8453n],
   ['signed for 8453, sent as 84530', 8453, 84530n],
 ])('a chain id that differs from the signed one is AUTH_FAIL: %s', async (_, signChain, wireChain) => {
-  env = await startEnv();
+  env = await startTestGateway(startGateway);
   await expectAuthFail(await attempt(env.account(), signChain, wireChain));
-  expect(env.gw.stats.authFailures.bad_signature).toBe(1);
+  expect(env.gateway.stats.authFailures.bad_signature).toBe(1);
 });
 
 test('a chain id beyond 2^53 - 1 (no wallet can sign it) is AUTH_FAIL, up to 2^64 - 1', async () => {
-  env = await startEnv();
+  env = await startTestGateway(startGateway);
   const account = env.account();
   for (const wire of [BigInt(MAX_CHAIN_ID) + 1n, 2n ** 64n - 1n]) {
     await expectAuthFail(await attempt(account, 1, wire), 'chain id not accepted');
   }
-  expect(env.gw.stats.authFailures.chain_not_accepted).toBe(2);
+  expect(env.gateway.stats.authFailures.chain_not_accepted).toBe(2);
 });
 
 test('authChainIds: only the listed chains log in; another is AUTH_FAIL naming the chain id rule', async () => {
-  env = await startEnv({ authChainIds: [8453, 1] });
+  env = await startTestGateway(startGateway, { authChainIds: [8453, 1] });
   const account = env.account();
   expect((await attempt(account, 8453, 8453n)).first.payload?.$case).toBe('authOk');
   expect((await attempt(account, 1, 0n)).first.payload?.$case).toBe('authOk');
   // A valid signature for chain 10: refused before any signature work.
   await expectAuthFail(await attempt(account, 10, 10n), 'chain id not accepted');
-  expect(env.gw.stats.authFailures.chain_not_accepted).toBe(1);
-  expect(env.gw.stats.verifyCount).toBe(2);
+  expect(env.gateway.stats.authFailures.chain_not_accepted).toBe(1);
+  expect(env.gateway.stats.verifyCount).toBe(2);
   // The refusal costs nothing later: the next login on 8453 works.
   expect((await attempt(account, 8453, 8453n)).first.payload?.$case).toBe('authOk');
 });
 
 test('authChainIds without 1 refuses an absent chain id (which means 1)', async () => {
-  env = await startEnv({ authChainIds: [8453] });
+  env = await startTestGateway(startGateway, { authChainIds: [8453] });
   await expectAuthFail(await attempt(env.account(), 1, 0n), 'chain id not accepted');
 });
 
 test('an 8193-byte signature is AUTH_FAIL, and so is a 64-byte one with no contract-wallet endpoint', async () => {
-  env = await startEnv();
+  env = await startTestGateway(startGateway);
   const account = env.account();
   await expectAuthFail(await attempt(account, 1, 1n, new Uint8Array(8193).fill(7)));
   const sig = await privateKeySigner(account.key).signTypedData(
     loginTypedData({ Message: 'a', Challenge: 'b' }, { domainName: 'x', chainId: 1 }),
   );
   await expectAuthFail(await attempt(account, 1, 1n, sig.subarray(0, 64)));
-  expect(env.gw.stats.authFailures.bad_signature).toBe(2);
+  expect(env.gateway.stats.authFailures.bad_signature).toBe(2);
 });
 
 test('startGateway validates authChainIds', async () => {

@@ -10,14 +10,15 @@ import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { createChallenge, loginDigest, loginTypedData, parseChallenge, privateKeySigner } from '@degas/auth-eth';
-import { ErrorCode, randomId } from '@degas/proto';
+import { ErrorCode, idToHex, randomId } from '@degas/proto';
+import { startTestGateway, type TestAccount, type TestGateway } from '@degas/test-utils';
 import { type Hex, serializeErc8010Signature } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { createEthRpc } from '../src/eth-rpc.js';
+import { type GatewayHandle, startGateway } from '../src/gateway.js';
 import { silentLogger } from '../src/logger.js';
 import { AUTH_FAIL_DETAIL } from '../src/session.js';
 import { deployWallets, FaultProxy, type LocalChain, startLocalChain, type Wallets } from './evm/harness.js';
-import { startEnv, type TestAccount, type TestEnv } from './helpers.js';
 import { nextAuthOk, presentTicket } from './resume-helpers.js';
 
 const CHAIN = 8453;
@@ -33,13 +34,13 @@ const stranger = privateKeySigner(`0x${'c3'.repeat(32)}`, { chainId: CHAIN });
 let chain: LocalChain;
 let proxy: FaultProxy;
 let wallets: Wallets;
-let env: TestEnv;
+let env: TestGateway<GatewayHandle>;
 
 beforeAll(async () => {
   chain = await startLocalChain(CHAIN);
   proxy = await new FaultProxy(chain.url).start();
   wallets = await deployWallets(chain, owner.address as Hex, cfOwner.address as Hex);
-  env = await startEnv({
+  env = await startTestGateway(startGateway, {
     ethRpc: [{ chainId: CHAIN, url: proxy.url }],
     // Long enough for the gas burner's 2M-gas eth_call (about 1 s) on a loaded machine.
     ethRpcTimeoutMs: 8000,
@@ -49,7 +50,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await env?.stop();
+  await env?.close();
   await proxy?.stop();
   await chain?.stop();
 });
@@ -59,10 +60,11 @@ afterEach(() => {
   proxy.mode = 'pass';
 });
 
-/** An account whose one signer is `address` (a wallet contract, or an EOA). */
-function accountOf(address: string, signer = owner): TestAccount {
-  const account: TestAccount = { id: randomId(), key: new Uint8Array(32), signer, address };
-  env.accounts.add(account);
+/** An account whose one signer is `address` (a wallet contract, or an EOA), registered in `on`. */
+function accountOf(address: string, signer = owner, on: TestGateway<GatewayHandle> = env): TestAccount {
+  const id = randomId();
+  const account: TestAccount = { id, idHex: idToHex(id), key: new Uint8Array(32), signer, address };
+  on.accounts.set(account);
   return account;
 }
 
@@ -86,7 +88,7 @@ async function login(
   const json = await c.authRequest();
   const started = performance.now();
   c.ethAuth(await sign(json, chainId), BigInt(chainId));
-  const first = await c.next(15_000);
+  const first = await c.nextMessage(15_000);
   const ms = performance.now() - started;
   if (first.payload?.$case === 'authOk') {
     c.close();
@@ -95,11 +97,11 @@ async function login(
   if (first.payload?.$case !== 'error' || first.payload.value.code !== ErrorCode.AUTH_FAIL) {
     throw new Error(`expected auth_ok or AUTH_FAIL, got ${first.payload?.$case}`);
   }
-  return { outcome: 'fail', detail: first.payload.value.detail, close: (await c.waitClosed()).code, ms };
+  return { outcome: 'fail', detail: first.payload.value.detail, close: (await c.closed()).code, ms };
 }
 
 async function admin(path: string): Promise<{ status: number; body: string }> {
-  const res = await fetch(`http://127.0.0.1:${env.gw.adminPort}${path}`);
+  const res = await fetch(`http://127.0.0.1:${env.gateway.adminPort}${path}`);
   return { status: res.status, body: await res.text() };
 }
 
@@ -108,7 +110,7 @@ describe('contract wallets on a real EVM', () => {
     const calls = proxy.count();
     expect(await login(accountOf(wallets.owner), bySigner())).toMatchObject({ outcome: 'ok' });
     expect(proxy.count()).toBeGreaterThan(calls);
-    expect(env.gw.snapshot().ethRpc?.[0]?.stats.checks.get('ok')).toBeGreaterThanOrEqual(1);
+    expect(env.gateway.snapshot().ethRpc?.[0]?.stats.checks.get('ok')).toBeGreaterThanOrEqual(1);
   });
 
   test('an ERC-6492 wallet logs in before it is deployed, and the check deploys nothing', async () => {
@@ -141,13 +143,13 @@ describe('contract wallets on a real EVM', () => {
       (json: string) => owner.signTypedData(loginTypedData(parseChallenge(json), { chainId: 1 })),
     ],
   ] as [string, () => string, Signed][])('AUTH_FAIL: %s', async (_, address, sign) => {
-    const before = env.gw.stats.authFailures.bad_signature;
+    const before = env.gateway.stats.authFailures.bad_signature;
     expect(await login(accountOf(address()), sign)).toMatchObject({
       outcome: 'fail',
       detail: AUTH_FAIL_DETAIL,
       close: 4001,
     });
-    expect(env.gw.stats.authFailures.bad_signature).toBe(before + 1);
+    expect(env.gateway.stats.authFailures.bad_signature).toBe(before + 1);
   });
 
   test('an address with no code and no ERC-6492 wrapper fails, so the EOA rules cannot be bypassed', async () => {
@@ -237,7 +239,7 @@ describe('contract wallets on a real EVM', () => {
       expect(e.code).toBe(ErrorCode.AUTH_FAIL);
       // An eth_auth sent anyway is never checked.
       c.ethAuth(new Uint8Array(200), BigInt(CHAIN));
-      expect((await c.waitClosed()).code).toBe(4001);
+      expect((await c.closed()).code).toBe(4001);
     }
     expect(proxy.count()).toBe(calls);
   });
@@ -250,7 +252,7 @@ describe('a failing endpoint fails only the contract-wallet logins on it', () =>
       const wallet = accountOf(wallets.owner);
       const eoaSigner = privateKeySigner(`0x${'e5'.repeat(32)}`, { chainId: CHAIN });
       const eoa = accountOf(eoaSigner.address, eoaSigner);
-      const before = env.gw.stats.authFailures.wallet_unavailable;
+      const before = env.gateway.stats.authFailures.wallet_unavailable;
       proxy.mode = mode;
       const walletLogin = login(wallet, bySigner());
       // EOA logins on the same gateway, at the same time, do not wait for the endpoint.
@@ -263,7 +265,7 @@ describe('a failing endpoint fails only the contract-wallet logins on it', () =>
       // Within the per-call timeout (8 s) plus scheduling, never the 60 s eth_auth deadline.
       expect(result.ms).toBeLessThan(15_000);
       expect(UNAVAILABLE).not.toMatch(/secret|127\.0\.0\.1|rpc/);
-      expect(env.gw.stats.authFailures.wallet_unavailable).toBe(before + 1);
+      expect(env.gateway.stats.authFailures.wallet_unavailable).toBe(before + 1);
       const ready = await admin('/readyz');
       expect(ready.status).toBe(200);
       expect(ready.body).toMatch(
@@ -340,14 +342,13 @@ describe('endpoint limits (createEthRpc against the same chain)', () => {
   });
 
   test('the login deadline bounds a slow call: AUTH_FAIL at eth_auth’s deadline, not the call timeout', async () => {
-    const short = await startEnv({
+    const short = await startTestGateway(startGateway, {
       ethRpc: [{ chainId: CHAIN, url: proxy.url }],
       ethRpcTimeoutMs: 60_000,
       authTimeoutMs: 1500,
     });
     try {
-      const account: TestAccount = { id: randomId(), key: new Uint8Array(32), signer: owner, address: wallets.owner };
-      short.accounts.add(account);
+      const account = accountOf(wallets.owner, owner, short);
       proxy.mode = 'slow';
       const c = short.client();
       await c.opened;
@@ -357,28 +358,30 @@ describe('endpoint limits (createEthRpc against the same chain)', () => {
       const started = performance.now();
       const e = await c.nextError(10_000);
       expect(e.code).toBe(ErrorCode.AUTH_FAIL);
-      expect((await c.waitClosed()).code).toBe(4001);
+      expect((await c.closed()).code).toBe(4001);
       // Whichever fires first at the deadline: the session's timer or the call's (capped) timeout.
-      const failures = short.gw.stats.authFailures;
+      const failures = short.gateway.stats.authFailures;
       expect(failures.auth_timeout + failures.wallet_unavailable).toBe(1);
       expect(performance.now() - started).toBeLessThan(5000);
       // The held call is abandoned at the same deadline, not after the 60 s call timeout.
       await new Promise<void>((resolve) => {
-        const check = () => (short.gw.snapshot().ethRpc?.[0]?.inFlight === 0 ? resolve() : setTimeout(check, 20));
+        const check = () => (short.gateway.snapshot().ethRpc?.[0]?.inFlight === 0 ? resolve() : setTimeout(check, 20));
         check();
       });
-      expect(short.gw.snapshot().ethRpc?.[0]?.stats.failures.get('timeout')).toBeGreaterThanOrEqual(1);
+      expect(short.gateway.snapshot().ethRpc?.[0]?.stats.failures.get('timeout')).toBeGreaterThanOrEqual(1);
     } finally {
-      await short.stop();
+      await short.close();
     }
   }, 20_000);
 
   test('an endpoint that serves another chain id makes startGateway reject (exit 2 in the bin)', async () => {
-    await expect(startEnv({ ethRpc: [{ chainId: 1, url: proxy.url }] })).rejects.toMatchObject({
+    await expect(startTestGateway(startGateway, { ethRpc: [{ chainId: 1, url: proxy.url }] })).rejects.toMatchObject({
       code: 'ETH_RPC_CHAIN_MISMATCH',
       message: expect.stringMatching(/chain 1 .*answers eth_chainId 8453/),
     });
-    await expect(startEnv({ ethRpc: [{ chainId: 1, url: proxy.url }] })).rejects.not.toMatchObject({
+    await expect(
+      startTestGateway(startGateway, { ethRpc: [{ chainId: 1, url: proxy.url }] }),
+    ).rejects.not.toMatchObject({
       message: expect.stringContaining('secret-api-key'),
     });
   });
@@ -410,37 +413,38 @@ describe('endpoint limits (createEthRpc against the same chain)', () => {
 
   test('an endpoint down at start: the gateway starts, EOA logins work, wallet logins wait for it', async () => {
     proxy.mode = 'down';
-    const late = await startEnv({ ethRpc: [{ chainId: CHAIN, url: proxy.url }], ethRpcTimeoutMs: 1000 });
+    const late = await startTestGateway(startGateway, {
+      ethRpc: [{ chainId: CHAIN, url: proxy.url }],
+      ethRpcTimeoutMs: 1000,
+    });
     try {
-      expect(late.gw.snapshot().ethRpc?.[0]?.state).toBe('down');
+      expect(late.gateway.snapshot().ethRpc?.[0]?.state).toBe('down');
       const eoa = late.account();
       const c = late.client();
       await c.login(eoa);
       proxy.mode = 'pass';
-      const account: TestAccount = { id: randomId(), key: new Uint8Array(32), signer: owner, address: wallets.owner };
-      late.accounts.add(account);
+      const account = accountOf(wallets.owner, owner, late);
       const w = late.client();
       await w.opened;
       w.hello(account);
       const json = await w.authRequest();
       w.ethAuth(await bySigner()(json, CHAIN), BigInt(CHAIN));
-      expect((await w.next(10_000)).payload?.$case).toBe('authOk');
-      expect(late.gw.snapshot().ethRpc?.[0]?.state).toBe('up');
+      expect((await w.nextMessage(10_000)).payload?.$case).toBe('authOk');
+      expect(late.gateway.snapshot().ethRpc?.[0]?.state).toBe('up');
     } finally {
-      await late.stop();
+      await late.close();
     }
   }, 20_000);
 });
 
 test('a resume ticket of a contract-wallet session resumes it with no RPC call', async () => {
-  const resumable = await startEnv({
+  const resumable = await startTestGateway(startGateway, {
     ethRpc: [{ chainId: CHAIN, url: proxy.url }],
     ethRpcTimeoutMs: 4000,
     resumeKeys: [Uint8Array.from({ length: 32 }, (_, i) => i + 1)],
   });
   try {
-    const account: TestAccount = { id: randomId(), key: new Uint8Array(32), signer: owner, address: wallets.owner };
-    resumable.accounts.add(account);
+    const account = accountOf(wallets.owner, owner, resumable);
     const first = resumable.client();
     await first.opened;
     first.hello(account);
@@ -451,23 +455,22 @@ test('a resume ticket of a contract-wallet session resumes it with no RPC call',
     expect(ok.resumeTicket.length).toBeGreaterThan(0);
     // The connection drops (no logout); the client comes back with its ticket.
     first.terminate();
-    await first.waitClosed();
+    await first.closed();
     const calls = proxy.count();
     const answer = await presentTicket(resumable.client(), account, ok.resumeTicket);
     expect(answer.payload?.$case).toBe('authOk');
     if (answer.payload?.$case === 'authOk') expect(answer.payload.value.resumed).toBe(true);
     expect(proxy.count()).toBe(calls);
   } finally {
-    await resumable.stop();
+    await resumable.close();
   }
 }, 20_000);
 
 test('without ethRpc, a contract-wallet signature is a plain AUTH_FAIL', async () => {
-  const plain = await startEnv();
+  const plain = await startTestGateway(startGateway);
   try {
-    expect(plain.gw.snapshot().ethRpc).toEqual([]);
-    const account: TestAccount = { id: randomId(), key: new Uint8Array(32), signer: owner, address: wallets.owner };
-    plain.accounts.add(account);
+    expect(plain.gateway.snapshot().ethRpc).toEqual([]);
+    const account = accountOf(wallets.owner, owner, plain);
     const c = plain.client();
     await c.opened;
     c.hello(account);
@@ -476,6 +479,6 @@ test('without ethRpc, a contract-wallet signature is a plain AUTH_FAIL', async (
     const e = await c.nextError();
     expect([e.code, e.detail]).toEqual([ErrorCode.AUTH_FAIL, AUTH_FAIL_DETAIL]);
   } finally {
-    await plain.stop();
+    await plain.close();
   }
 });

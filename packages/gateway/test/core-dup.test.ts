@@ -1,10 +1,11 @@
 import { ErrorCode, encodeDegasToClient } from '@degas/proto';
+import { degasFrame, startTestGateway, type TestGateway, testBytes, until, type WsTestClient } from '@degas/test-utils';
+import { type GatewayHandle, startGateway } from '../src/gateway.js';
 import { LocalRegistry } from '../src/registry.js';
-import { bytes, clientDegas, startEnv, type TestClient, type TestEnv, until } from './helpers.js';
 
-let env: TestEnv;
+let env: TestGateway<GatewayHandle>;
 afterEach(async () => {
-  await env?.stop();
+  await env?.close();
 });
 
 test('registry release compares the session object, never only the account id', () => {
@@ -30,22 +31,22 @@ test('registry release compares the session object, never only the account id', 
 });
 
 test('sequential replacement: DUP_SESSION + 4002 to the old one, Degas traffic goes to the new one', async () => {
-  env = await startEnv();
+  env = await startTestGateway(startGateway);
   const degas = await env.startDegas();
   const { client: s1, account } = await env.loggedIn();
-  s1.send(clientDegas(degas.id, bytes(1)));
-  await degas.waitFor((r) => r.length === 1);
+  s1.send(degasFrame(degas.degasId, testBytes(1)));
+  await degas.waitUntil((r) => r.length === 1);
   const s2 = env.client();
   await s2.login(account);
   const e = await s1.nextError();
   expect(e.code).toBe(ErrorCode.DUP_SESSION);
-  expect((await s1.waitClosed()).code).toBe(4002);
-  await degas.send(encodeDegasToClient(account.id, bytes(5)));
-  expect((await s2.nextDegas()).payload).toEqual(bytes(5));
+  expect((await s1.closed()).code).toBe(4002);
+  await degas.send(encodeDegasToClient(account.id, testBytes(5)));
+  expect((await s2.nextDegas()).payload).toEqual(testBytes(5));
 });
 
 test('a late close of the replaced (half-open) connection never removes the new session', async () => {
-  env = await startEnv({ closeTimeoutMs: 300 });
+  env = await startTestGateway(startGateway, { closeTimeoutMs: 300 });
   const degas = await env.startDegas();
   const { client: s1, account } = await env.loggedIn();
   // S1 goes silent: it reads nothing and never completes the close handshake.
@@ -54,28 +55,28 @@ test('a late close of the replaced (half-open) connection never removes the new 
   await s2.login(account); // admitted at once, no waiting for S1
   // S1 is destroyed after closeTimeout; afterwards S2 still receives.
   await until(
-    () => env.gw.snapshot().connectionsForward === 1 && env.gw.snapshot().connectionsAuth === 0,
-    'S1 gone',
+    () => env.gateway.snapshot().connectionsForward === 1 && env.gateway.snapshot().connectionsAuth === 0,
     3000,
+    'S1 gone',
   );
-  s2.send(clientDegas(degas.id, bytes(1)));
-  await degas.waitFor((r) => r.length === 1);
-  await degas.send(encodeDegasToClient(account.id, bytes(6)));
-  expect((await s2.nextDegas()).payload).toEqual(bytes(6));
+  s2.send(degasFrame(degas.degasId, testBytes(1)));
+  await degas.waitUntil((r) => r.length === 1);
+  await degas.send(encodeDegasToClient(account.id, testBytes(6)));
+  expect((await s2.nextDegas()).payload).toEqual(testBytes(6));
   expect(degas.errors()).toHaveLength(0);
 });
 
 test('session_closed of the replaced session reaches the Degas before the new session’s first message', async () => {
-  env = await startEnv();
+  env = await startTestGateway(startGateway);
   const degas = await env.startDegas();
   const { client: s1, account } = await env.loggedIn();
-  s1.send(clientDegas(degas.id, bytes(1)));
-  await degas.waitFor((r) => r.length === 1);
+  s1.send(degasFrame(degas.degasId, testBytes(1)));
+  await degas.waitUntil((r) => r.length === 1);
   const firstSession = degas.clientMessages()[0]!.sessionId;
   const s2 = env.client();
   await s2.login(account);
-  s2.send(clientDegas(degas.id, bytes(2)));
-  await degas.waitFor((r) => r.length === 3);
+  s2.send(degasFrame(degas.degasId, testBytes(2)));
+  await degas.waitUntil((r) => r.length === 3);
   const kinds = degas.received.map((m) => m.payload?.$case);
   expect(kinds).toEqual(['clientMessage', 'sessionClosed', 'clientMessage']);
   expect(degas.sessionClosed()[0]!.sessionId).toBe(firstSession);
@@ -84,58 +85,58 @@ test('session_closed of the replaced session reaches the Degas before the new se
 });
 
 test('10 simultaneous logins of one account: exactly one survivor, the last to complete auth', async () => {
-  env = await startEnv();
+  env = await startTestGateway(startGateway);
   const degas = await env.startDegas();
   const account = env.account();
   const opener = await env.loggedIn();
-  opener.client.send(clientDegas(degas.id, bytes(1)));
-  await degas.waitFor((r) => r.length === 1);
+  opener.client.send(degasFrame(degas.degasId, testBytes(1)));
+  await degas.waitUntil((r) => r.length === 1);
   for (let round = 0; round < 5; round++) {
     env.accounts.delayMs = () => Math.floor(Math.random() * 50);
-    const clients: TestClient[] = [];
+    const clients: WsTestClient[] = [];
     for (let i = 0; i < 10; i++) clients.push(env.client());
     await Promise.all(clients.map((c) => c.login(account)));
     // Every one reached ForwardState; all but one were then replaced.
-    await until(() => clients.filter((c) => c.closed !== undefined).length === 9, '9 replaced sessions');
-    const survivors = clients.filter((c) => c.closed === undefined);
+    await until(() => clients.filter((c) => c.closedWith !== undefined).length === 9, 5000, '9 replaced sessions');
+    const survivors = clients.filter((c) => c.closedWith === undefined);
     expect(survivors).toHaveLength(1);
     const last = survivors[0]!;
     for (const c of clients) {
       if (c === last) continue;
-      expect(c.closed?.code).toBe(4002);
+      expect(c.closedWith?.code).toBe(4002);
       expect(
         c.messages.some((m) => m.payload?.$case === 'error' && m.payload.value.code === ErrorCode.DUP_SESSION),
       ).toBe(true);
     }
-    expect(env.gw.snapshot().connectionsForward).toBe(2); // the survivor + the opener
-    await degas.send(encodeDegasToClient(account.id, bytes(3, round)));
-    expect((await last.nextDegas()).payload).toEqual(bytes(3, round));
-    expect(last.closed).toBeUndefined();
+    expect(env.gateway.snapshot().connectionsForward).toBe(2); // the survivor + the opener
+    await degas.send(encodeDegasToClient(account.id, testBytes(3, round)));
+    expect((await last.nextDegas()).payload).toEqual(testBytes(3, round));
+    expect(last.closedWith).toBeUndefined();
     last.close();
-    await last.waitClosed();
+    await last.closed();
   }
 });
 
 test('session_closed goes to every Degas the session used, on close and on abrupt loss', async () => {
-  env = await startEnv();
+  env = await startTestGateway(startGateway);
   const x = await env.startDegas();
   const y = await env.startDegas();
   const unused = await env.startDegas();
   const { client } = await env.loggedIn();
-  client.send(clientDegas(x.id, bytes(1)));
-  client.send(clientDegas(y.id, bytes(1)));
-  await x.waitFor((r) => r.length === 1);
-  await y.waitFor((r) => r.length === 1);
+  client.send(degasFrame(x.degasId, testBytes(1)));
+  client.send(degasFrame(y.degasId, testBytes(1)));
+  await x.waitUntil((r) => r.length === 1);
+  await y.waitUntil((r) => r.length === 1);
   const sid = x.clientMessages()[0]!.sessionId;
   client.close();
-  await x.waitFor(() => x.sessionClosed().length === 1);
-  await y.waitFor(() => y.sessionClosed().length === 1);
+  await x.waitUntil(() => x.sessionClosed().length === 1);
+  await y.waitUntil(() => y.sessionClosed().length === 1);
   expect(x.sessionClosed()[0]!.sessionId).toBe(sid);
   expect(y.sessionClosed()[0]!.sessionId).toBe(sid);
   expect(unused.received).toHaveLength(0);
   const other = await env.loggedIn();
-  other.client.send(clientDegas(x.id, bytes(1)));
-  await x.waitFor(() => x.clientMessages().length === 2);
+  other.client.send(degasFrame(x.degasId, testBytes(1)));
+  await x.waitUntil(() => x.clientMessages().length === 2);
   other.client.terminate();
-  await x.waitFor(() => x.sessionClosed().length === 2);
+  await x.waitUntil(() => x.sessionClosed().length === 2);
 });

@@ -4,8 +4,9 @@
 // that every other layout is refused and still delivered through the generic path.
 import { randomBytes } from 'node:crypto';
 import { ErrorCode, encodeDegasToClient, gatewayDegasEncoder, idEquals, randomId } from '@degas/proto';
+import { degasFrame, startTestGateway, type TestGateway, testBytes } from '@degas/test-utils';
+import { type GatewayHandle, startGateway } from '../src/gateway.js';
 import { canonicalToClientIdOffset } from '@degas/proto/wire';
-import { bytes, clientDegas, startEnv, type TestEnv } from './helpers.js';
 
 const SIZES = [0, 1, 127, 128, 1023, 1024, 16383, 16384, 65535, 65536];
 
@@ -84,7 +85,7 @@ describe('canonicalToClientIdOffset: byte-identical rewrite', () => {
 // Each case: a frame that the generated decoder accepts as degas_to_client{accountId, payload}
 // (or not, for `decodes: false`), but that is not in the canonical layout.
 const ACCOUNT = Uint8Array.from({ length: 16 }, (_, i) => 0xa0 + i);
-const PAYLOAD = bytes(1500, 7);
+const PAYLOAD = testBytes(1500, 7);
 const idField = field(0x0a, ACCOUNT);
 const payloadField = field(0x12, PAYLOAD);
 
@@ -178,25 +179,25 @@ describe('canonicalToClientIdOffset: other layouts are refused', () => {
 });
 
 describe('through a real gateway and a raw Degas', () => {
-  let env: TestEnv;
+  let env: TestGateway<GatewayHandle>;
   afterEach(async () => {
-    await env?.stop();
+    await env?.close();
   });
 
   test('canonical frames of every size and every non-canonical layout reach the client intact', async () => {
-    env = await startEnv();
+    env = await startTestGateway(startGateway);
     const degas = await env.startDegas();
     const account = env.account();
     const { client } = await env.loggedIn(account);
     // The gateway dials a Degas on a client's first message to it.
-    client.send(clientDegas(degas.id, bytes(1)));
-    await degas.waitFor((r) => r.some((m) => m.payload?.$case === 'clientMessage'));
+    client.send(degasFrame(degas.degasId, testBytes(1)));
+    await degas.waitUntil((r) => r.some((m) => m.payload?.$case === 'clientMessage'));
 
     for (const n of SIZES) {
       const payload = new Uint8Array(randomBytes(n));
       await degas.send(encodeDegasToClient(account.id, payload));
       const got = await client.nextDegas();
-      expect(idEquals(got.degasId, degas.id)).toBe(true);
+      expect(idEquals(got.degasId, degas.degasId)).toBe(true);
       expect(Buffer.from(got.payload).equals(Buffer.from(payload))).toBe(true);
     }
 
@@ -209,14 +210,14 @@ describe('through a real gateway and a raw Degas', () => {
       }
       await degas.send(frame);
       if (c.delivers === undefined) {
-        await degas.waitFor((r) => r.some((m) => m.payload?.$case === 'error'));
+        await degas.waitUntil((r) => r.some((m) => m.payload?.$case === 'error'));
         const errors = degas.errors();
         expect(errors.length).toBe(1);
         expect(errors[0]!.code).toBe(ErrorCode.PROTOCOL_ERROR);
         degas.received.length = 0;
       } else {
         const got = await client.nextDegas();
-        expect(idEquals(got.degasId, degas.id)).toBe(true);
+        expect(idEquals(got.degasId, degas.degasId)).toBe(true);
         expect(Buffer.from(got.payload).equals(Buffer.from(c.delivers))).toBe(true);
       }
     }

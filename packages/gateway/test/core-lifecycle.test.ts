@@ -1,23 +1,23 @@
 import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ErrorCode } from '@degas/proto';
-import WebSocket from 'ws';
-import { startGateway } from '../src/gateway.js';
-import { createLogger } from '../src/logger.js';
 import {
-  bytes,
-  clientDegas,
-  MemoryAccounts,
-  MemoryDegasDirectory,
-  startEnv,
-  TestClient,
-  type TestEnv,
+  degasFrame,
+  memoryAccounts,
+  memoryDegasDirectory,
+  startTestGateway,
+  type TestGateway,
+  testBytes,
   until,
-} from './helpers.js';
+  WsTestClient,
+} from '@degas/test-utils';
+import WebSocket from 'ws';
+import { type GatewayHandle, startGateway } from '../src/gateway.js';
+import { createLogger } from '../src/logger.js';
 
-let env: TestEnv | undefined;
+let env: TestGateway<GatewayHandle> | undefined;
 afterEach(async () => {
-  await env?.stop();
+  await env?.close();
   env = undefined;
 });
 
@@ -39,45 +39,49 @@ function upgradeStatus(url: string, headers: Record<string, string> = {}): Promi
 }
 
 test('graceful close: GOING_AWAY + 1001 in both states, session_closed to the Degas, 503 for new upgrades; idempotent', async () => {
-  env = await startEnv();
+  env = await startTestGateway(startGateway);
   const degas = await env.startDegas();
   const { client: fwd } = await env.loggedIn();
-  fwd.send(clientDegas(degas.id, bytes(1)));
-  await degas.waitFor((r) => r.length === 1);
+  fwd.send(degasFrame(degas.degasId, testBytes(1)));
+  await degas.waitUntil((r) => r.length === 1);
   const auth = env.client();
   await auth.opened;
   auth.hello(env.account());
   await auth.authRequest();
-  const linkClosed = new Promise<number>((resolve) => [...degas.sockets][0]!.once('close', (c) => resolve(c)));
-  const closing = env.gw.close();
-  const again = env.gw.close();
+  const linkClosed = new Promise<number>((resolve) => [...degas.links][0]!.once('close', (c) => resolve(c)));
+  const closing = env.gateway.close();
+  const again = env.gateway.close();
   for (const c of [fwd, auth]) {
     const e = await c.nextError();
     expect(e.code).toBe(ErrorCode.GOING_AWAY);
-    expect((await c.waitClosed()).code).toBe(1001);
+    expect((await c.closed()).code).toBe(1001);
   }
   await closing;
   await again;
   expect(degas.sessionClosed()).toHaveLength(1);
   expect(await linkClosed).toBe(1001);
-  expect(env.gw.stats.authFailures.shutdown).toBe(1);
+  expect(env.gateway.stats.authFailures.shutdown).toBe(1);
   // the listener is gone: new connections are refused
   await expect(upgradeStatus(env.url)).rejects.toThrow();
 });
 
 test('shutdown is bounded: clients that never answer the close are destroyed', async () => {
-  env = await startEnv({ shutdownTimeoutMs: 300, closeTimeoutMs: 10_000 });
+  env = await startTestGateway(startGateway, { shutdownTimeoutMs: 300, closeTimeoutMs: 10_000 });
   const { client } = await env.loggedIn();
   (client.ws as unknown as { _socket: { pause(): void } })._socket.pause();
   const t0 = Date.now();
-  await env.gw.close();
+  await env.gateway.close();
   expect(Date.now() - t0).toBeLessThan(2000);
 });
 
 test('upgrade guard: foreign Origin → 403, per-IP pending cap → 429, maxConnections → 503', async () => {
-  env = await startEnv({ allowedOrigins: ['https://game.example'], maxPendingPerIp: 2, maxConnections: 3 });
+  env = await startTestGateway(startGateway, {
+    allowedOrigins: ['https://game.example'],
+    maxPendingPerIp: 2,
+    maxConnections: 3,
+  });
   expect(await upgradeStatus(env.url, { Origin: 'https://evil.example' })).toBe(403);
-  expect(env.gw.stats.upgradesRejected.origin).toBe(1);
+  expect(env.gateway.stats.upgradesRejected.origin).toBe(1);
   const a = env.client({ headers: { Origin: 'https://game.example' } });
   const b = env.client(); // no Origin: non-browser, accepted
   await Promise.all([a.opened, b.opened]);
@@ -87,14 +91,14 @@ test('upgrade guard: foreign Origin → 403, per-IP pending cap → 429, maxConn
   const c = env.client();
   await c.opened;
   expect(await upgradeStatus(env.url)).toBe(503);
-  expect(env.gw.stats.upgradesRejected.per_ip).toBe(1);
-  expect(env.gw.stats.upgradesRejected.capacity).toBe(1);
+  expect(env.gateway.stats.upgradesRejected.per_ip).toBe(1);
+  expect(env.gateway.stats.upgradesRejected.capacity).toBe(1);
 });
 
 test('plain HTTP request on the WebSocket port → 426; permessage-deflate is never negotiated', async () => {
-  env = await startEnv();
+  env = await startTestGateway(startGateway);
   const status = await new Promise<number>((resolve, reject) => {
-    const req = request(`http://127.0.0.1:${env!.gw.port}/`, (res) => {
+    const req = request(`http://127.0.0.1:${env!.gateway.port}/`, (res) => {
       res.resume();
       resolve(res.statusCode ?? 0);
     });
@@ -112,16 +116,16 @@ test('plain HTTP request on the WebSocket port → 426; permessage-deflate is ne
 });
 
 test('server mode and noServer mode', async () => {
-  const accounts = new MemoryAccounts();
-  const degas = new MemoryDegasDirectory();
+  const accounts = memoryAccounts();
+  const degas = memoryDegasDirectory();
   const http = createServer((_req, res) => res.end('app'));
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', () => resolve()));
   const port = (http.address() as AddressInfo).port;
   const gw = await startGateway({ server: http, adminPort: false, accounts, degas, verifierThreads: 1 });
-  const c = new TestClient(`ws://127.0.0.1:${port}`);
+  const c = WsTestClient.open(`ws://127.0.0.1:${port}`);
   await c.opened;
   c.send('x');
-  expect((await c.waitClosed()).code).toBe(1003);
+  expect((await c.closed()).code).toBe(1003);
   await gw.close();
   // noServer: the embedder routes upgrades
   const gw2 = await startGateway({ noServer: true, adminPort: false, accounts, degas, verifierThreads: 1 });
@@ -129,18 +133,18 @@ test('server mode and noServer mode', async () => {
     if (req.url === '/ws') gw2.handleUpgrade(req, socket, head);
     else socket.destroy();
   });
-  const d = new TestClient(`ws://127.0.0.1:${port}/ws`);
+  const d = WsTestClient.open(`ws://127.0.0.1:${port}/ws`);
   await d.opened;
   d.send(new Uint8Array(0));
   expect((await d.nextError()).code).toBe(ErrorCode.AUTH_FAIL);
-  expect((await d.waitClosed()).code).toBe(4001);
+  expect((await d.closed()).code).toBe(4001);
   await gw2.close();
   await new Promise<void>((resolve) => http.close(() => resolve()));
 });
 
 test('admin server is started with the gateway and closed with it', async () => {
-  env = await startEnv({ adminPort: 0, adminHost: '127.0.0.1' });
-  const port = env.gw.adminPort;
+  env = await startTestGateway(startGateway, { adminPort: 0, adminHost: '127.0.0.1' });
+  const port = env.gateway.adminPort;
   expect(typeof port).toBe('number');
   const body = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text());
   expect(body.length).toBeGreaterThan(0);
@@ -150,14 +154,14 @@ test('admin server is started with the gateway and closed with it', async () => 
 test('the admin server listens on 127.0.0.1 by default, whatever the client host', async () => {
   const records: Record<string, unknown>[] = [];
   const logger = createLogger({ level: 'info', write: (line) => records.push(JSON.parse(line)) });
-  env = await startEnv({ host: '0.0.0.0', adminPort: 0, logger });
+  env = await startTestGateway(startGateway, { host: '0.0.0.0', adminPort: 0, logger });
   // The client port follows --host (reachable on another loopback address) ...
-  const client = new TestClient(`ws://127.0.0.2:${env.gw.port}`);
+  const client = WsTestClient.open(`ws://127.0.0.2:${env.gateway.port}`);
   await client.opened;
   client.close();
   // ... the admin port does not: 127.0.0.1 only.
-  expect((await fetch(`http://127.0.0.1:${env.gw.adminPort}/healthz`)).status).toBe(200);
-  const elsewhere = await fetch(`http://127.0.0.2:${env.gw.adminPort}/healthz`).then(
+  expect((await fetch(`http://127.0.0.1:${env.gateway.adminPort}/healthz`)).status).toBe(200);
+  const elsewhere = await fetch(`http://127.0.0.2:${env.gateway.adminPort}/healthz`).then(
     (res) => res.status,
     (err: { cause?: { code?: string } }) => err.cause?.code,
   );
@@ -168,14 +172,14 @@ test('the admin server listens on 127.0.0.1 by default, whatever the client host
 test('adminHost moves the admin server; on a wildcard address without a token it warns', async () => {
   const records: Record<string, unknown>[] = [];
   const logger = createLogger({ level: 'info', write: (line) => records.push(JSON.parse(line)) });
-  env = await startEnv({ adminPort: 0, adminHost: '0.0.0.0', logger });
-  expect((await fetch(`http://127.0.0.2:${env.gw.adminPort}/healthz`)).status).toBe(200);
+  env = await startTestGateway(startGateway, { adminPort: 0, adminHost: '0.0.0.0', logger });
+  expect((await fetch(`http://127.0.0.2:${env.gateway.adminPort}/healthz`)).status).toBe(200);
   const warnings = records.filter((r) => r.level === 'warn');
   expect(warnings).toHaveLength(1);
-  expect(warnings[0]).toMatchObject({ address: '0.0.0.0', port: env.gw.adminPort });
+  expect(warnings[0]).toMatchObject({ address: '0.0.0.0', port: env.gateway.adminPort });
   expect(warnings[0]!.msg).toMatch(/no --admin-token/);
   // Writes are refused without a token.
-  const put = await fetch(`http://127.0.0.2:${env.gw.adminPort}/v1/degas/0x0000000000000000000000000000aaaa`, {
+  const put = await fetch(`http://127.0.0.2:${env.gateway.adminPort}/v1/degas/0x0000000000000000000000000000aaaa`, {
     method: 'PUT',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ url: 'ws://attacker.example:7000' }),
@@ -184,8 +188,8 @@ test('adminHost moves the admin server; on a wildcard address without a token it
 });
 
 test('options are validated with precise errors', async () => {
-  const accounts = new MemoryAccounts();
-  const degas = new MemoryDegasDirectory();
+  const accounts = memoryAccounts();
+  const degas = memoryDegasDirectory();
   await expect(startGateway({ accounts, degas, port: -1 })).rejects.toThrow(RangeError);
   await expect(startGateway({ accounts, degas, rateLimit: 1.5 })).rejects.toThrow(TypeError);
   await expect(startGateway({ accounts: {} as never, degas })).rejects.toThrow(TypeError);
@@ -193,14 +197,14 @@ test('options are validated with precise errors', async () => {
 });
 
 test('snapshot counts connections by state and reports the verifier', async () => {
-  env = await startEnv();
+  env = await startTestGateway(startGateway);
   await env.loggedIn();
   const pending = env.client();
   await pending.opened;
-  await until(() => env!.gw.snapshot().connectionsAuth === 1, 'auth connection');
-  const snap = env.gw.snapshot();
+  await until(() => env!.gateway.snapshot().connectionsAuth === 1, 5000, 'auth connection');
+  const snap = env.gateway.snapshot();
   expect(snap.connectionsForward).toBe(1);
   expect(['native', 'noble']).toContain(snap.verifier);
   expect(snap.draining).toBe(false);
-  expect(env.gw.masking).toBe('bufferutil');
+  expect(env.gateway.masking).toBe('bufferutil');
 });

@@ -9,12 +9,22 @@ import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ConnectionOptions, connect, type TLSSocket } from 'node:tls';
-import { createTestCa, type TestCa, type TestCertificate } from '@degas/test-utils';
+import {
+  createTestCa,
+  degasFrame,
+  memoryAccounts,
+  memoryDegasDirectory,
+  startTestGateway,
+  type TestCa,
+  type TestCertificate,
+  type TestGateway,
+  testBytes,
+  until,
+} from '@degas/test-utils';
 import WebSocket from 'ws';
-import { startGateway } from '../src/gateway.js';
+import { type GatewayHandle, startGateway } from '../src/gateway.js';
 import { createLogger } from '../src/logger.js';
 import { loadTlsPair, openTlsFiles, TLS_MIN_VERSION, type TlsFileError } from '../src/tls.js';
-import { bytes, clientDegas, MemoryAccounts, MemoryDegasDirectory, startEnv, type TestEnv, until } from './helpers.js';
 
 let ca: TestCa;
 let first: TestCertificate;
@@ -22,7 +32,7 @@ let second: TestCertificate;
 let otherCa: TestCa;
 let foreign: TestCertificate;
 let dir: string;
-let env: TestEnv | undefined;
+let env: TestGateway<GatewayHandle> | undefined;
 let caseNo = 0;
 
 beforeAll(async () => {
@@ -35,7 +45,7 @@ afterAll(async () => {
   await Promise.all([ca?.close(), otherCa?.close(), dir && rm(dir, { recursive: true, force: true })]);
 });
 afterEach(async () => {
-  await env?.stop();
+  await env?.close();
   env = undefined;
 });
 
@@ -75,54 +85,54 @@ function peerFingerprint(ws: WebSocket): string {
 }
 
 test('a client trusting the CA logs in over wss:// and relays; TLS 1.2 minimum, ALPN http/1.1', async () => {
-  env = await startEnv({ ...(await liveFiles(first)) }, { ca: ca.certPem });
+  env = await startTestGateway(startGateway, { ...(await liveFiles(first)) }, { ca: ca.certPem });
   expect(env.url).toMatch(/^wss:\/\//);
   const degas = await env.startDegas({ echo: true });
   const { client } = await env.loggedIn();
   expect(peerFingerprint(client.ws)).toBe(first.fingerprint256);
-  const payload = bytes(20_000, 3);
-  client.send(clientDegas(degas.id, payload));
+  const payload = testBytes(20_000, 3);
+  client.send(degasFrame(degas.degasId, payload));
   expect((await client.nextDegas()).payload).toEqual(payload);
 
-  const h2 = await handshake(env.gw.port, { ALPNProtocols: ['h2', 'http/1.1'] });
+  const h2 = await handshake(env.gateway.port, { ALPNProtocols: ['h2', 'http/1.1'] });
   if (!('socket' in h2)) throw h2.error;
   expect(h2.socket.alpnProtocol).toBe('http/1.1');
   expect(h2.socket.getProtocol()).toBe('TLSv1.3');
   h2.socket.destroy();
-  const tls12 = await handshake(env.gw.port, { maxVersion: 'TLSv1.2' });
+  const tls12 = await handshake(env.gateway.port, { maxVersion: 'TLSv1.2' });
   if (!('socket' in tls12)) throw tls12.error;
   expect(tls12.socket.getProtocol()).toBe('TLSv1.2');
   tls12.socket.destroy();
   expect(TLS_MIN_VERSION).toBe('TLSv1.2');
 
-  const failuresBefore = env.gw.stats.tlsHandshakeFailures;
+  const failuresBefore = env.gateway.stats.tlsHandshakeFailures;
   // The client would speak TLS 1.1 (its security level lowered so that it can): the server refuses.
-  const tls11 = await handshake(env.gw.port, {
+  const tls11 = await handshake(env.gateway.port, {
     minVersion: 'TLSv1',
     maxVersion: 'TLSv1.1',
     ciphers: 'DEFAULT@SECLEVEL=0',
   });
   expect('error' in tls11).toBe(true);
-  await until(() => env!.gw.stats.tlsHandshakeFailures === failuresBefore + 1, 'the refused handshake');
+  await until(() => env!.gateway.stats.tlsHandshakeFailures === failuresBefore + 1, 5000, 'the refused handshake');
 });
 
 test('a client that does not trust the CA is refused by its own verification', async () => {
-  env = await startEnv({ ...(await liveFiles(foreign)) }, { ca: ca.certPem });
+  env = await startTestGateway(startGateway, { ...(await liveFiles(foreign)) }, { ca: ca.certPem });
   const c = env.client();
   await expect(c.opened).rejects.toThrow();
-  const r = await handshake(env.gw.port);
+  const r = await handshake(env.gateway.port);
   expect('error' in r && (r.error as NodeJS.ErrnoException).code).toBe('UNABLE_TO_VERIFY_LEAF_SIGNATURE');
 });
 
 test('plain ws:// to the TLS port fails at once with a socket error; the port keeps serving wss://', async () => {
-  env = await startEnv({ ...(await liveFiles(first)) }, { ca: ca.certPem });
-  const plain = new WebSocket(`ws://127.0.0.1:${env.gw.port}`);
+  env = await startTestGateway(startGateway, { ...(await liveFiles(first)) }, { ca: ca.certPem });
+  const plain = new WebSocket(`ws://127.0.0.1:${env.gateway.port}`);
   const [err] = (await once(plain, 'error')) as [Error];
   expect(err.message).toMatch(/socket hang up|ECONNRESET/);
   expect(plain.readyState).toBe(WebSocket.CLOSED);
-  expect(env.gw.stats.tlsHandshakeFailures).toBe(1);
+  expect(env.gateway.stats.tlsHandshakeFailures).toBe(1);
   // No login slot or pending count leaks from the refused socket.
-  await until(() => env!.gw.snapshot().loginsInProgress === 0, 'no login in progress');
+  await until(() => env!.gateway.snapshot().loginsInProgress === 0, 5000, 'no login in progress');
   await env.startDegas({ echo: true });
   await env.loggedIn();
   const metrics = await adminMetrics(env);
@@ -133,40 +143,40 @@ test('a renewed certificate is served to new connections while open ones stay up
   const files = await liveFiles(first);
   const lines: Record<string, unknown>[] = [];
   const logger = createLogger({ level: 'info', write: (l) => lines.push(JSON.parse(l)) });
-  env = await startEnv({ ...files, logger }, { ca: ca.certPem });
+  env = await startTestGateway(startGateway, { ...files, logger }, { ca: ca.certPem });
   const degas = await env.startDegas({ echo: true });
   const old = (await env.loggedIn()).client;
   expect(peerFingerprint(old.ws)).toBe(first.fingerprint256);
 
-  const reloaded = once(env.gw.tls!, 'reload');
+  const reloaded = once(env.gateway.tls!, 'reload');
   await replace(files.tlsKey, second.keyPem);
   await replace(files.tlsCert, second.certPem);
   await reloaded;
-  expect(env.gw.tls!.current.fingerprint256).toBe(second.fingerprint256);
+  expect(env.gateway.tls!.current.fingerprint256).toBe(second.fingerprint256);
   const reloadLog = lines.find((l) => l.msg === 'tls certificate reloaded');
   expect(reloadLog).toMatchObject({ level: 'info', component: 'tls', fingerprint: second.fingerprint256 });
 
   const renewed = (await env.loggedIn()).client;
   expect(peerFingerprint(renewed.ws)).toBe(second.fingerprint256);
   // The connection made before the renewal is still up and still relays.
-  expect(old.closed).toBeUndefined();
-  old.send(clientDegas(degas.id, bytes(100, 1)));
-  expect((await old.nextDegas()).payload).toEqual(bytes(100, 1));
-  renewed.send(clientDegas(degas.id, bytes(100, 2)));
-  expect((await renewed.nextDegas()).payload).toEqual(bytes(100, 2));
+  expect(old.closedWith).toBeUndefined();
+  old.send(degasFrame(degas.degasId, testBytes(100, 1)));
+  expect((await old.nextDegas()).payload).toEqual(testBytes(100, 1));
+  renewed.send(degasFrame(degas.degasId, testBytes(100, 2)));
+  expect((await renewed.nextDegas()).payload).toEqual(testBytes(100, 2));
 
   const metrics = await adminMetrics(env);
   expect(metrics).toContain('degas_gateway_tls_reloads_total{result="ok"} 1\n');
   const expiry = /degas_gateway_tls_certificate_expiry_seconds (\d+)\n/.exec(metrics);
-  expect(Number(expiry?.[1]) * 1000).toBe(Math.floor(env.gw.tls!.current.notAfter / 1000) * 1000);
+  expect(Number(expiry?.[1]) * 1000).toBe(Math.floor(env.gateway.tls!.current.notAfter / 1000) * 1000);
 });
 
 test('a bad pair is refused and logged, and the previous certificate stays in use', async () => {
   const files = await liveFiles(first);
   const lines: Record<string, unknown>[] = [];
   const logger = createLogger({ level: 'info', write: (l) => lines.push(JSON.parse(l)) });
-  env = await startEnv({ ...files, logger }, { ca: ca.certPem });
-  const tls = env.gw.tls!;
+  env = await startTestGateway(startGateway, { ...files, logger }, { ca: ca.certPem });
+  const tls = env.gateway.tls!;
 
   // A certificate whose key is not the one in the key file.
   let refused = once(tls, 'reloadError');
@@ -182,7 +192,7 @@ test('a bad pair is refused and logged, and the previous certificate stays in us
   expect(((await refused)[0] as TlsFileError).message).toMatch(/no such file/);
 
   expect(tls.current.fingerprint256).toBe(first.fingerprint256);
-  const r = await handshake(env.gw.port);
+  const r = await handshake(env.gateway.port);
   if (!('socket' in r)) throw r.error;
   expect(r.fingerprint).toBe(first.fingerprint256);
   r.socket.destroy();
@@ -200,8 +210,8 @@ test('a bad pair is refused and logged, and the previous certificate stays in us
 });
 
 test('missing, unreadable, invalid or mismatched files fail the start with a TlsFileError', async () => {
-  const accounts = new MemoryAccounts();
-  const degas = new MemoryDegasDirectory();
+  const accounts = memoryAccounts();
+  const degas = memoryDegasDirectory();
   const start = (certFile: string, keyFile: string) =>
     startGateway({ host: '127.0.0.1', port: 0, adminPort: false, accounts, degas, tlsCert: certFile, tlsKey: keyFile });
   const cases: [string, string, string, RegExp][] = [
@@ -241,8 +251,12 @@ test('missing, unreadable, invalid or mismatched files fail the start with a Tls
 
 test('adminTls serves the admin API over HTTPS with the same certificate; without it the admin port stays HTTP', async () => {
   const files = await liveFiles(first);
-  env = await startEnv({ ...files, adminTls: true, adminPort: 0, adminHost: '127.0.0.1' }, { ca: ca.certPem });
-  const port = env.gw.adminPort!;
+  env = await startTestGateway(
+    startGateway,
+    { ...files, adminTls: true, adminPort: 0, adminHost: '127.0.0.1' },
+    { ca: ca.certPem },
+  );
+  const port = env.gateway.adminPort!;
   const res = await httpsGet(port, '/healthz');
   expect(res).toEqual({ status: 200, body: 'ok\n', fingerprint: first.fingerprint256 });
   const plain = await fetch(`http://127.0.0.1:${port}/healthz`).then(
@@ -252,15 +266,19 @@ test('adminTls serves the admin API over HTTPS with the same certificate; withou
   expect(plain).not.toBe(200);
 
   // The admin server follows a renewal too.
-  const reloaded = once(env.gw.tls!, 'reload');
+  const reloaded = once(env.gateway.tls!, 'reload');
   await replace(files.tlsKey, second.keyPem);
   await replace(files.tlsCert, second.certPem);
   await reloaded;
   expect((await httpsGet(port, '/healthz')).fingerprint).toBe(second.fingerprint256);
-  await env.stop();
+  await env.close();
 
-  env = await startEnv({ ...(await liveFiles(first)), adminPort: 0, adminHost: '127.0.0.1' }, { ca: ca.certPem });
-  expect((await fetch(`http://127.0.0.1:${env.gw.adminPort}/healthz`)).status).toBe(200);
+  env = await startTestGateway(
+    startGateway,
+    { ...(await liveFiles(first)), adminPort: 0, adminHost: '127.0.0.1' },
+    { ca: ca.certPem },
+  );
+  expect((await fetch(`http://127.0.0.1:${env.gateway.adminPort}/healthz`)).status).toBe(200);
 });
 
 function httpsGet(port: number, path: string): Promise<{ status: number; body: string; fingerprint: string }> {
@@ -284,7 +302,7 @@ function httpsGet(port: number, path: string): Promise<{ status: number; body: s
   });
 }
 
-async function adminMetrics(e: TestEnv): Promise<string> {
+async function adminMetrics(e: TestGateway<GatewayHandle>): Promise<string> {
   const { renderMetrics } = await import('../src/metrics.js');
-  return renderMetrics(e.gw.stats, e.gw.snapshot());
+  return renderMetrics(e.gateway.stats, e.gateway.snapshot());
 }

@@ -7,12 +7,24 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CloseCode, ErrorCode, idToHex } from '@degas/proto';
-import { type NatsServer, type SpawnedGateway, spawnGateway, startNatsServer, until } from '@degas/test-utils';
-import { bytes, clientDegas, makeAccount, TestClient, TestDegas } from './helpers.js';
+import {
+  degasFrame,
+  freshDegasId,
+  freshTestAccount,
+  type NatsServer,
+  type SpawnedGateway,
+  spawnGateway,
+  startNatsServer,
+  startTestDegas,
+  type TestDegas,
+  testBytes,
+  until,
+  WsTestClient,
+} from '@degas/test-utils';
 import { type AuthOk, presentTicket, walletLogin } from './resume-helpers.js';
 
 const KEY = randomBytes(32).toString('hex');
-const ACCOUNTS = Array.from({ length: 8 }, () => makeAccount());
+const ACCOUNTS = Array.from({ length: 8 }, () => freshTestAccount());
 
 let dir: string;
 let accountsFile: string;
@@ -20,7 +32,7 @@ let nats: NatsServer;
 let degas: TestDegas;
 let cluster = '';
 let nodes: SpawnedGateway[] = [];
-let clients: TestClient[] = [];
+let clients: WsTestClient[] = [];
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'degas-resume-cluster-'));
@@ -35,7 +47,7 @@ beforeAll(async () => {
     }),
   );
   nats = await startNatsServer();
-  degas = await new TestDegas().start();
+  degas = await startTestDegas({ degasId: freshDegasId() });
 }, 30_000);
 afterAll(async () => {
   await degas?.kill();
@@ -60,7 +72,7 @@ async function node(name: string, extra: readonly string[] = ['--resume-key', KE
     '--accounts',
     accountsFile,
     '--degas',
-    `${idToHex(degas.id)}=${degas.url}`,
+    `${idToHex(degas.degasId)}=${degas.url}`,
     '--nats',
     nats.url,
     '--cluster',
@@ -75,8 +87,8 @@ async function node(name: string, extra: readonly string[] = ['--resume-key', KE
   return gw;
 }
 
-function client(gw: SpawnedGateway): TestClient {
-  const c = new TestClient(`ws://127.0.0.1:${gw.port}`);
+function client(gw: SpawnedGateway): WsTestClient {
+  const c = WsTestClient.open(`ws://127.0.0.1:${gw.port}`);
   clients.push(c);
   return c;
 }
@@ -102,7 +114,7 @@ async function registryWrite(gw: SpawnedGateway, before: number): Promise<void> 
 }
 
 /** Drops `c` without a close frame and waits until its node has released the session on the bus. */
-async function drop(gw: SpawnedGateway, c: TestClient): Promise<void> {
+async function drop(gw: SpawnedGateway, c: WsTestClient): Promise<void> {
   const before = await metric(gw, 'cluster_registry_duration_seconds_count');
   c.terminate();
   await registryWrite(gw, before);
@@ -114,16 +126,16 @@ test('a session dropped on node A resumes on node B: no challenge, resumed_from 
   const alice = ACCOUNTS[0]!;
   const c1 = client(a);
   const ok1 = await walletLogin(c1, alice);
-  c1.send(clientDegas(degas.id, bytes(1)));
-  await degas.waitFor(() => degas.clientMessages().length === 1);
+  c1.send(degasFrame(degas.degasId, testBytes(1)));
+  await degas.waitUntil(() => degas.clientMessages().length === 1);
   await drop(a, c1);
 
   const c2 = client(b);
   const ok2 = authOk(await presentTicket(c2, alice, ok1.resumeTicket));
   expect(ok2.resumed).toBe(true);
   expect(ok2.sessionId).not.toBe(ok1.sessionId);
-  c2.send(clientDegas(degas.id, bytes(2)));
-  await degas.waitFor(() => degas.clientMessages().length === 2);
+  c2.send(degasFrame(degas.degasId, testBytes(2)));
+  await degas.waitUntil(() => degas.clientMessages().length === 2);
   const m = degas.clientMessages()[1]!;
   expect(m.sessionId).toBe(ok2.sessionId);
   expect(m.resumedFrom).toBe(ok1.sessionId);
@@ -164,7 +176,7 @@ test('a rolling restart: SIGTERM of node A sends its players to node B, which re
   a.kill('SIGTERM');
   for (const c of onA) {
     expect((await c.nextError()).code).toBe(ErrorCode.GOING_AWAY);
-    expect((await c.waitClosed()).code).toBe(CloseCode.GOING_AWAY);
+    expect((await c.closed()).code).toBe(CloseCode.GOING_AWAY);
   }
   expect((await a.exited()).code).toBe(0);
   nodes.splice(nodes.indexOf(a), 1);
@@ -184,7 +196,7 @@ test('a logout (close 1000) on node A revokes the ticket on node B', async () =>
   const ok1 = await walletLogin(c1, acc);
   const writes = await metric(a, 'cluster_registry_duration_seconds_count');
   c1.ws.close(1000);
-  await c1.waitClosed();
+  await c1.closed();
   await registryWrite(a, writes);
   const c2 = client(b);
   expect((await presentTicket(c2, acc, ok1.resumeTicket)).payload?.$case).toBe('authRequest');
@@ -214,7 +226,7 @@ test('during a bus outage a hello with a ticket gets UNAVAILABLE and 1013 at onc
     const first = await presentTicket(c2, acc, ok1.resumeTicket);
     expect(first.payload?.$case).toBe('error');
     if (first.payload?.$case === 'error') expect(first.payload.value.code).toBe(ErrorCode.UNAVAILABLE);
-    expect((await c2.waitClosed()).code).toBe(CloseCode.TRY_AGAIN_LATER);
+    expect((await c2.closed()).code).toBe(CloseCode.TRY_AGAIN_LATER);
   } finally {
     await nats.restart();
   }

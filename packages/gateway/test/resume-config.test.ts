@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { memoryAccounts, memoryDegasDirectory } from '@degas/test-utils';
 import { ConfigError, loadConfig, usage } from '../src/config.js';
 import { startGateway } from '../src/gateway.js';
-import { MemoryAccounts, MemoryDegasDirectory } from './helpers.js';
 
 const KEY1 = randomBytes(32).toString('hex');
 const KEY2 = randomBytes(40).toString('hex');
@@ -78,8 +78,8 @@ test('window and max age bounds', async () => {
 
 test('startGateway checks the same options (TypeError / RangeError)', async () => {
   const base = {
-    accounts: new MemoryAccounts(),
-    degas: new MemoryDegasDirectory(),
+    accounts: memoryAccounts(),
+    degas: memoryDegasDirectory(),
     port: 0,
     adminPort: false as const,
   };

@@ -7,9 +7,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CloseCode, ErrorCode } from '@degas/proto';
-import { type SpawnedGateway, spawnGateway } from '@degas/test-utils';
+import { freshTestAccount, type SpawnedGateway, spawnGateway, type TestAccount, WsTestClient } from '@degas/test-utils';
 import { resumeKeyId } from '../src/resume-ticket.js';
-import { makeAccount, type TestAccount, TestClient } from './helpers.js';
 import { presentTicket, walletLogin } from './resume-helpers.js';
 
 const OLD_KEY = randomBytes(32);
@@ -19,11 +18,11 @@ let dir: string;
 let accountsFile: string;
 let alice: TestAccount;
 const procs: SpawnedGateway[] = [];
-const clients: TestClient[] = [];
+const clients: WsTestClient[] = [];
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'degas-resume-process-'));
-  alice = makeAccount();
+  alice = freshTestAccount();
   accountsFile = join(dir, 'accounts.json');
   await writeFile(
     accountsFile,
@@ -56,17 +55,17 @@ async function gateway(...keys: Buffer[]): Promise<SpawnedGateway> {
   return gw;
 }
 
-function client(gw: SpawnedGateway): TestClient {
-  const c = new TestClient(`ws://127.0.0.1:${gw.port}`);
+function client(gw: SpawnedGateway): WsTestClient {
+  const c = WsTestClient.open(`ws://127.0.0.1:${gw.port}`);
   clients.push(c);
   return c;
 }
 
 /** SIGTERM: every client gets GOING_AWAY + 1001, the process exits 0. */
-async function stop(gw: SpawnedGateway, c: TestClient): Promise<void> {
+async function stop(gw: SpawnedGateway, c: WsTestClient): Promise<void> {
   gw.kill('SIGTERM');
   expect((await c.nextError()).code).toBe(ErrorCode.GOING_AWAY);
-  expect((await c.waitClosed()).code).toBe(CloseCode.GOING_AWAY);
+  expect((await c.closed()).code).toBe(CloseCode.GOING_AWAY);
   expect((await gw.exited()).code).toBe(0);
   procs.splice(procs.indexOf(gw), 1);
 }
@@ -118,7 +117,7 @@ test('key rotation through flags: the previous key still verifies, the new one s
   const c4 = client(retired);
   const ok4 = await walletLogin(c4, alice);
   c4.terminate();
-  await c4.waitClosed();
+  await c4.closed();
   const c5 = client(retired);
   const back = await presentTicket(c5, alice, ok4.resumeTicket);
   expect(back.payload?.$case).toBe('authOk');

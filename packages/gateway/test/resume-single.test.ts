@@ -5,51 +5,52 @@
  */
 import { randomBytes } from 'node:crypto';
 import { CloseCode, ErrorCode, encodeDegasToClient } from '@degas/proto';
+import {
+  degasFrame,
+  freshTestAccount,
+  startTestGateway,
+  type TestAccount,
+  type TestGateway,
+  testBytes,
+  until,
+  type WsTestClient,
+} from '@degas/test-utils';
+import { type GatewayHandle, startGateway } from '../src/gateway.js';
 import { createLogger } from '../src/logger.js';
 import { renderMetrics } from '../src/metrics.js';
 import { MAX_TICKET_BYTES, resumeKeyId } from '../src/resume-ticket.js';
 import type { GatewayOptions } from '../src/types.js';
-import {
-  bytes,
-  clientDegas,
-  makeAccount,
-  startEnv,
-  type TestAccount,
-  type TestClient,
-  type TestEnv,
-  until,
-} from './helpers.js';
 import { type AuthOk, hello, nextAuthOk, walletLogin } from './resume-helpers.js';
 
 const KEY1 = Uint8Array.from(randomBytes(32));
 const KEY2 = Uint8Array.from(randomBytes(32));
 
-const envs: TestEnv[] = [];
+const envs: TestGateway<GatewayHandle>[] = [];
 afterEach(async () => {
-  for (const e of envs.splice(0)) await e.stop();
+  for (const e of envs.splice(0)) await e.close();
 });
 
-async function start(options: Partial<GatewayOptions> = {}, keyless = false): Promise<TestEnv> {
-  const env = await startEnv(keyless ? options : { resumeKeys: [KEY1], ...options });
+async function start(options: Partial<GatewayOptions> = {}, keyless = false): Promise<TestGateway<GatewayHandle>> {
+  const env = await startTestGateway(startGateway, keyless ? options : { resumeKeys: [KEY1], ...options });
   envs.push(env);
   return env;
 }
 
 /** A wallet login; returns its auth_ok. */
 async function login(
-  env: TestEnv,
+  env: TestGateway<GatewayHandle>,
   account: TestAccount,
   client = env.client(),
-): Promise<{ client: TestClient; ok: AuthOk }> {
+): Promise<{ client: WsTestClient; ok: AuthOk }> {
   return { client, ok: await walletLogin(client, account) };
 }
 
 /** Presents `ticket` and expects a resume: auth_ok{resumed} at once, no challenge. */
 async function resume(
-  env: TestEnv,
+  env: TestGateway<GatewayHandle>,
   account: TestAccount,
   ticket: Uint8Array,
-): Promise<{ client: TestClient; ok: AuthOk }> {
+): Promise<{ client: WsTestClient; ok: AuthOk }> {
   const client = env.client();
   await client.opened;
   hello(client, account, ticket);
@@ -59,7 +60,12 @@ async function resume(
 }
 
 /** Presents `ticket` and expects it to be refused: the normal challenge follows on the same connection. */
-async function refused(env: TestEnv, account: TestAccount, ticket: Uint8Array, resumeOn = true): Promise<TestClient> {
+async function refused(
+  env: TestGateway<GatewayHandle>,
+  account: TestAccount,
+  ticket: Uint8Array,
+  resumeOn = true,
+): Promise<WsTestClient> {
   const client = env.client();
   // The refusal costs nothing: the same connection logs in with the wallet.
   const ok = await walletLogin(client, account, ticket);
@@ -69,14 +75,14 @@ async function refused(env: TestEnv, account: TestAccount, ticket: Uint8Array, r
 }
 
 /** Drops the connection without a close frame (as a network cut does) and waits until the gateway saw it. */
-async function drop(env: TestEnv, client: TestClient): Promise<void> {
-  const before = env.gw.snapshot().connectionsForward;
+async function drop(env: TestGateway<GatewayHandle>, client: WsTestClient): Promise<void> {
+  const before = env.gateway.snapshot().connectionsForward;
   client.terminate();
-  await until(() => env.gw.snapshot().connectionsForward < before, 'the gateway to notice the drop');
+  await until(() => env.gateway.snapshot().connectionsForward < before, 5000, 'the gateway to notice the drop');
 }
 
-function resumes(env: TestEnv) {
-  return env.gw.stats.resumes;
+function resumes(env: TestGateway<GatewayHandle>) {
+  return env.gateway.stats.resumes;
 }
 
 test('resume on the same node after a drop: no challenge, a new session and ticket, resumed_from once per Degas', async () => {
@@ -90,10 +96,10 @@ test('resume on the same node after a drop: no challenge, a new session and tick
   expect(ok1.resumeWindowMs).toBe(60_000);
   expect(ok1.resumeTicket.length).toBeGreaterThan(0);
   expect(ok1.resumeTicket.length).toBeLessThanOrEqual(MAX_TICKET_BYTES);
-  c1.send(clientDegas(d1.id, bytes(1)));
-  await d1.waitFor(() => d1.clientMessages().length === 1);
+  c1.send(degasFrame(d1.degasId, testBytes(1)));
+  await d1.waitUntil(() => d1.clientMessages().length === 1);
   await drop(env, c1);
-  await d1.waitFor(() => d1.sessionClosed().length === 1);
+  await d1.waitUntil(() => d1.sessionClosed().length === 1);
 
   const { client: c2, ok: ok2 } = await resume(env, a, ok1.resumeTicket);
   expect(ok2.accountId).toEqual(a.id);
@@ -102,12 +108,12 @@ test('resume on the same node after a drop: no challenge, a new session and tick
   expect(Buffer.from(ok2.resumeTicket).equals(Buffer.from(ok1.resumeTicket))).toBe(false);
   expect(ok2.resumeWindowMs).toBe(60_000);
 
-  c2.send(clientDegas(d1.id, bytes(2)));
-  c2.send(clientDegas(d1.id, bytes(3)));
-  c2.send(clientDegas(d2.id, bytes(4)));
-  c2.send(clientDegas(d2.id, bytes(5)));
-  await d1.waitFor(() => d1.clientMessages().length === 3);
-  await d2.waitFor(() => d2.clientMessages().length === 2);
+  c2.send(degasFrame(d1.degasId, testBytes(2)));
+  c2.send(degasFrame(d1.degasId, testBytes(3)));
+  c2.send(degasFrame(d2.degasId, testBytes(4)));
+  c2.send(degasFrame(d2.degasId, testBytes(5)));
+  await d1.waitUntil(() => d1.clientMessages().length === 3);
+  await d2.waitUntil(() => d2.clientMessages().length === 2);
   const m1 = d1.clientMessages();
   expect(m1.map((m) => [m.sessionId, m.resumedFrom])).toEqual([
     [ok1.sessionId, 0n],
@@ -118,12 +124,12 @@ test('resume on the same node after a drop: no challenge, a new session and tick
   expect(m2.map((m) => m.resumedFrom)).toEqual([ok1.sessionId, 0n]);
   expect(d1.sessionClosed()[0]!.sessionId).toBe(ok1.sessionId);
   expect(resumes(env).ok).toBe(1);
-  expect(env.gw.stats.ticketsIssued).toBe(2);
+  expect(env.gateway.stats.ticketsIssued).toBe(2);
   expect(env.accounts.lookups).toBe(2); // check 2 asks the directory again
 
   // The Degas can answer the resumed session.
-  await d1.send(encodeDegasToClient(a.id, bytes(9)));
-  expect((await c2.nextDegas()).payload).toEqual(bytes(9));
+  await d1.send(encodeDegasToClient(a.id, testBytes(9)));
+  expect((await c2.nextDegas()).payload).toEqual(testBytes(9));
 });
 
 test('a replayed ticket gets the challenge; the newest ticket still resumes', async () => {
@@ -151,14 +157,18 @@ test('the same ticket on two connections at once: exactly one resumes, the other
     await Promise.all([x.opened, y.opened]);
     hello(x, a, ok.resumeTicket);
     hello(y, a, ok.resumeTicket);
-    const [mx, my] = await Promise.all([x.next(), y.next()]);
+    const [mx, my] = await Promise.all([x.nextMessage(), y.nextMessage()]);
     const kinds = [mx.payload?.$case, my.payload?.$case].sort();
     expect(kinds).toEqual(['authOk', 'authRequest']);
     const winner = mx.payload?.$case === 'authOk' ? x : y;
-    expect(winner.closed).toBeUndefined();
+    expect(winner.closedWith).toBeUndefined();
     winner.terminate();
     (mx.payload?.$case === 'authOk' ? y : x).terminate();
-    await until(() => env.gw.snapshot().connectionsForward === 0 && env.gw.snapshot().connectionsAuth === 0);
+    await until(
+      () => env.gateway.snapshot().connectionsForward === 0 && env.gateway.snapshot().connectionsAuth === 0,
+      5000,
+      'condition',
+    );
   }
   expect(resumes(env).ok).toBe(10);
 });
@@ -217,9 +227,9 @@ test("another account's ticket, another signer's ticket: challenge", async () =>
   const env = await start();
   const a = env.account();
   const b = env.account();
-  const second = makeAccount();
+  const second = freshTestAccount();
   // `a` has two signers: its own key and `second`'s.
-  env.accounts.add(a, { extraSigners: [second.address] });
+  env.accounts.set(a, { extraSigners: [second.address] });
   const { client, ok } = await login(env, a);
   await drop(env, client);
   // b presents a's ticket.
@@ -236,17 +246,17 @@ test('a client close 1000 (a logout) revokes; any other client close code allows
   const a = env.account();
   const { client: c1, ok: ok1 } = await login(env, a);
   c1.ws.close(1000);
-  await c1.waitClosed();
-  await until(() => env.gw.snapshot().connectionsForward === 0);
+  await c1.closed();
+  await until(() => env.gateway.snapshot().connectionsForward === 0, 5000, 'condition');
   const c2 = await refused(env, a, ok1.resumeTicket);
   expect(resumes(env).revoked).toBe(1);
   c2.terminate();
-  await until(() => env.gw.snapshot().connectionsForward === 0);
+  await until(() => env.gateway.snapshot().connectionsForward === 0, 5000, 'condition');
 
   const { client: c3, ok: ok3 } = await login(env, a);
   c3.ws.close(4000, 'app going to background');
-  await c3.waitClosed();
-  await until(() => env.gw.snapshot().connectionsForward === 0);
+  await c3.closed();
+  await until(() => env.gateway.snapshot().connectionsForward === 0, 5000, 'condition');
   await resume(env, a, ok3.resumeTicket);
 });
 
@@ -256,8 +266,8 @@ test('a protocol error (4003) revokes', async () => {
   const { client, ok } = await login(env, a);
   client.hello(a); // a second hello in ForwardState
   expect((await client.nextError()).code).toBe(ErrorCode.PROTOCOL_ERROR);
-  expect((await client.waitClosed()).code).toBe(CloseCode.PROTOCOL_VIOLATION);
-  await until(() => env.gw.snapshot().connectionsForward === 0);
+  expect((await client.closed()).code).toBe(CloseCode.PROTOCOL_VIOLATION);
+  await until(() => env.gateway.snapshot().connectionsForward === 0, 5000, 'condition');
   await refused(env, a, ok.resumeTicket);
 });
 
@@ -276,21 +286,21 @@ test('a half-open old connection (its socket silently stopped) is replaced with 
   const degas = await env.startDegas();
   const a = env.account();
   const { client: c1, ok: ok1 } = await login(env, a);
-  c1.send(clientDegas(degas.id, bytes(1)));
-  await degas.waitFor((r) => r.length === 1);
+  c1.send(degasFrame(degas.degasId, testBytes(1)));
+  await degas.waitUntil((r) => r.length === 1);
   // The old connection goes silent: the gateway has not noticed anything yet.
   (c1.ws as unknown as { _socket: { pause(): void } })._socket.pause();
   const { client: c2, ok: ok2 } = await resume(env, a, ok1.resumeTicket);
   // The old session ended at the kick: its notice reaches the Degas before the new session's message.
-  c2.send(clientDegas(degas.id, bytes(2)));
-  await degas.waitFor(() => degas.clientMessages().length === 2);
+  c2.send(degasFrame(degas.degasId, testBytes(2)));
+  await degas.waitUntil(() => degas.clientMessages().length === 2);
   const kinds = degas.received.map((m) => m.payload?.$case);
   expect(kinds).toEqual(['clientMessage', 'sessionClosed', 'clientMessage']);
   expect(degas.sessionClosed()[0]!.sessionId).toBe(ok1.sessionId);
   // The old connection sees DUP_SESSION + 4002 once it reads again.
   (c1.ws as unknown as { _socket: { resume(): void } })._socket.resume();
   expect((await c1.nextError()).code).toBe(ErrorCode.DUP_SESSION);
-  expect((await c1.waitClosed()).code).toBe(CloseCode.DUP_SESSION);
+  expect((await c1.closed()).code).toBe(CloseCode.DUP_SESSION);
   expect(ok2.resumed).toBe(true);
   // A kick by a resume revokes nothing the resumed session holds: its own ticket works.
   await drop(env, c2);
@@ -302,12 +312,12 @@ test('a disabled signer: AUTH_FAIL, even with a valid ticket', async () => {
   const a = env.account();
   const { client, ok } = await login(env, a);
   await drop(env, client);
-  env.accounts.add(a, { disabled: true });
+  env.accounts.set(a, { disabled: true });
   const c2 = env.client();
   await c2.opened;
   hello(c2, a, ok.resumeTicket);
   expect((await c2.nextError()).code).toBe(ErrorCode.AUTH_FAIL);
-  expect((await c2.waitClosed()).code).toBe(CloseCode.AUTH_FAILED);
+  expect((await c2.closed()).code).toBe(CloseCode.AUTH_FAILED);
 });
 
 test('key rotation: a ticket signed with the previous key still resumes, new tickets use the new key', async () => {
@@ -315,15 +325,15 @@ test('key rotation: a ticket signed with the previous key still resumes, new tic
   const a = old.account();
   const { ok } = await login(old, a);
   expect(Buffer.from(ok.resumeTicket.subarray(1, 5))).toEqual(Buffer.from(resumeKeyId(KEY1)));
-  await old.gw.close(); // GOING_AWAY: resumable
+  await old.gateway.close(); // GOING_AWAY: resumable
   const rotated = await start({ resumeKeys: [KEY2, KEY1] });
-  rotated.accounts.add(a);
+  rotated.accounts.set(a);
   const { ok: ok2 } = await resume(rotated, a, ok.resumeTicket);
   expect(Buffer.from(ok2.resumeTicket.subarray(1, 5))).toEqual(Buffer.from(resumeKeyId(KEY2)));
   // A node that dropped the old key refuses tickets signed with it.
-  await rotated.gw.close();
+  await rotated.gateway.close();
   const only2 = await start({ resumeKeys: [KEY2] });
-  only2.accounts.add(a);
+  only2.accounts.set(a);
   await refused(only2, a, ok.resumeTicket);
   expect(resumes(only2).unknown_key).toBe(1);
 });
@@ -332,12 +342,12 @@ test('shutdown (GOING_AWAY) leaves sessions resumable: a restart with the same k
   const first = await start();
   const a = first.account();
   const { client, ok } = await login(first, a);
-  const closing = first.gw.close();
+  const closing = first.gateway.close();
   expect((await client.nextError()).code).toBe(ErrorCode.GOING_AWAY);
-  expect((await client.waitClosed()).code).toBe(CloseCode.GOING_AWAY);
+  expect((await client.closed()).code).toBe(CloseCode.GOING_AWAY);
   await closing;
   const second = await start();
-  second.accounts.add(a);
+  second.accounts.set(a);
   await resume(second, a, ok.resumeTicket);
 });
 
@@ -348,9 +358,9 @@ test('without a key a single node makes a random one: tickets survive drops, not
   expect(ok.resumeTicket.length).toBeGreaterThan(0);
   await drop(first, client);
   const { ok: ok2 } = await resume(first, a, ok.resumeTicket);
-  await first.gw.close();
+  await first.gateway.close();
   const second = await start({}, true);
-  second.accounts.add(a);
+  second.accounts.set(a);
   await refused(second, a, ok2.resumeTicket);
 });
 
@@ -359,13 +369,13 @@ test('--resume-window-ms 0: no tickets (empty, window 0), and a presented ticket
   const a = on.account();
   const { ok: withTicket } = await login(on, a);
   const env = await start({ resumeWindowMs: 0 });
-  env.accounts.add(a);
+  env.accounts.set(a);
   const { client, ok } = await login(env, a);
   expect(ok.resumeTicket).toHaveLength(0);
   expect(ok.resumeWindowMs).toBe(0);
   await drop(env, client);
   await refused(env, a, withTicket.resumeTicket, false);
-  expect(env.gw.stats.ticketsIssued).toBe(0);
+  expect(env.gateway.stats.ticketsIssued).toBe(0);
   expect(resumes(env).off).toBe(1);
 });
 
@@ -378,12 +388,12 @@ test('metrics count resumes by result and tickets issued; tickets never appear i
   const { client: c2 } = await resume(env, a, ok.resumeTicket);
   await drop(env, c2);
   await refused(env, a, ok.resumeTicket);
-  const text = renderMetrics(env.gw.stats, env.gw.snapshot());
+  const text = renderMetrics(env.gateway.stats, env.gateway.snapshot());
   expect(text).toMatch(/^degas_gateway_resumes_total\{result="ok"\} 1$/m);
   expect(text).toMatch(/^degas_gateway_resumes_total\{result="superseded"\} 1$/m);
   expect(text).toMatch(/^degas_gateway_resumes_total\{result="bad_mac"\} 0$/m);
   expect(text).toMatch(/^degas_gateway_resume_tickets_issued_total 3$/m);
-  await env.gw.close();
+  await env.gateway.close();
   const all = lines.join('\n');
   const hex = Buffer.from(ok.resumeTicket).toString('hex');
   expect(all).not.toContain(hex);

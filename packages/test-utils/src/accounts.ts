@@ -65,6 +65,11 @@ export function freshTestAccount(): TestAccount {
   return testAccount(freshCounter++);
 }
 
+/** A Degas id not handed out before by this function in this process (deterministic per call order). */
+export function freshDegasId(): Uint8Array {
+  return testDegasId(freshCounter++);
+}
+
 /** An Ethereum signer as the gateway's account directory returns it. */
 export interface DirectorySigner {
   readonly type: 'ethereum';

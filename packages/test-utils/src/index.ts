@@ -28,7 +28,15 @@ export type {
   SetAccountOptions,
   TestAccount,
 } from './accounts.js';
-export { freshTestAccount, memoryAccounts, testAccount, testAccountId, testDegasId, testKey } from './accounts.js';
+export {
+  freshDegasId,
+  freshTestAccount,
+  memoryAccounts,
+  testAccount,
+  testAccountId,
+  testDegasId,
+  testKey,
+} from './accounts.js';
 export { testBytes } from './bytes.js';
 export type { TestCa, TestCertificate } from './certs.js';
 export { createTestCa } from './certs.js';

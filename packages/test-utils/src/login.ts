@@ -101,5 +101,11 @@ export async function loginRaw(
     const detail = ok.payload?.$case === 'error' ? ` (error ${ok.payload.value.code}: ${ok.payload.value.detail})` : '';
     throw new LoginError(`expected auth_ok, got ${ok.payload?.$case ?? 'an empty message'}${detail}`, ok);
   }
-  return { challengeJson, challenge: parseChallenge(challengeJson).Challenge, signature, ethAuth, accountId: ok.payload.value.accountId };
+  return {
+    challengeJson,
+    challenge: parseChallenge(challengeJson).Challenge,
+    signature,
+    ethAuth,
+    accountId: ok.payload.value.accountId,
+  };
 }

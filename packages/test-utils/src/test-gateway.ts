@@ -5,12 +5,12 @@
  */
 import type WebSocket from 'ws';
 import {
+  freshDegasId,
   freshTestAccount,
   type MemoryAccountDirectory,
   memoryAccounts,
   type SetAccountOptions,
   type TestAccount,
-  testDegasId,
 } from './accounts.js';
 import { type MemoryDegasDirectory, memoryDegasDirectory, startTestDegas, type TestDegas } from './degas.js';
 import { WsTestClient } from './ws-client.js';
@@ -60,8 +60,6 @@ export interface TestGateway<H extends GatewayLike = GatewayLike> {
   close(): Promise<void>;
 }
 
-let degasCounter = 1_000_000;
-
 /**
  * Starts `start(options)` over {@link TEST_GATEWAY_DEFAULTS}, with in-memory `accounts` and
  * `degas` directories unless `options` gives its own. `clientDefaults` apply to every
@@ -107,7 +105,7 @@ export async function startTestGateway<O extends object, H extends GatewayLike>(
     },
     async startDegas(degasOptions = {}) {
       if (ownDegas) throw new Error('startTestGateway: startDegas() needs the in-memory Degas directory');
-      const d = await startTestDegas({ degasId: testDegasId(degasCounter++), ...degasOptions });
+      const d = await startTestDegas({ degasId: freshDegasId(), ...degasOptions });
       degasServers.push(d);
       directory.set(d.degasId, d.endpoint);
       return d;

@@ -105,9 +105,9 @@ export class WsTestClient {
     });
   }
 
-  /** Sends one binary message (dropped once the socket is no longer open). */
-  send(bytes: Uint8Array): void {
-    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(bytes, { binary: true });
+  /** Sends one binary message (a string: one text message); dropped once the socket is no longer open. */
+  send(data: Uint8Array | string): void {
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(data, { binary: typeof data !== 'string' });
   }
 
   /** The next message not yet taken; rejects if the connection closes first or after `ms`. */
