@@ -4,9 +4,9 @@
 // that every other layout is refused and still delivered through the generic path.
 import { randomBytes } from 'node:crypto';
 import { ErrorCode, encodeDegasToClient, gatewayDegasEncoder, idEquals, randomId } from '@degas/proto';
+import { canonicalToClientIdOffset } from '@degas/proto/wire';
 import { degasFrame, startTestGateway, type TestGateway, testBytes } from '@degas/test-utils';
 import { type GatewayHandle, startGateway } from '../src/gateway.js';
-import { canonicalToClientIdOffset } from '@degas/proto/wire';
 
 const SIZES = [0, 1, 127, 128, 1023, 1024, 16383, 16384, 65535, 65536];
 

@@ -1,14 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server, type Socket } from 'node:net';
 import { ErrorCode, encodeDegasToClient, encodeDegasToClients, idEquals, randomId } from '@degas/proto';
-import {
-  degasFrame,
-  startTestDegas,
-  startTestGateway,
-  type TestGateway,
-  testBytes,
-  until,
-} from '@degas/test-utils';
+import { degasFrame, startTestDegas, startTestGateway, type TestGateway, testBytes, until } from '@degas/test-utils';
 import { type GatewayHandle, startGateway } from '../src/gateway.js';
 import { backoffDelay } from '../src/links.js';
 

@@ -42,6 +42,8 @@ export type { TestCa, TestCertificate } from './certs.js';
 export { createTestCa } from './certs.js';
 export type { MemoryDegasDirectory, TestDegas, TestDegasMode, TestDegasOptions } from './degas.js';
 export { memoryDegasDirectory, startBlackhole, startTestDegas } from './degas.js';
+export type { TempDir } from './files.js';
+export { accountsFileJson, tempDir } from './files.js';
 export type { LoginCapable, LoginResult } from './login.js';
 export {
   degasFrame,

@@ -1,19 +1,27 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { type AddressInfo, connect as netConnect } from 'node:net';
+import { join } from 'node:path';
 import { createChallenge, loginTypedData, verifyLogin } from '@degas/auth-eth';
 import { encodeDegasToClient, idToHex } from '@degas/proto';
 import WebSocket, { WebSocketServer } from 'ws';
 import {
   encodeFrame,
+  freshDegasId,
+  freshTestAccount,
   httpUpgrade,
   memoryAccounts,
   Opcode,
   RawClient,
   startNatsServer,
   startTestDegas,
+  startTestGateway,
+  TEST_GATEWAY_DEFAULTS,
   TimeoutError,
+  tempDir,
   testAccount,
+  testBytes,
   testDegasId,
+  WsTestClient,
   within,
 } from '../src/index.js';
 
@@ -27,9 +35,9 @@ beforeAll(async () => {
   port = (wss.address() as AddressInfo).port;
   wss.on('connection', (ws) => {
     ws.on('error', () => {});
-    ws.on('message', (data: Buffer) => {
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
       serverReceived.push(data);
-      ws.send(data);
+      ws.send(data, { binary: isBinary });
     });
   });
 });
@@ -96,6 +104,114 @@ describe('accounts', () => {
     const dir = memoryAccounts([a]);
     expect((await dir.getAccount(a.id))?.signers[0]?.address).toBe(a.address);
     expect(await dir.getAccount(testAccount(2).id)).toBeUndefined();
+  });
+
+  it('set() takes a disabled signer and extra signers; delayMs can change while in use', async () => {
+    const a = testAccount(3);
+    const other = testAccount(4);
+    const dir = memoryAccounts();
+    dir.set(a, { disabled: true, extraSigners: [other.signer.address] });
+    expect((await dir.getAccount(a.id))?.signers).toEqual([
+      { type: 'ethereum', address: a.address, disabled: true },
+      { type: 'ethereum', address: other.address, disabled: false },
+    ]);
+    let delays = 0;
+    dir.delayMs = () => {
+      delays++;
+      return 1;
+    };
+    await dir.getAccount(a.id);
+    expect(delays).toBe(1);
+    expect(dir.lookups).toBe(2);
+    expect(() => {
+      dir.delayMs = -1;
+    }).toThrow(RangeError);
+  });
+
+  it('freshTestAccount and freshDegasId never repeat; testBytes is deterministic per seed', () => {
+    const ids = new Set([freshTestAccount().idHex, freshTestAccount().idHex, testAccount(1).idHex]);
+    expect(ids.size).toBe(3);
+    expect(idToHex(freshDegasId())).not.toBe(idToHex(freshDegasId()));
+    expect(testBytes(64, 7)).toEqual(testBytes(64, 7));
+    expect(testBytes(64, 7)).not.toEqual(testBytes(64, 8));
+    expect(() => testBytes(-1)).toThrow(RangeError);
+  });
+});
+
+describe('files', () => {
+  it('tempDir writes strings as is and values as JSON, and accounts files; remove() deletes it', async () => {
+    const dir = await tempDir('degas-test-utils-');
+    const text = await dir.write('a.txt', 'plain');
+    expect(readFileSync(text, 'utf8')).toBe('plain');
+    expect(JSON.parse(readFileSync(await dir.write('b.json', { x: 1 }), 'utf8'))).toEqual({ x: 1 });
+    const a = testAccount(5);
+    const file = await dir.writeAccounts('accounts.json', [a]);
+    expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({
+      accounts: [{ id: a.idHex, signers: [{ type: 'ethereum', address: a.address, disabled: false }] }],
+    });
+    expect(dir.join('x')).toBe(join(dir.path, 'x'));
+    await dir.remove();
+    expect(existsSync(dir.path)).toBe(false);
+  });
+});
+
+describe('startTestGateway', () => {
+  it('passes the test defaults and in-memory directories to `start`, and closes what it started', async () => {
+    let given: Record<string, unknown> = {};
+    let closed = 0;
+    const start = async (options: { port: number; helloTimeoutMs?: number; accounts?: unknown; degas?: unknown }) => {
+      given = options;
+      return { port: port, adminPort: undefined, close: async () => void closed++ };
+    };
+    const env = await startTestGateway(start, { helloTimeoutMs: 500 });
+    expect(given).toMatchObject({ ...TEST_GATEWAY_DEFAULTS, helloTimeoutMs: 500 });
+    expect(given.accounts).toBe(env.accounts);
+    expect(given.degas).toBe(env.directory);
+    expect(env.url).toBe(`ws://127.0.0.1:${port}`);
+    const a = env.account();
+    expect((await env.accounts.getAccount(a.id))?.signers[0]?.address).toBe(a.address);
+    const degas = await env.startDegas({ echo: true });
+    expect(env.directory.resolve(degas.degasId)).toEqual(degas.endpoint);
+    const c = env.client();
+    await c.opened;
+    await env.close();
+    expect(closed).toBe(1);
+    expect((await c.closed()).code).toBe(1006);
+    await expect(WsTestClient.connect(degas.port, {}, 1000)).rejects.toThrow();
+  });
+
+  it('account() refuses when the caller gave its own account directory', async () => {
+    const start = async (_: { accounts?: unknown }) => ({ port: 1, close: async () => {} });
+    const env = await startTestGateway(start, { accounts: { getAccount: () => undefined } });
+    expect(() => env.account()).toThrow(/in-memory account directory/);
+    await env.close();
+  });
+});
+
+describe('WsTestClient', () => {
+  it('logs decoded messages, counts text frames, and records how the connection closed', async () => {
+    const c = WsTestClient.open(`ws://127.0.0.1:${port}`);
+    await c.opened;
+    const m = encodeDegasToClient(testAccount(1).id, Uint8Array.of(1, 2));
+    c.send(m);
+    expect(await c.nextData()).toEqual(Buffer.from(m));
+    c.send('text');
+    expect((await c.nextData()).toString()).toBe('text');
+    expect(c.textFrames).toBe(1);
+    expect(c.received).toHaveLength(2);
+    expect(c.closedWith).toBeUndefined();
+    await c.close();
+    expect(c.closedWith?.code).toBe(1000);
+    await expect(c.nextData(100)).rejects.toThrow(/closed \(1000\)/);
+  });
+
+  it('opened rejects on a refused upgrade', async () => {
+    const degas = await startTestDegas({ degasId: testDegasId(9) });
+    try {
+      await expect(WsTestClient.open(degas.url).opened).rejects.toThrow(/HTTP 403/);
+    } finally {
+      await degas.close();
+    }
   });
 });
 
