@@ -15,15 +15,10 @@ import { startAdminServer } from './admin.js';
 import type { EthRpc } from './eth-rpc.js';
 import { LinkPool } from './links.js';
 import { resolveGatewayOptions } from './options.js';
+import { pooledRandomBytes } from './random-pool.js';
 import { LocalRegistry, type SessionRegistry } from './registry.js';
 import { resumePolicy } from './resume.js';
-import {
-  ClientSession,
-  GOING_AWAY_FRAME,
-  pooledRandomBytes,
-  type SessionContext,
-  type SessionSettings,
-} from './session.js';
+import { ClientSession, GOING_AWAY_FRAME, type SessionContext, type SessionSettings } from './session.js';
 import { countClose, createStats, type GatewayStats } from './stats.js';
 import { openTlsFiles, type TlsFiles } from './tls.js';
 import type { AdminServer, GatewayOptions, GatewaySnapshot, MutableDegasDirectory } from './types.js';

@@ -4,7 +4,6 @@
  * and to routing only through the session registry and the link pool.
  */
 
-import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { createChallenge, MAX_CHAIN_ID, normalizeAddress } from '@degas/auth-eth';
 import {
@@ -25,10 +24,12 @@ import { errorEncoderCache } from '@degas/proto/wire';
 import type WebSocket from 'ws';
 import type { DegasLink, LinkPool, LinkSender } from './links.js';
 import type { Logger } from './logger.js';
+import { pooledRandomBytes, randomSessionId } from './random-pool.js';
 import type { AccountState, ClaimResult, RegisteredSession, SessionRegistry } from './registry.js';
 import { checkState, openTicket, type ResumePolicy, type ResumeResult } from './resume.js';
 import type { TicketClaims } from './resume-ticket.js';
 import { type AuthFailReason, countClose, type GatewayStats } from './stats.js';
+import { TokenBucket } from './token-bucket.js';
 import type { Account, AccountDirectory } from './types.js';
 import type { UpgradeGuard, UpgradeTicket } from './upgrade.js';
 import type { Verifier, VerifyOutcome } from './verifier.js';
@@ -116,37 +117,6 @@ function isThenable<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as { then?: unknown } | null | undefined)?.then === 'function';
 }
 
-/** Bytes drawn from the CSPRNG per refill of the pool (≈ 170 logins). */
-const RANDOM_POOL_BYTES = 4096;
-let randomPool: Buffer = Buffer.alloc(0);
-let randomPoolAt = 0;
-
-/**
- * `n` bytes from the CSPRNG, handed out from a pool that is refilled with one call per 4 KiB:
- * one OpenSSL call per login cost ≈ 8 µs each for the challenge and the session id (bench,
- * login storm). Every byte is handed out once; a refill is a new buffer, so earlier views are
- * never overwritten.
- * @example
- * createChallenge({ message, randomBytes: pooledRandomBytes });
- */
-export function pooledRandomBytes(n: number): Buffer {
-  if (randomPoolAt + n > randomPool.length) {
-    randomPool = randomBytes(Math.max(RANDOM_POOL_BYTES, n));
-    randomPoolAt = 0;
-  }
-  const out = randomPool.subarray(randomPoolAt, randomPoolAt + n);
-  randomPoolAt += n;
-  return out;
-}
-
-/** A random non-zero 64-bit session id from the CSPRNG. */
-export function randomSessionId(): bigint {
-  for (;;) {
-    const id = pooledRandomBytes(8).readBigUInt64BE(0);
-    if (id !== 0n) return id;
-  }
-}
-
 /** One client connection. */
 export class ClientSession implements LinkSender, RegisteredSession {
   phase: SessionPhase = 'hello';
@@ -179,8 +149,8 @@ export class ClientSession implements LinkSender, RegisteredSession {
   private issuedTicket: Uint8Array = EMPTY;
   private readonly sentTo = new Set<DegasLink>();
   private lastLink: DegasLink | undefined;
-  private tokens = 0;
-  private lastRefill = 0;
+  /** Client messages per second (burst 2×); set on entering ForwardState. */
+  private bucket: TokenBucket | undefined;
   private firstDrop = -1;
   private socketClosed = false;
 
@@ -495,8 +465,8 @@ export class ClientSession implements LinkSender, RegisteredSession {
       stats.resumes.ok++;
     } else stats.authSuccesses++;
     this.phase = 'forward';
-    this.tokens = settings.rateLimit * 2;
-    this.lastRefill = performance.now();
+    if (settings.rateLimit > 0)
+      this.bucket = new TokenBucket(settings.rateLimit, settings.rateLimit * 2, performance.now());
     this.ctx.guard.releasePending(this.ticket);
     const resumeTicket = this.issuedTicket;
     this.issuedTicket = EMPTY;
@@ -531,7 +501,7 @@ export class ClientSession implements LinkSender, RegisteredSession {
       return;
     }
     const { degasId, payload } = p.value;
-    if (this.ctx.settings.rateLimit > 0 && !this.takeToken(degasId)) return;
+    if (this.bucket !== undefined && !this.takeToken(this.bucket, degasId)) return;
     if (degasId.length !== Limits.ID_LENGTH) {
       this.sendError(ErrorCode.PROTOCOL_ERROR, 'degas_id must be 16 bytes', degasId);
       return;
@@ -561,24 +531,17 @@ export class ClientSession implements LinkSender, RegisteredSession {
     for (const l of this.sentTo) if (l.removed) this.sentTo.delete(l);
   }
 
-  /** Token bucket (rate/s, burst 2×); false = the message is dropped. */
-  private takeToken(degasId: Uint8Array): boolean {
-    const { rateLimit, rateLimitGraceMs } = this.ctx.settings;
+  /** Spends a token of the rate limit; false = the message is dropped (RATE_LIMITED, then 4008 after the grace period). */
+  private takeToken(bucket: TokenBucket, degasId: Uint8Array): boolean {
     const now = performance.now();
-    const burst = rateLimit * 2;
-    let tokens = this.tokens + ((now - this.lastRefill) * rateLimit) / 1000;
-    if (tokens > burst) tokens = burst;
-    this.lastRefill = now;
-    if (tokens >= 1) {
-      this.tokens = tokens - 1;
+    if (bucket.take(now)) {
       // Back under the rate for a while (half the burst refilled): the grace period starts over.
-      if (this.firstDrop >= 0 && this.tokens >= rateLimit) this.firstDrop = -1;
+      if (this.firstDrop >= 0 && bucket.tokens >= bucket.rate) this.firstDrop = -1;
       return true;
     }
-    this.tokens = tokens;
     this.sendError(ErrorCode.RATE_LIMITED, 'rate limit exceeded', degasId);
     if (this.firstDrop < 0) this.firstDrop = now;
-    else if (now - this.firstDrop >= rateLimitGraceMs) this.close(CloseCode.RATE_LIMITED);
+    else if (now - this.firstDrop >= this.ctx.settings.rateLimitGraceMs) this.close(CloseCode.RATE_LIMITED);
     return false;
   }
 

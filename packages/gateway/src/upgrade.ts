@@ -20,6 +20,7 @@ import type { Duplex } from 'node:stream';
 import type { TlsOptions } from 'node:tls';
 import type { Logger } from './logger.js';
 import type { GatewayStats, UpgradeRejectReason } from './stats.js';
+import { TokenBucket } from './token-bucket.js';
 
 /**
  * Upper bound on the entries of each per-IP table (handshake buckets, pending counts), so that
@@ -202,11 +203,6 @@ function parseForwardedHop(item: string): string | undefined {
   return isIP(ip) === 0 || ip.includes('%') ? undefined : ip;
 }
 
-interface Bucket {
-  tokens: number;
-  at: number;
-}
-
 /** Options of {@link HandshakeRateLimiter}. */
 export interface HandshakeRateLimiterOptions {
   /** Tokens per second per IP; at least 1. */
@@ -238,7 +234,7 @@ export class HandshakeRateLimiter {
   readonly maxEntries: number;
   /** IPs dropped because the table was full. */
   evictions = 0;
-  private readonly buckets = new Map<string, Bucket>();
+  private readonly buckets = new Map<string, TokenBucket>();
   private readonly idleMs: number;
   private readonly now: () => number;
 
@@ -271,16 +267,10 @@ export class HandshakeRateLimiter {
         this.buckets.delete(oldest);
         this.evictions++;
       }
-      b = { tokens: this.burst, at: t };
-    } else {
-      b.tokens = Math.min(this.burst, b.tokens + ((t - b.at) * this.rate) / 1000);
-      b.at = t;
-      this.buckets.delete(ip);
-    }
+      b = new TokenBucket(this.rate, this.burst, t);
+    } else this.buckets.delete(ip);
     this.buckets.set(ip, b);
-    if (b.tokens < 1) return false;
-    b.tokens -= 1;
-    return true;
+    return b.take(t);
   }
 
   /** Drops the entries whose bucket has refilled; returns how many. */

@@ -1,6 +1,6 @@
-// The CSPRNG pool behind challenges and session ids (session.ts pooledRandomBytes): bytes are
+// The CSPRNG pool behind challenges and session ids (random-pool.ts pooledRandomBytes): bytes are
 // handed out once, across refills, and earlier slices are never overwritten.
-import { pooledRandomBytes, randomSessionId } from '../src/session.js';
+import { pooledRandomBytes, randomSessionId } from '../src/random-pool.js';
 
 test('16-byte draws across several pool refills are all distinct and stay unchanged', () => {
   const draws: Buffer[] = [];
