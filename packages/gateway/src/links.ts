@@ -1,35 +1,21 @@
 /**
- * Internal connections to Degas instances (PROTOCOL.md 4.3, 4.4, 5): one link per Degas id,
- * dialed lazily on the first message, a bounded queue while dialing, capped exponential backoff
- * with jitter after a failed dial, re-dial on the next message after a loss.
+ * Internal connections to Degas instances (PROTOCOL.md 4.3, 5): one link per Degas id, dialed
+ * lazily on the first message, a bounded queue while dialing, capped exponential backoff with
+ * jitter after a failed dial, re-dial on the next message after a loss. What a Degas sends over its
+ * link is handled by link-inbound.ts.
  */
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import {
-  type DegasMessage,
-  decodeDegasMessage,
-  ErrorCode,
-  gatewayDegasEncoder,
-  gatewayInternalErrorEncoder,
-  idKey,
-  idToHex,
-  Limits,
-} from '@degas/proto';
-import { canonicalToClientIdOffset, errorEncoderCache, rewriteToClientFrame } from '@degas/proto/wire';
+import { idKey, idToHex } from '@degas/proto';
 import WebSocket from 'ws';
+import { DegasInbound, type LinkOutput } from './link-inbound.js';
 import type { Logger } from './logger.js';
-import { Delivery, type DeliveryOrigin, type SessionRegistry } from './registry.js';
+import type { DeliveryOrigin, SessionRegistry } from './registry.js';
 import type { GatewayStats } from './stats.js';
 import type { DegasDirectory, DegasEndpoint, LinkState } from './types.js';
 
 /** Frames shorter than this start a per-turn cork of the link socket (see corkUntilNextTurn). */
 const CORK_BELOW = 8192;
-/** degas_to_client payloads at least this large are forwarded by rewriting the frame in place. */
-const IN_PLACE_MIN = 1024;
-
-/** Error encoders of the frames sent to a Degas, built once per code and detail. */
-const internalErrorEncoder = errorEncoderCache(gatewayInternalErrorEncoder, Buffer.allocUnsafe);
-
 /** Whoever sent a message on a link; gets DEGAS_ERROR when the message is dropped. */
 export interface LinkSender {
   linkError(degasId: Uint8Array, detail: string): void;
@@ -57,8 +43,6 @@ export const BACKOFF_MAX_MS = 10_000;
 /** A link lost sooner than this after opening counts towards flapping (see onClose). */
 const STABLE_LINK_MS = 1_000;
 
-const EMPTY = new Uint8Array(0);
-
 interface Queued {
   frame: Uint8Array;
   sender: LinkSender | null;
@@ -78,8 +62,8 @@ export function backoffDelay(failures: number, random: () => number = Math.rando
   return Math.max(BACKOFF_MIN_MS / 2, Math.round(base / 2 + (random() * base) / 2));
 }
 
-/** One internal connection to one Degas. */
-export class DegasLink implements DeliveryOrigin {
+/** One internal connection to one Degas: its socket and its dialing lifecycle. */
+export class DegasLink implements DeliveryOrigin, LinkOutput {
   readonly degasId: Uint8Array;
   readonly key: string;
   readonly hex: string;
@@ -102,9 +86,8 @@ export class DegasLink implements DeliveryOrigin {
   private openedAt = 0;
   private backoffTimer: NodeJS.Timeout | undefined;
   private alive = true;
-  private readonly toClient: (payload: Uint8Array) => Uint8Array;
-  /** The account id of a frame rewritten in place, for the error path. */
-  private readonly savedId = new Uint8Array(16);
+  /** Handles what the Degas sends. */
+  private readonly inbound: DegasInbound;
   private readonly pool: LinkPool;
   private readonly log: Logger;
   private closeWaiters: (() => void)[] = [];
@@ -114,7 +97,7 @@ export class DegasLink implements DeliveryOrigin {
     this.degasId = Uint8Array.from(degasId);
     this.key = idKey(this.degasId);
     this.hex = idToHex(this.degasId);
-    this.toClient = gatewayDegasEncoder(this.degasId, Buffer.allocUnsafe);
+    this.inbound = new DegasInbound(this.degasId, this, pool.registry, pool.stats);
     this.log = pool.logger.child({ degas: this.hex });
   }
 
@@ -344,102 +327,27 @@ export class DegasLink implements DeliveryOrigin {
       return;
     }
     try {
-      this.handleFrame(data);
+      this.inbound.handle(data);
     } catch (err) {
       this.log.error('unexpected error handling a degas frame', { error: errorText(err) });
       ws.close(1011);
     }
   }
 
-  private handleFrame(data: Buffer): void {
-    let msg: DegasMessage;
-    try {
-      msg = decodeDegasMessage(data);
-    } catch {
-      this.sendError(ErrorCode.PROTOCOL_ERROR, EMPTY, 'undecodable DegasMessage');
-      return;
-    }
-    const p = msg.payload;
-    if (p === undefined) {
-      this.sendError(ErrorCode.PROTOCOL_ERROR, EMPTY, 'empty DegasMessage');
-      return;
-    }
-    const stats = this.pool.stats;
-    if (p.$case === 'degasToClient') {
-      const { accountId, payload } = p.value;
-      if (accountId.length !== Limits.ID_LENGTH) {
-        this.sendError(ErrorCode.PROTOCOL_ERROR, accountId, 'account_id must be 16 bytes');
-        return;
-      }
-      if (payload.length > Limits.MAX_PAYLOAD) {
-        this.sendError(ErrorCode.PAYLOAD_TOO_LARGE, accountId, 'payload over 65536 bytes');
-        return;
-      }
-      // The key first: accountId is a view into `data`, which the in-place rewrite overwrites.
-      const key = idKey(accountId);
-      // Large payloads: turn the received frame into the client frame in place instead of
-      // allocating and copying the payload again (bench: 64 KiB relay was GC-bound).
-      const idAt = payload.length >= IN_PLACE_MIN ? canonicalToClientIdOffset(data) : -1;
-      let frame: Uint8Array;
-      let id = accountId;
-      if (idAt >= 0) {
-        this.savedId.set(accountId);
-        id = this.savedId;
-        frame = rewriteToClientFrame(data, idAt, this.degasId);
-      } else frame = this.toClient(payload);
-      const result = this.pool.registry.deliver(key, id, frame, this.degasId);
-      if (result === Delivery.LOCAL) {
-        stats.degasToClientMessages++;
-        stats.degasToClientBytes += payload.length;
-      } else if (result === Delivery.MISS) {
-        this.clientError(idAt >= 0 ? Uint8Array.from(this.savedId) : accountId);
-      }
-      return;
-    }
-    // degasToClients
-    const { accountIds, payload } = p.value;
-    if (accountIds.length > Limits.MAX_MULTICAST_IDS) {
-      this.sendError(ErrorCode.PROTOCOL_ERROR, EMPTY, 'more than 1024 account ids');
-      return;
-    }
-    if (payload.length > Limits.MAX_PAYLOAD) {
-      this.sendError(ErrorCode.PAYLOAD_TOO_LARGE, EMPTY, 'payload over 65536 bytes');
-      return;
-    }
-    const keys: string[] = [];
-    const ids: Uint8Array[] = [];
-    const seen = accountIds.length > 1 ? new Set<string>() : undefined;
-    for (const accountId of accountIds) {
-      if (accountId.length !== Limits.ID_LENGTH) {
-        this.sendError(ErrorCode.PROTOCOL_ERROR, accountId, 'account_id must be 16 bytes');
-        continue;
-      }
-      const key = idKey(accountId);
-      if (seen !== undefined) {
-        if (seen.has(key)) continue;
-        seen.add(key);
-      }
-      keys.push(key);
-      ids.push(accountId);
-    }
-    if (keys.length === 0) return;
-    const delivered = this.pool.registry.deliverMany(keys, ids, this.toClient(payload), this.degasId, this);
-    stats.degasToClientMessages += delivered;
-    stats.degasToClientBytes += delivered * payload.length;
-  }
-
-  /** A message of this Degas found no session of the account (DeliveryOrigin). */
+  /** A message of this Degas found no session of the account (the registry's cluster path). */
   clientError(accountId: Uint8Array): void {
-    this.sendError(ErrorCode.CLIENT_ERROR, accountId, 'account not connected');
+    this.inbound.clientError(accountId);
   }
 
-  private sendError(code: ErrorCode, accountId: Uint8Array, detail: string): void {
+  /** LinkOutput: error frames go out only on an open link that is not congested. */
+  canSendError(): boolean {
     const ws = this.ws;
-    if (this.state !== 'open' || ws === undefined) return;
-    // An error storm towards a Degas that does not read must not grow memory without bound.
-    if (ws.bufferedAmount > this.pool.queueLimit) return;
-    this.pool.stats.errorsToDegas[code]!++;
-    ws.send(internalErrorEncoder(code, detail)(EMPTY, accountId));
+    return this.state === 'open' && ws !== undefined && ws.bufferedAmount <= this.pool.queueLimit;
+  }
+
+  /** LinkOutput. */
+  sendToDegas(frame: Uint8Array): void {
+    this.ws?.send(frame);
   }
 
   /** Closes the link for good (shutdown); resolves when the socket is closed. */
