@@ -1,7 +1,8 @@
 /**
- * `startGateway`: wires the modules of ARCHITECTURE.md 2 together — upgrade guard, ws server,
- * client sessions, session registry, Degas links, verification pool and admin server — and owns the
- * shared ping timer and the shutdown sequence.
+ * `startGateway`: wires the modules of ARCHITECTURE.md 2 together — upgrade guard and pacer, ws
+ * server, client sessions, session registry, Degas links, verification pool and admin server. The
+ * {@link Gateway} owns what belongs to none of them: the shared ping timer, the gauges, the admin
+ * wiring and the shutdown sequence.
  */
 import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import { createRequire } from 'node:module';
@@ -14,7 +15,8 @@ import { WebSocketServer } from 'ws';
 import { startAdminServer } from './admin.js';
 import type { EthRpc } from './eth-rpc.js';
 import { LinkPool } from './links.js';
-import { resolveGatewayOptions } from './options.js';
+import type { Logger } from './logger.js';
+import { type ResolvedGatewayOptions, resolveGatewayOptions } from './options.js';
 import { pooledRandomBytes } from './random-pool.js';
 import { LocalRegistry, type SessionRegistry } from './registry.js';
 import { resumePolicy } from './resume.js';
@@ -22,11 +24,8 @@ import { ClientSession, GOING_AWAY_FRAME, type SessionContext, type SessionSetti
 import { countClose, createStats, type GatewayStats } from './stats.js';
 import { openTlsFiles, type TlsFiles } from './tls.js';
 import type { AdminServer, GatewayOptions, GatewaySnapshot, MutableDegasDirectory } from './types.js';
-import { createUpgradeServer, rejectUpgrade, UpgradeGuard, type UpgradeTicket } from './upgrade.js';
+import { createUpgradeServer, rejectUpgrade, UpgradeGuard, UpgradePacer, type UpgradeTicket } from './upgrade.js';
 import { createVerifier, type Verifier, type VerifierKind } from './verifier.js';
-
-/** WebSocket upgrades completed per event-loop turn (see handleUpgrade). */
-const UPGRADES_PER_TURN = 16;
 
 /** A running gateway. */
 export interface GatewayHandle {
@@ -77,23 +76,29 @@ function delay(ms: number): { promise: Promise<void>; cancel(): void } {
   return { promise, cancel: () => clearTimeout(timer) };
 }
 
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** What a gateway runs on, opened before anything listens (each closed again if a later step fails). */
+interface Services {
+  o: ResolvedGatewayOptions;
+  stats: GatewayStats;
+  tlsFiles: TlsFiles | undefined;
+  ethRpc: EthRpc | undefined;
+  verifier: Verifier;
+  registry: SessionRegistry;
+  guard: UpgradeGuard;
+  links: LinkPool;
+}
+
 /**
- * Starts a gateway: the client WebSocket endpoint (own port, an existing HTTP server, or
- * `noServer` + `handle.handleUpgrade`), the verification pool and, unless `adminPort: false`, the
- * admin HTTP server.
- * @example
- * const gw = await startGateway({
- *   port: 8080,
- *   accounts: await createFileAccountDirectory({ path: './accounts.json' }),
- *   degas: createStaticDegasDirectory([{ id: '0x00112233445566778899aabbccddeeff', url: 'ws://127.0.0.1:7000' }]),
- * });
- * process.on('SIGTERM', () => gw.close());
+ * Opens the certificate files, the contract-wallet endpoints, the verification pool and the
+ * session registry, in that order; a failure closes what was opened before it.
  */
-export async function startGateway(options: GatewayOptions): Promise<GatewayHandle> {
-  const o = resolveGatewayOptions(options);
+async function openServices(options: GatewayOptions, o: ResolvedGatewayOptions): Promise<Services> {
   const log = o.logger;
   const stats = createStats();
-  const masking = detectMasking();
   // First: a missing or mismatched certificate must fail the start before anything else runs.
   const tlsFiles =
     o.tlsCert === undefined || o.tlsKey === undefined
@@ -110,7 +115,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
       logger: log.child({ component: 'eth-rpc' }),
     });
   }
-  const verifier: Verifier = await createVerifier({
+  const verifier = await createVerifier({
     kind: o.verifier,
     threads: o.verifierThreads,
     nice: o.verifierNice,
@@ -126,7 +131,6 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
   });
   // A single node keeps the state of ended sessions for the resume window.
   const registry: SessionRegistry = options.registry ?? new LocalRegistry({ retainEndedMs: o.resumeWindowMs });
-  const connections = new Set<ClientSession>();
   const guard = new UpgradeGuard({
     allowedOrigins: o.allowedOrigins,
     maxConnections: o.maxConnections,
@@ -159,6 +163,13 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
     tlsFiles?.close();
     throw err;
   }
+  return { o, stats, tlsFiles, ethRpc, verifier, registry, guard, links };
+}
+
+/** The settings every session shares (resume tickets included). */
+function sessionSettings(s: Services): SessionSettings {
+  const { o, registry } = s;
+  const log = o.logger;
   const resume = resumePolicy(
     {
       keys: o.resumeKeys,
@@ -171,7 +182,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
     },
     (level, msg, fields) => log[level](msg, fields),
   );
-  const settings: SessionSettings = {
+  return {
     resume,
     helloTimeoutMs: o.helloTimeoutMs,
     authTimeoutMs: o.authTimeoutMs,
@@ -181,216 +192,240 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
     authMessage: o.authMessage,
     authChainIds: o.authChainIds === undefined ? undefined : new Set(o.authChainIds),
   };
-  let closeWaiters: (() => void)[] = [];
-  const ctx: SessionContext = {
-    settings,
-    stats,
-    logger: log,
-    accounts: options.accounts,
-    verifier,
-    links,
-    registry,
-    guard,
-    onClosed(session) {
-      if (connections.delete(session)) stats.connectionsClosed++;
-      if (connections.size === 0 && closeWaiters.length > 0) {
-        const waiters = closeWaiters;
-        closeWaiters = [];
-        for (const w of waiters) w();
-      }
-    },
-  };
+}
 
-  const wss = new WebSocketServer({
-    noServer: true,
-    maxPayload: o.maxFrame,
-    perMessageDeflate: false,
-    clientTracking: false,
-    skipUTF8Validation: false,
-    // ws 8.19–8.23 options that @types/ws 8.18 does not know yet.
-    ...({
-      closeTimeout: o.closeTimeoutMs,
-      maxFragments: 1024,
-      maxPendingAutoPongs: 60,
-      autoPong: true,
-    } as object),
-  });
-  wss.on('error', (err: Error) => log.error('websocket server error', { error: err.message }));
-  // No 'wsClientError' listener: with one, ws leaves the HTTP answer (405/400 with the
-  // Sec-WebSocket-Version header) to the listener and the socket would be held open (docs/CATALOGUE.md #2, #3).
+/** One running gateway: its connections, its listening server, the ping timer, admin and shutdown. */
+class Gateway {
+  readonly stats: GatewayStats;
+  readonly masking = detectMasking();
+  /** The client WebSocket port (0 when it cannot be known). */
+  port = 0;
+  server: HttpServer | undefined;
+  admin: AdminServer | undefined;
+  private readonly options: GatewayOptions;
+  private readonly o: ResolvedGatewayOptions;
+  private readonly log: Logger;
+  /** What the gateway runs on (TLS files, Ethereum endpoints, verifier, registry, guard, links). */
+  private readonly s: Services;
+  private readonly connections = new Set<ClientSession>();
+  private readonly ctx: SessionContext;
+  private readonly wss: WebSocketServer;
+  private readonly pacer: UpgradePacer;
+  private ownServer = false;
+  private pingTimer: NodeJS.Timeout | undefined;
+  private closeWaiters: (() => void)[] = [];
+  private closing: Promise<void> | undefined;
 
-  // A login storm delivers hundreds of upgrade requests in one poll phase; completing them all
-  // in that turn (101 answer, session setup, and later their hello and eth_auth in step) holds up
-  // every forwarded message behind them. At most UPGRADES_PER_TURN complete per event-loop turn;
-  // the rest wait, already admitted by the guard, for the next turns (FIFO). Bench, 5000-login
-  // storm: calm clients' p99 ≈ 70 → ≈ 33 ms with the verifier batch of 16, logins/s unchanged.
-  let upgradesThisTurn = 0;
-  let turnScheduled = false;
-  let waiting: [IncomingMessage, Duplex, Buffer, UpgradeTicket][] = [];
-  let waitingAt = 0;
-  const nextTurn = (): void => {
-    turnScheduled = false;
-    upgradesThisTurn = 0;
-    while (waitingAt < waiting.length && upgradesThisTurn < UPGRADES_PER_TURN) {
-      const [req, socket, head, ticket] = waiting[waitingAt]!;
-      waiting[waitingAt++] = undefined as never;
-      upgradesThisTurn++;
-      completeUpgrade(req, socket, head, ticket);
-    }
-    if (waitingAt === waiting.length) {
-      waiting = [];
-      waitingAt = 0;
-    }
-    if (waiting.length > 0 || upgradesThisTurn > 0) {
-      turnScheduled = true;
-      setImmediate(nextTurn);
-    }
-  };
+  constructor(options: GatewayOptions, services: Services) {
+    const { o, stats } = services;
+    this.options = options;
+    this.o = o;
+    this.log = o.logger;
+    this.stats = stats;
+    this.s = services;
+    this.ctx = {
+      settings: sessionSettings(services),
+      stats,
+      logger: this.log,
+      accounts: options.accounts,
+      verifier: services.verifier,
+      links: services.links,
+      registry: services.registry,
+      guard: services.guard,
+      onClosed: (session) => this.onSessionClosed(session),
+    };
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: o.maxFrame,
+      perMessageDeflate: false,
+      clientTracking: false,
+      skipUTF8Validation: false,
+      // ws 8.19–8.23 options that @types/ws 8.18 does not know yet.
+      ...({
+        closeTimeout: o.closeTimeoutMs,
+        maxFragments: 1024,
+        maxPendingAutoPongs: 60,
+        autoPong: true,
+      } as object),
+    });
+    this.wss.on('error', (err: Error) => this.log.error('websocket server error', { error: err.message }));
+    // No 'wsClientError' listener: with one, ws leaves the HTTP answer (405/400 with the
+    // Sec-WebSocket-Version header) to the listener and the socket would be held open (docs/CATALOGUE.md #2, #3).
+    this.pacer = new UpgradePacer((req, socket, head, ticket) => this.completeUpgrade(req, socket, head, ticket));
+  }
 
-  const handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+  // ---- connections ----------------------------------------------------------------------------
+
+  /** Passes an upgrade request through the guard, then to the pacer (GatewayHandle.handleUpgrade). */
+  readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     try {
-      const ticket = guard.admit(req, socket);
-      if (ticket === undefined) return;
-      if (!turnScheduled) {
-        turnScheduled = true;
-        setImmediate(nextTurn);
-      }
-      if (waiting.length > 0 || upgradesThisTurn >= UPGRADES_PER_TURN) {
-        waiting.push([req, socket, head, ticket]);
-        return;
-      }
-      upgradesThisTurn++;
-      completeUpgrade(req, socket, head, ticket);
+      const ticket = this.s.guard.admit(req, socket);
+      if (ticket !== undefined) this.pacer.submit(req, socket, head, ticket);
     } catch (err) {
-      log.error('unexpected error in upgrade', { error: err instanceof Error ? err.message : String(err) });
-      stats.upgradesRejected.bad_request++;
-      rejectUpgrade(socket, 500);
+      this.upgradeFailed(socket, err);
     }
   };
 
-  const completeUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer, ticket: UpgradeTicket): void => {
+  private completeUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, ticket: UpgradeTicket): void {
     try {
-      wss.handleUpgrade(req, socket, head, (ws) => {
+      this.wss.handleUpgrade(req, socket, head, (ws) => {
         try {
-          if (guard.draining) {
+          if (this.s.guard.draining) {
             // PROTOCOL.md 6: 1001 always follows error{GOING_AWAY}, even for a connection that
             // completed its upgrade while the shutdown began.
-            stats.errorsToClients[ErrorCode.GOING_AWAY]!++;
+            this.stats.errorsToClients[ErrorCode.GOING_AWAY]!++;
             ws.send(GOING_AWAY_FRAME);
             ws.close(CloseCode.GOING_AWAY);
-            countClose(stats, CloseCode.GOING_AWAY);
+            countClose(this.stats, CloseCode.GOING_AWAY);
             return;
           }
-          stats.connectionsOpened++;
-          const session = new ClientSession(ctx, ws, ticket);
-          connections.add(session);
+          this.stats.connectionsOpened++;
+          this.connections.add(new ClientSession(this.ctx, ws, ticket));
         } catch (err) {
-          log.error('unexpected error setting up a connection', {
-            error: err instanceof Error ? err.message : String(err),
-          });
+          this.log.error('unexpected error setting up a connection', { error: errorText(err) });
           ws.terminate();
         }
       });
     } catch (err) {
-      log.error('unexpected error in upgrade', { error: err instanceof Error ? err.message : String(err) });
-      stats.upgradesRejected.bad_request++;
-      rejectUpgrade(socket, 500);
+      this.upgradeFailed(socket, err);
     }
-  };
-
-  let server: HttpServer | undefined;
-  let ownServer = false;
-  let port = 0;
-  if (!o.noServer) {
-    if (o.server !== undefined) server = o.server;
-    else {
-      server = createUpgradeServer(o.headersTimeoutMs, tlsFiles?.serverOptions());
-      ownServer = true;
-    }
-    server.on('upgrade', handleUpgrade);
-    if (ownServer) {
-      // Admission of logins: the HTTP server's own 'connection' listener (its parser) runs only
-      // when the guard admits the socket; until then the socket is accepted but not read. Without
-      // a bound nothing waits, and sockets are not paused at all (pausing and resuming each one
-      // cost an extra epoll_ctl per connection: bench login-cost).
-      const s = server;
-      const httpListeners = s.listeners('connection') as ((socket: Socket) => void)[];
-      s.removeAllListeners('connection');
-      const paused = o.maxLoginsInProgress > 0;
-      (s as unknown as { pauseOnConnect: boolean }).pauseOnConnect = paused;
-      s.on('connection', (socket: Socket) => {
-        guard.trackSocket(socket);
-        guard.gate(socket, () => {
-          for (const l of httpListeners) l.call(s, socket);
-          if (paused) socket.resume();
-        });
-      });
-    }
-    if (ownServer && tlsFiles !== undefined) {
-      const tlsServer = server as unknown as TlsServer;
-      tlsFiles.attach(tlsServer);
-      // The guard tracks and gates the TCP socket (so a waiting login costs no TLS handshake
-      // either); the upgrade request arrives on the TLS socket made from it, which must find the
-      // same ticket and login slot. Node does not link the two publicly; the peer address does.
-      const tcpByPeer = new Map<string, Socket>();
-      tlsServer.on('connection', (socket: Socket) => {
-        const key = `${socket.remoteAddress}|${socket.remotePort}`;
-        tcpByPeer.set(key, socket);
-        socket.once('close', () => {
-          if (tcpByPeer.get(key) === socket) tcpByPeer.delete(key);
-        });
-      });
-      tlsServer.on('secureConnection', (tlsSocket) => {
-        const key = `${tlsSocket.remoteAddress}|${tlsSocket.remotePort}`;
-        const tcp = tcpByPeer.get(key);
-        tcpByPeer.delete(key);
-        if (tcp !== undefined) guard.adopt(tlsSocket, tcp);
-      });
-      tlsServer.on('tlsClientError', (_err, socket) => {
-        // A plain ws:// client, a TLS version below 1.2, a client that rejects our certificate;
-        // the TCP socket's close ends its login slot.
-        stats.tlsHandshakeFailures++;
-        socket.destroy();
-      });
-    }
-    if (ownServer) {
-      const s = server;
-      await new Promise<void>((resolve, reject) => {
-        const onError = (err: Error) => reject(err);
-        s.once('error', onError);
-        // Node's default backlog (511) overflows in a login storm: the kernel drops the excess
-        // handshakes and those clients retry only after 1 s, 3 s, 7 s (bench: 5000 logins took 10 s).
-        // The kernel caps this at net.core.somaxconn.
-        s.listen({ port: o.port, host: o.host, backlog: 8192 }, () => {
-          s.off('error', onError);
-          resolve();
-        });
-      }).catch(async (err: unknown) => {
-        await Promise.allSettled([verifier.close(), registry.close()]);
-        tlsFiles?.close();
-        throw err;
-      });
-      s.on('error', (err: Error) => log.error('http server error', { error: err.message }));
-    }
-    const addr = server.address();
-    if (addr !== null && typeof addr === 'object') port = (addr as AddressInfo).port;
   }
 
-  // One interval for every connection and link: cheaper than a timer per connection.
-  const pingTimer = setInterval(() => {
-    for (const session of connections) session.heartbeat();
-    links.pingAll();
-    guard.sweep();
-  }, o.pingIntervalMs);
-  pingTimer.unref();
+  private upgradeFailed(socket: Duplex, err: unknown): void {
+    this.log.error('unexpected error in upgrade', { error: errorText(err) });
+    this.stats.upgradesRejected.bad_request++;
+    rejectUpgrade(socket, 500);
+  }
 
-  const snapshot = (): GatewaySnapshot => {
+  private onSessionClosed(session: ClientSession): void {
+    const connections = this.connections;
+    if (connections.delete(session)) this.stats.connectionsClosed++;
+    if (connections.size === 0 && this.closeWaiters.length > 0) {
+      const waiters = this.closeWaiters;
+      this.closeWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  // ---- the listening server -------------------------------------------------------------------
+
+  /** Own port (listening), an existing `server`, or nothing (`noServer`). */
+  async listen(): Promise<void> {
+    const o = this.o;
+    if (o.noServer) return;
+    let server: HttpServer;
+    if (o.server !== undefined) server = o.server;
+    else {
+      server = createUpgradeServer(o.headersTimeoutMs, this.s.tlsFiles?.serverOptions());
+      this.ownServer = true;
+    }
+    this.server = server;
+    server.on('upgrade', this.handleUpgrade);
+    if (this.ownServer) {
+      this.gateConnections(server);
+      if (this.s.tlsFiles !== undefined) this.linkTlsSockets(server as unknown as TlsServer, this.s.tlsFiles);
+      await this.listenOwn(server);
+    }
+    const addr = server.address();
+    if (addr !== null && typeof addr === 'object') this.port = (addr as AddressInfo).port;
+  }
+
+  /**
+   * Admission of logins: the HTTP server's own 'connection' listener (its parser) runs only when
+   * the guard admits the socket; until then the socket is accepted but not read. Without a bound
+   * nothing waits, and sockets are not paused at all (pausing and resuming each one cost an extra
+   * epoll_ctl per connection: bench login-cost).
+   */
+  private gateConnections(s: HttpServer): void {
+    const guard = this.s.guard;
+    const httpListeners = s.listeners('connection') as ((socket: Socket) => void)[];
+    s.removeAllListeners('connection');
+    const paused = this.o.maxLoginsInProgress > 0;
+    (s as unknown as { pauseOnConnect: boolean }).pauseOnConnect = paused;
+    s.on('connection', (socket: Socket) => {
+      guard.trackSocket(socket);
+      guard.gate(socket, () => {
+        for (const l of httpListeners) l.call(s, socket);
+        if (paused) socket.resume();
+      });
+    });
+  }
+
+  /**
+   * The guard tracks and gates the TCP socket (so a waiting login costs no TLS handshake either);
+   * the upgrade request arrives on the TLS socket made from it, which must find the same ticket
+   * and login slot. Node does not link the two publicly; the peer address does.
+   */
+  private linkTlsSockets(tlsServer: TlsServer, tlsFiles: TlsFiles): void {
+    const guard = this.s.guard;
+    tlsFiles.attach(tlsServer);
+    const tcpByPeer = new Map<string, Socket>();
+    tlsServer.on('connection', (socket: Socket) => {
+      const key = `${socket.remoteAddress}|${socket.remotePort}`;
+      tcpByPeer.set(key, socket);
+      socket.once('close', () => {
+        if (tcpByPeer.get(key) === socket) tcpByPeer.delete(key);
+      });
+    });
+    tlsServer.on('secureConnection', (tlsSocket) => {
+      const key = `${tlsSocket.remoteAddress}|${tlsSocket.remotePort}`;
+      const tcp = tcpByPeer.get(key);
+      tcpByPeer.delete(key);
+      if (tcp !== undefined) guard.adopt(tlsSocket, tcp);
+    });
+    tlsServer.on('tlsClientError', (_err, socket) => {
+      // A plain ws:// client, a TLS version below 1.2, a client that rejects our certificate;
+      // the TCP socket's close ends its login slot.
+      this.stats.tlsHandshakeFailures++;
+      socket.destroy();
+    });
+  }
+
+  private async listenOwn(s: HttpServer): Promise<void> {
+    const o = this.o;
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      s.once('error', onError);
+      // Node's default backlog (511) overflows in a login storm: the kernel drops the excess
+      // handshakes and those clients retry only after 1 s, 3 s, 7 s (bench: 5000 logins took 10 s).
+      // The kernel caps this at net.core.somaxconn.
+      s.listen({ port: o.port, host: o.host, backlog: 8192 }, () => {
+        s.off('error', onError);
+        resolve();
+      });
+    }).catch(async (err: unknown) => {
+      await Promise.allSettled([this.s.verifier.close(), this.s.registry.close()]);
+      this.s.tlsFiles?.close();
+      throw err;
+    });
+    s.on('error', (err: Error) => this.log.error('http server error', { error: err.message }));
+  }
+
+  // ---- the ping timer -------------------------------------------------------------------------
+
+  /** One interval for every connection and link: cheaper than a timer per connection. */
+  startPingTimer(): void {
+    this.pingTimer = setInterval(() => this.pingTick(), this.o.pingIntervalMs);
+    this.pingTimer.unref();
+  }
+
+  private pingTick(): void {
+    for (const session of this.connections) session.heartbeat();
+    this.s.links.pingAll();
+    this.s.guard.sweep();
+  }
+
+  // ---- gauges and the admin server ------------------------------------------------------------
+
+  /** Gauges: connections by state, links, verifier, registry, TLS and Ethereum endpoints. */
+  snapshot(): GatewaySnapshot {
+    const { verifier, guard, registry, tlsFiles, ethRpc } = this.s;
     // Every ForwardState session (and one waiting for its claim) holds its account in the registry.
     const forward = registry.localCount();
     return {
-      connectionsAuth: connections.size - forward,
+      connectionsAuth: this.connections.size - forward,
       connectionsForward: forward,
-      links: links.snapshot(),
+      links: this.s.links.snapshot(),
       verifier: verifier.kind,
       verifierThreads: verifier.threads,
       verifierNice: verifier.nice,
@@ -402,123 +437,165 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
       tls:
         tlsFiles === undefined
           ? undefined
-          : {
-              notAfter: tlsFiles.current.notAfter,
-              reloads: tlsFiles.reloads,
-              reloadFailures: tlsFiles.reloadFailures,
-            },
+          : { notAfter: tlsFiles.current.notAfter, reloads: tlsFiles.reloads, reloadFailures: tlsFiles.reloadFailures },
       ethRpc:
-        ethRpc === undefined
-          ? []
-          : ethRpc.status().map((st) => ({ ...st, stats: (ethRpc as EthRpc).stats.get(st.chainId)! })),
+        ethRpc === undefined ? [] : ethRpc.status().map((st) => ({ ...st, stats: ethRpc.stats.get(st.chainId)! })),
     };
-  };
+  }
 
-  let admin: AdminServer | undefined;
-  if (o.adminPort !== false) {
+  /** Ethereum endpoints' states for /readyz, one line each. */
+  private ethRpcDetail(ethRpc: EthRpc): string[] {
+    return ethRpc
+      .status()
+      .map(
+        (st) =>
+          `eth-rpc chain ${st.chainId} ${st.origin}: ${st.state}${st.state === 'up' || st.lastError === undefined ? '' : ` (${st.lastError})`}`,
+      );
+  }
+
+  /** Starts the admin HTTP server (unless `adminPort: false`); a failure undoes the whole start. */
+  async startAdmin(): Promise<void> {
+    const { o, options } = this;
+    const ethRpc = this.s.ethRpc;
+    if (o.adminPort === false) return;
     try {
-      admin = await startAdminServer({
+      this.admin = await startAdminServer({
         host: o.adminHost,
         port: o.adminPort,
         token: o.adminToken,
-        tls: o.adminTls ? tlsFiles : undefined,
-        stats,
-        snapshot,
+        tls: o.adminTls ? this.s.tlsFiles : undefined,
+        stats: this.stats,
+        snapshot: () => this.snapshot(),
         degas: isMutable(options.degas) ? options.degas : undefined,
-        ready: () => !guard.draining && registry.ready(),
-        readyDetail:
-          ethRpc === undefined
-            ? undefined
-            : () =>
-                (ethRpc as EthRpc)
-                  .status()
-                  .map(
-                    (st) =>
-                      `eth-rpc chain ${st.chainId} ${st.origin}: ${st.state}${st.state === 'up' || st.lastError === undefined ? '' : ` (${st.lastError})`}`,
-                  ),
-        logger: log,
+        ready: () => !this.s.guard.draining && this.s.registry.ready(),
+        readyDetail: ethRpc === undefined ? undefined : () => this.ethRpcDetail(ethRpc),
+        logger: this.log,
       });
     } catch (err) {
-      clearInterval(pingTimer);
-      if (server !== undefined) server.off('upgrade', handleUpgrade);
-      if (ownServer) server?.close();
-      await Promise.allSettled([verifier.close(), registry.close()]);
+      clearInterval(this.pingTimer);
+      this.server?.off('upgrade', this.handleUpgrade);
+      if (this.ownServer) this.server?.close();
+      await Promise.allSettled([this.s.verifier.close(), this.s.registry.close()]);
       ethRpc?.close();
-      tlsFiles?.close();
+      this.s.tlsFiles?.close();
       throw err;
     }
   }
 
-  log.info('gateway started', {
-    port,
-    admin_port: admin?.port,
-    mode: o.noServer ? 'noServer' : ownServer ? 'port' : 'server',
-    tls: tlsFiles !== undefined,
-    admin_tls: o.adminTls,
-    verifier: verifier.kind,
-    verifier_threads: verifier.threads,
-    verifier_nice: verifier.nice,
-    max_logins_in_progress: o.maxLoginsInProgress,
-    masking,
-    eth_rpc_chains: o.ethRpc?.map((e) => e.chainId).join(',') || undefined,
-  });
+  logStarted(): void {
+    const o = this.o;
+    const verifier = this.s.verifier;
+    this.log.info('gateway started', {
+      port: this.port,
+      admin_port: this.admin?.port,
+      mode: o.noServer ? 'noServer' : this.ownServer ? 'port' : 'server',
+      tls: this.s.tlsFiles !== undefined,
+      admin_tls: o.adminTls,
+      verifier: verifier.kind,
+      verifier_threads: verifier.threads,
+      verifier_nice: verifier.nice,
+      max_logins_in_progress: o.maxLoginsInProgress,
+      masking: this.masking,
+      eth_rpc_chains: o.ethRpc?.map((e) => e.chainId).join(',') || undefined,
+    });
+  }
 
-  let closing: Promise<void> | undefined;
-  const close = (): Promise<void> => {
-    closing ??= (async () => {
-      const started = performance.now();
-      const deadline = delay(o.shutdownTimeoutMs);
-      guard.draining = true;
-      guard.refuseWaiting();
-      log.info('gateway shutting down', { connections: connections.size });
-      // Stop accepting: the listening socket closes; upgrades still arriving on kept-alive
-      // connections are answered 503 by the guard.
-      let serverClosed: Promise<void> = Promise.resolve();
-      if (ownServer && server !== undefined) {
-        const s = server;
-        serverClosed = new Promise<void>((resolve) => s.close(() => resolve()));
-        s.closeIdleConnections();
-      }
-      clearInterval(pingTimer);
-      for (const session of connections) session.goingAway();
-      if (connections.size > 0) {
-        const allClosed = new Promise<void>((resolve) => closeWaiters.push(resolve));
-        await Promise.race([allClosed, deadline.promise]);
-        for (const session of [...connections]) session.terminate();
-      }
-      // The session_closed notices are queued on the links by now; close them after the clients.
-      await links.close(Math.max(100, o.shutdownTimeoutMs - (performance.now() - started)));
-      await verifier.close();
-      ethRpc?.close();
-      tlsFiles?.close();
-      await Promise.allSettled([
-        registry.close(),
-        Promise.resolve().then(() => options.accounts.close?.()),
-        Promise.resolve().then(() => options.degas.close?.()),
-        admin?.close(),
-      ]);
-      if (server !== undefined) server.off('upgrade', handleUpgrade);
-      if (ownServer && server !== undefined) {
-        server.closeAllConnections();
-        await Promise.race([serverClosed, delay(100).promise]);
-      }
-      wss.close();
-      deadline.cancel();
-      log.info('gateway stopped');
-    })();
-    return closing;
-  };
+  // ---- shutdown -------------------------------------------------------------------------------
 
-  return {
-    port,
-    adminPort: admin?.port,
-    server,
-    tls: tlsFiles,
-    verifier: verifier.kind,
-    masking,
-    stats,
-    handleUpgrade,
-    snapshot,
-    close,
-  };
+  /** Graceful shutdown (idempotent): see {@link GatewayHandle.close}. */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    const o = this.o;
+    const started = performance.now();
+    const deadline = delay(o.shutdownTimeoutMs);
+    this.s.guard.draining = true;
+    this.s.guard.refuseWaiting();
+    this.log.info('gateway shutting down', { connections: this.connections.size });
+    const serverClosed = this.stopListening();
+    clearInterval(this.pingTimer);
+    await this.closeConnections(deadline.promise);
+    // The session_closed notices are queued on the links by now; close them after the clients.
+    await this.s.links.close(Math.max(100, o.shutdownTimeoutMs - (performance.now() - started)));
+    await this.s.verifier.close();
+    this.s.ethRpc?.close();
+    this.s.tlsFiles?.close();
+    await Promise.allSettled([
+      this.s.registry.close(),
+      Promise.resolve().then(() => this.options.accounts.close?.()),
+      Promise.resolve().then(() => this.options.degas.close?.()),
+      this.admin?.close(),
+    ]);
+    this.server?.off('upgrade', this.handleUpgrade);
+    if (this.ownServer && this.server !== undefined) {
+      this.server.closeAllConnections();
+      await Promise.race([serverClosed, delay(100).promise]);
+    }
+    this.wss.close();
+    deadline.cancel();
+    this.log.info('gateway stopped');
+  }
+
+  /**
+   * Stop accepting: the listening socket closes; upgrades still arriving on kept-alive connections
+   * are answered 503 by the guard. Resolves when the server has closed.
+   */
+  private stopListening(): Promise<void> {
+    const s = this.server;
+    if (!this.ownServer || s === undefined) return Promise.resolve();
+    const closed = new Promise<void>((resolve) => s.close(() => resolve()));
+    s.closeIdleConnections();
+    return closed;
+  }
+
+  /** GOING_AWAY + 1001 to every client; whoever has not closed by `deadline` is terminated. */
+  private async closeConnections(deadline: Promise<void>): Promise<void> {
+    const connections = this.connections;
+    for (const session of connections) session.goingAway();
+    if (connections.size === 0) return;
+    const allClosed = new Promise<void>((resolve) => this.closeWaiters.push(resolve));
+    await Promise.race([allClosed, deadline]);
+    for (const session of [...connections]) session.terminate();
+  }
+
+  /** The public face of this gateway. */
+  handle(): GatewayHandle {
+    return {
+      port: this.port,
+      adminPort: this.admin?.port,
+      server: this.server,
+      tls: this.s.tlsFiles,
+      verifier: this.s.verifier.kind,
+      masking: this.masking,
+      stats: this.stats,
+      handleUpgrade: this.handleUpgrade,
+      snapshot: () => this.snapshot(),
+      close: () => this.close(),
+    };
+  }
+}
+
+/**
+ * Starts a gateway: the client WebSocket endpoint (own port, an existing HTTP server, or
+ * `noServer` + `handle.handleUpgrade`), the verification pool and, unless `adminPort: false`, the
+ * admin HTTP server.
+ * @example
+ * const gw = await startGateway({
+ *   port: 8080,
+ *   accounts: await createFileAccountDirectory({ path: './accounts.json' }),
+ *   degas: createStaticDegasDirectory([{ id: '0x00112233445566778899aabbccddeeff', url: 'ws://127.0.0.1:7000' }]),
+ * });
+ * process.on('SIGTERM', () => gw.close());
+ */
+export async function startGateway(options: GatewayOptions): Promise<GatewayHandle> {
+  const o = resolveGatewayOptions(options);
+  const gateway = new Gateway(options, await openServices(options, o));
+  await gateway.listen();
+  gateway.startPingTimer();
+  await gateway.startAdmin();
+  gateway.logStarted();
+  return gateway.handle();
 }
