@@ -187,19 +187,29 @@ export const onOff: OptionKind<boolean> = {
   },
 };
 
+/** A string accepted by `parse`, which throws with the reason and returns the value to keep. */
+function parsedString(arg: string, describe: string, what: string, parse: (s: string) => string): OptionKind<string> {
+  return {
+    arg,
+    describe,
+    check(v) {
+      const s = stringOf(v, what);
+      try {
+        return parse(s);
+      } catch (err) {
+        throw new RangeError((err as Error).message);
+      }
+    },
+  };
+}
+
 /** A bearer token: 1 to 4096 visible ASCII characters. */
-export const token: OptionKind<string> = {
-  arg: 'TOKEN',
-  describe: '1–4096 visible ASCII characters',
-  check(v) {
-    stringOf(v, 'a string');
-    try {
-      return validateToken(v);
-    } catch (err) {
-      throw new RangeError((err as Error).message);
-    }
-  },
-};
+export const token: OptionKind<string> = parsedString(
+  'TOKEN',
+  '1–4096 visible ASCII characters',
+  'a string',
+  validateToken,
+);
 
 /** A file path, resolved against the working directory (or the config file's directory). */
 export const path: OptionKind<string> = {
@@ -226,19 +236,10 @@ export const httpUrl: OptionKind<string> = {
 };
 
 /** A Degas URL template containing `{id}`. */
-export const degasUrlTemplate: OptionKind<string> = {
-  arg: 'T',
-  describe: 'ws(s) URL with {id}',
-  check(v) {
-    const s = stringOf(v, 'a URL template');
-    try {
-      createTemplateDegasDirectory(s);
-    } catch (err) {
-      throw new RangeError((err as Error).message);
-    }
-    return s;
-  },
-};
+export const degasUrlTemplate: OptionKind<string> = parsedString('T', 'ws(s) URL with {id}', 'a URL template', (s) => {
+  createTemplateDegasDirectory(s);
+  return s;
+});
 
 /** One of a few words. */
 export function oneOf<const W extends string>(words: readonly W[], arg = words.join('|')): OptionKind<W> {
@@ -287,19 +288,10 @@ export const origin: OptionKind<string> = {
 };
 
 /** A reverse proxy's address or CIDR block. */
-export const proxy: OptionKind<string> = {
-  arg: 'ADDR',
-  describe: 'IP address or CIDR block',
-  check(v) {
-    const s = stringOf(v, 'an address string');
-    try {
-      parseProxySpec(s);
-    } catch (err) {
-      throw new RangeError((err as Error).message);
-    }
-    return s.trim();
-  },
-};
+export const proxy: OptionKind<string> = parsedString('ADDR', 'IP address or CIDR block', 'an address string', (s) => {
+  parseProxySpec(s);
+  return s.trim();
+});
 
 /** A Degas given on the command line, in the config file or in `--degas-file`. */
 export interface DegasConfigEntry {

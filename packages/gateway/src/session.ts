@@ -180,8 +180,16 @@ export class ClientSession implements LinkSender, RegisteredSession {
         this.close(CloseCode.UNSUPPORTED_DATA);
         return;
       }
-      if (this.phase === 'forward') this.onForwardFrame(data);
-      else this.onAuthFrame(data);
+      let msg: ClientMessage;
+      try {
+        msg = decodeClientMessage(data);
+      } catch {
+        if (this.phase === 'forward') this.protocolViolation('undecodable ClientMessage');
+        else this.authFail('bad_frame');
+        return;
+      }
+      if (this.phase === 'forward') this.onForwardFrame(msg.payload);
+      else this.onAuthFrame(msg.payload);
     } catch (err) {
       this.ctx.logger.error('unexpected error handling a client frame', {
         error: err instanceof Error ? err.message : String(err),
@@ -191,15 +199,7 @@ export class ClientSession implements LinkSender, RegisteredSession {
     }
   }
 
-  private onAuthFrame(data: Buffer): void {
-    let msg: ClientMessage;
-    try {
-      msg = decodeClientMessage(data);
-    } catch {
-      this.authFail('bad_frame');
-      return;
-    }
-    const p = msg.payload;
+  private onAuthFrame(p: ClientMessage['payload']): void {
     if (this.phase === 'hello' && p?.$case === 'hello') this.onHello(p.value);
     else if (this.phase === 'challenge' && p?.$case === 'ethAuth') this.onEthAuth(p.value.signature, p.value.chainId);
     else this.authFail(p === undefined ? 'bad_frame' : 'unexpected_message');
@@ -235,19 +235,7 @@ export class ClientSession implements LinkSender, RegisteredSession {
     }
     this.phase = 'lookup';
     this.restartTimer('auth_timeout', this.ctx.settings.authTimeoutMs);
-    let result: Account | undefined | Promise<Account | undefined>;
-    try {
-      result = this.ctx.accounts.getAccount(this.accountId);
-    } catch (err) {
-      this.onDirectoryError(err);
-      return;
-    }
-    if (isThenable(result)) {
-      result.then(
-        (account) => this.guarded(() => this.onAccount(account)),
-        (err: unknown) => this.guarded(() => this.onDirectoryError(err)),
-      );
-    } else this.onAccount(result);
+    this.settle(() => this.ctx.accounts.getAccount(this.accountId), this.onAccount, this.onDirectoryError);
   }
 
   private onDirectoryError(err: unknown): void {
@@ -289,19 +277,7 @@ export class ClientSession implements LinkSender, RegisteredSession {
   /** Check 3: the registry's view of the account the ticket names. */
   private readResumeState(): void {
     this.phase = 'resuming';
-    let state: AccountState | undefined | Promise<AccountState | undefined>;
-    try {
-      state = this.ctx.registry.latest(this.accountId);
-    } catch (err) {
-      this.onResumeStateError(err);
-      return;
-    }
-    if (isThenable(state)) {
-      state.then(
-        (st) => this.guarded(() => this.onResumeState(st)),
-        (err: unknown) => this.guarded(() => this.onResumeStateError(err)),
-      );
-    } else this.onResumeState(state);
+    this.settle(() => this.ctx.registry.latest(this.accountId), this.onResumeState, this.onResumeStateError);
   }
 
   private onResumeStateError(err: unknown): void {
@@ -391,19 +367,7 @@ export class ClientSession implements LinkSender, RegisteredSession {
       this.issuedTicket = issued.ticket;
       this.ticketHash = issued.nonceHash;
     }
-    let result: ClaimResult | Promise<ClaimResult>;
-    try {
-      result = this.ctx.registry.claim(this, expectSessionId);
-    } catch (err) {
-      this.onClaimError(err);
-      return;
-    }
-    if (isThenable(result)) {
-      result.then(
-        (r) => this.guarded(() => this.onClaimed(r)),
-        (err: unknown) => this.guarded(() => this.onClaimError(err)),
-      );
-    } else this.onClaimed(result);
+    this.settle(() => this.ctx.registry.claim(this, expectSessionId), this.onClaimed, this.onClaimError);
   }
 
   private onClaimError(err: unknown): void {
@@ -487,15 +451,7 @@ export class ClientSession implements LinkSender, RegisteredSession {
     );
   }
 
-  private onForwardFrame(data: Buffer): void {
-    let msg: ClientMessage;
-    try {
-      msg = decodeClientMessage(data);
-    } catch {
-      this.protocolViolation('undecodable ClientMessage');
-      return;
-    }
-    const p = msg.payload;
+  private onForwardFrame(p: ClientMessage['payload']): void {
     if (p === undefined || p.$case !== 'degas') {
       this.protocolViolation(p === undefined ? 'empty ClientMessage' : 'already authenticated');
       return;
@@ -640,6 +596,31 @@ export class ClientSession implements LinkSender, RegisteredSession {
     if (ws.readyState !== 1) return;
     if (frame !== undefined) ws.send(frame);
     ws.close(code);
+  }
+
+  /**
+   * Asks a directory or the registry, which may answer at once or with a promise: the value goes
+   * to the method `onValue` and a throw or rejection to the method `onError`, synchronously for a synchronous answer,
+   * else when the promise settles (guarded, as every callback outside a socket event is).
+   */
+  private settle<T>(
+    produce: () => T | Promise<T>,
+    onValue: (this: ClientSession, value: T) => void,
+    onError: (this: ClientSession, err: unknown) => void,
+  ): void {
+    let result: T | Promise<T>;
+    try {
+      result = produce();
+    } catch (err) {
+      onError.call(this, err);
+      return;
+    }
+    if (isThenable(result)) {
+      result.then(
+        (value) => this.guarded(() => onValue.call(this, value)),
+        (err: unknown) => this.guarded(() => onError.call(this, err)),
+      );
+    } else onValue.call(this, result);
   }
 
   private guarded(fn: () => void): void {
