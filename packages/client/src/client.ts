@@ -1,6 +1,7 @@
 import { type EthSigner, loginTypedData, parseChallenge, toSigner } from '@degas/auth-eth';
 import {
   CloseCode,
+  closeCodeDisposition,
   DegasError,
   decodeGatewayMessage,
   ErrorCode,
@@ -14,7 +15,6 @@ import {
   idToHex,
   isIdHex,
   Limits,
-  shouldReconnect,
   toId,
 } from '@degas/proto';
 import { backoffDelay, type ReconnectOptions, type ResolvedReconnectOptions, resolveReconnect } from './backoff.js';
@@ -686,9 +686,12 @@ export class DegasClient extends TypedEmitter<DegasClientEvents> {
   #onSocketClose(attempt: Attempt, code: number, reason: string): void {
     this.#detach(attempt);
     let error: DegasError;
+    // An AUTH_FAIL frame means 4001 even if the close code that follows it got lost.
+    let meaning = code;
     if (code === CloseCode.AUTH_FAILED || attempt.authFail) {
       const detail = attempt.authFail?.detail ?? reason;
       error = new AuthError(`authentication failed${detail ? `: ${detail}` : ''}`, { detail });
+      meaning = CloseCode.AUTH_FAILED;
     } else if (code === CloseCode.DUP_SESSION) {
       error = new DuplicateSessionError('this session was replaced by a newer login of the same account');
     } else if (!attempt.authenticated) {
@@ -697,23 +700,25 @@ export class DegasClient extends TypedEmitter<DegasClientEvents> {
     } else {
       error = new ClosedError(`the gateway closed the connection (${code}${reason ? ` ${reason}` : ''})`, code, reason);
     }
-    this.#ended(attempt, code, reason, error);
+    this.#ended(attempt, code, reason, error, meaning);
   }
 
   /** Aborts an attempt for a reason found on this side. */
   #fail(attempt: Attempt, error: DegasError): void {
     this.#detach(attempt, CloseCode.NORMAL, error.name);
-    this.#ended(attempt, CloseCode.NORMAL, error.name, error);
+    // A signer that failed or refused is a failed login, as the gateway's 4001 is.
+    const meaning = error.code === 'AUTH_FAILED' ? CloseCode.AUTH_FAILED : CloseCode.NORMAL;
+    this.#ended(attempt, CloseCode.NORMAL, error.name, error, meaning);
   }
 
-  #ended(attempt: Attempt | undefined, code: number, reason: string, error: DegasError): void {
+  /**
+   * After a connection or attempt ended: whether and when to try again. `meaning` is the close
+   * code whose disposition (`closeCodeDisposition` of @degas/proto) decides it.
+   */
+  #ended(attempt: Attempt | undefined, code: number, reason: string, error: DegasError, meaning = code): void {
     const wasAuthenticated = attempt?.authenticated ?? false;
-    const terminal =
-      error instanceof AuthError ||
-      error instanceof DuplicateSessionError ||
-      code === CloseCode.PROTOCOL_VIOLATION ||
-      code === CloseCode.AUTH_FAILED ||
-      code === CloseCode.DUP_SESSION;
+    const disposition = closeCodeDisposition(meaning);
+    const terminal = disposition === 'terminal';
     let willReconnect = false;
     // The first connect() tries each URL once; a node that answered with a challenge is up, so a
     // failure after it (the signer, the deadline) is not a reason to ask another node.
@@ -724,7 +729,7 @@ export class DegasClient extends TypedEmitter<DegasClientEvents> {
     } else if (this.#reconnect && this.#established && !terminal) {
       // An established session that drops reconnects only for transient close codes; a failed
       // reconnection attempt (refused, timed out, gateway still restarting) always tries again.
-      willReconnect = wasAuthenticated ? shouldReconnect(code) : true;
+      willReconnect = wasAuthenticated ? disposition === 'reconnect' : true;
       if (willReconnect && !wasAuthenticated && this.#failures + 1 >= this.#reconnect.maxAttempts)
         willReconnect = false;
     }

@@ -9,27 +9,23 @@ import { basename, dirname, join } from 'node:path';
 import { normalizeAddress } from '@degas/auth-eth';
 import { idEquals, idFromHex, idKey, idToHex, isId, randomId } from '@degas/proto';
 import { isPlainObject } from './degas-directory.js';
+import { GatewayError, type GatewayErrorCode } from './errors.js';
 import { type Logger, silentLogger } from './logger.js';
 import type { Account, AccountDirectory, EthereumSigner } from './types.js';
 
-/** Why an account directory could not do its job. */
-export type AccountDirectoryErrorCode =
-  | 'FILE_UNREADABLE'
-  | 'FILE_INVALID'
-  | 'DUPLICATE_ID'
-  | 'RPC_UNAVAILABLE'
-  | 'RPC_INVALID_RESPONSE';
+/** Why an account directory could not do its job (the gateway's {@link GatewayErrorCode}s). */
+export type AccountDirectoryErrorCode = Extract<
+  GatewayErrorCode,
+  | 'ACCOUNTS_FILE_UNREADABLE'
+  | 'ACCOUNTS_FILE_INVALID'
+  | 'DUPLICATE_ACCOUNT_ID'
+  | 'ACCOUNTS_RPC_UNAVAILABLE'
+  | 'ACCOUNTS_RPC_INVALID_RESPONSE'
+>;
 
 /** An account file that cannot be read or parsed, or a JSON-RPC directory that failed. */
-export class AccountDirectoryError extends Error {
-  override readonly name = 'AccountDirectoryError';
-  constructor(
-    readonly code: AccountDirectoryErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
+export class AccountDirectoryError extends GatewayError<AccountDirectoryErrorCode> {
+  override name = 'AccountDirectoryError' as const;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -73,18 +69,11 @@ export function parseAccountsJson(text: string, source = 'accounts file'): Parse
   doc.accounts.forEach((entry: unknown, i: number) => {
     const where = `${source}: accounts[${i}]`;
     if (!isPlainObject(entry)) throw invalid(`${where} must be an object`);
-    for (const key of Object.keys(entry)) {
-      if (!ACCOUNT_KEYS.has(key)) throw invalid(`${where}: unknown key ${JSON.stringify(key)}`);
-    }
-    let id: Uint8Array;
-    try {
-      id = idFromHex(entry.id as string);
-    } catch (err) {
-      throw invalid(`${where}.id: ${(err as Error).message}`);
-    }
+    onlyKeys(entry, ACCOUNT_KEYS, where);
+    const id = field(`${where}.id`, () => idFromHex(entry.id as string));
     const key = idKey(id);
     if (accounts.has(key)) {
-      throw new AccountDirectoryError('DUPLICATE_ID', `${where}.id: duplicate account id ${idToHex(id)}`);
+      throw new AccountDirectoryError('DUPLICATE_ACCOUNT_ID', `${where}.id: duplicate account id ${idToHex(id)}`);
     }
     if (!Array.isArray(entry.signers)) throw invalid(`${where}.signers must be an array`);
     const signers: EthereumSigner[] = [];
@@ -96,15 +85,8 @@ export function parseAccountsJson(text: string, source = 'accounts file'): Parse
         warnings.push(`${sw}: unknown signer type ${JSON.stringify(s.type.slice(0, 40))} ignored`);
         return;
       }
-      for (const k of Object.keys(s)) {
-        if (!SIGNER_KEYS.has(k)) throw invalid(`${sw}: unknown key ${JSON.stringify(k)}`);
-      }
-      let address: string;
-      try {
-        address = normalizeAddress(s.address as string);
-      } catch (err) {
-        throw invalid(`${sw}.address: ${(err as Error).message}`);
-      }
+      onlyKeys(s, SIGNER_KEYS, sw);
+      const address = field(`${sw}.address`, () => normalizeAddress(s.address as string));
       if (s.disabled !== undefined && typeof s.disabled !== 'boolean') {
         throw invalid(`${sw}.disabled must be true or false`);
       }
@@ -116,7 +98,22 @@ export function parseAccountsJson(text: string, source = 'accounts file'): Parse
 }
 
 function invalid(message: string): AccountDirectoryError {
-  return new AccountDirectoryError('FILE_INVALID', message);
+  return new AccountDirectoryError('ACCOUNTS_FILE_INVALID', message);
+}
+
+function onlyKeys(obj: object, allowed: ReadonlySet<string>, where: string): void {
+  for (const key of Object.keys(obj)) {
+    if (!allowed.has(key)) throw invalid(`${where}: unknown key ${JSON.stringify(key)}`);
+  }
+}
+
+/** The value `parse` returns; its error becomes an invalid-file error naming `where`. */
+function field<T>(where: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    throw invalid(`${where}: ${(err as Error).message}`);
+  }
 }
 
 function oneLine(s: string): string {
@@ -130,7 +127,7 @@ async function readAccountsFile(path: string): Promise<{ text: string; parsed: P
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'no such file' : (code ?? (err as Error).message);
-    throw new AccountDirectoryError('FILE_UNREADABLE', `cannot read ${path}: ${why}`, { cause: err });
+    throw new AccountDirectoryError('ACCOUNTS_FILE_UNREADABLE', `cannot read ${path}: ${why}`, { cause: err });
   }
   return { text, parsed: parseAccountsJson(text, path) };
 }
@@ -415,22 +412,27 @@ export function createRpcAccountDirectory(options: RpcAccountDirectoryOptions): 
     } catch (err) {
       const e = err as Error;
       const why = e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (e.message ?? String(err));
-      throw new AccountDirectoryError('RPC_UNAVAILABLE', `GetAccount ${idText} failed: ${why}`, { cause: err });
+      throw new AccountDirectoryError('ACCOUNTS_RPC_UNAVAILABLE', `GetAccount ${idText} failed: ${why}`, {
+        cause: err,
+      });
     }
     let text: string;
     try {
       if (!res.ok) {
         await res.body?.cancel();
-        throw new AccountDirectoryError('RPC_UNAVAILABLE', `GetAccount ${idText} failed: HTTP ${res.status}`);
+        throw new AccountDirectoryError('ACCOUNTS_RPC_UNAVAILABLE', `GetAccount ${idText} failed: HTTP ${res.status}`);
       }
       text = await readCapped(res, maxBytes, timeoutMs);
     } catch (err) {
       if (err instanceof AccountDirectoryError) throw err;
       const e = err as Error;
       const why = e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : e.message;
-      throw new AccountDirectoryError('RPC_UNAVAILABLE', `GetAccount ${idText} failed: ${why}`, { cause: err });
+      throw new AccountDirectoryError('ACCOUNTS_RPC_UNAVAILABLE', `GetAccount ${idText} failed: ${why}`, {
+        cause: err,
+      });
     }
-    const bad = (why: string) => new AccountDirectoryError('RPC_INVALID_RESPONSE', `GetAccount ${idText}: ${why}`);
+    const bad = (why: string) =>
+      new AccountDirectoryError('ACCOUNTS_RPC_INVALID_RESPONSE', `GetAccount ${idText}: ${why}`);
     let doc: unknown;
     try {
       doc = JSON.parse(text);
@@ -442,7 +444,10 @@ export function createRpcAccountDirectory(options: RpcAccountDirectoryOptions): 
     if (doc.error !== undefined && doc.error !== null) {
       const code = isPlainObject(doc.error) ? doc.error.code : undefined;
       if (typeof code === 'number' && RPC_FAILURE_CODES.has(code)) {
-        throw new AccountDirectoryError('RPC_UNAVAILABLE', `GetAccount ${idText} failed: JSON-RPC error ${code}`);
+        throw new AccountDirectoryError(
+          'ACCOUNTS_RPC_UNAVAILABLE',
+          `GetAccount ${idText} failed: JSON-RPC error ${code}`,
+        );
       }
       return undefined;
     }
@@ -514,7 +519,7 @@ async function readCapped(res: Response, maxBytes: number, timeoutMs: number): P
   const declared = res.headers.get('content-length');
   if (declared !== null && Number(declared) > maxBytes) {
     await res.body?.cancel();
-    throw new AccountDirectoryError('RPC_INVALID_RESPONSE', `the response is larger than ${maxBytes} bytes`);
+    throw new AccountDirectoryError('ACCOUNTS_RPC_INVALID_RESPONSE', `the response is larger than ${maxBytes} bytes`);
   }
   if (res.body === null) return '';
   const reader = res.body.getReader();
@@ -529,7 +534,10 @@ async function readCapped(res: Response, maxBytes: number, timeoutMs: number): P
       size += value.length;
       if (size > maxBytes) {
         await reader.cancel();
-        throw new AccountDirectoryError('RPC_INVALID_RESPONSE', `the response is larger than ${maxBytes} bytes`);
+        throw new AccountDirectoryError(
+          'ACCOUNTS_RPC_INVALID_RESPONSE',
+          `the response is larger than ${maxBytes} bytes`,
+        );
       }
       chunks.push(value);
     }
@@ -577,7 +585,7 @@ export async function addAccount(options: {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
         throw new AccountDirectoryError(
-          'FILE_UNREADABLE',
+          'ACCOUNTS_FILE_UNREADABLE',
           `cannot read ${path}: ${(err as NodeJS.ErrnoException).code}`,
         );
       }
@@ -588,7 +596,7 @@ export async function addAccount(options: {
     } else {
       const parsed = parseAccountsJson(text, path);
       if (parsed.accounts.has(idKey(id))) {
-        throw new AccountDirectoryError('DUPLICATE_ID', `${path}: account ${hex} already exists`);
+        throw new AccountDirectoryError('DUPLICATE_ACCOUNT_ID', `${path}: account ${hex} already exists`);
       }
       doc = JSON.parse(text) as { accounts: unknown[] };
     }
@@ -629,7 +637,7 @@ async function lock(lockPath: string): Promise<() => Promise<void>> {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       if (Date.now() > deadline) {
         throw new AccountDirectoryError(
-          'FILE_UNREADABLE',
+          'ACCOUNTS_FILE_UNREADABLE',
           `${lockPath} exists: another "accounts add" is running, or remove the stale lock file`,
         );
       }

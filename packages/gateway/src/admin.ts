@@ -8,6 +8,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { type AddressInfo, isIPv4 } from 'node:net';
 import { idFromHex, idToHex, isIdHex } from '@degas/proto';
 import { isPlainObject, validateDegasUrl, validateToken } from './degas-directory.js';
+import { AdminHttpError } from './errors.js';
 import { METRICS_CONTENT_TYPE, renderMetrics } from './metrics.js';
 import type { AdminServer, AdminServerOptions, DegasEndpoint } from './types.js';
 
@@ -32,16 +33,6 @@ export function isLoopbackAddress(address: string): boolean {
   if (a === '::1' || a === 'localhost') return true;
   const v4 = a.startsWith('::ffff:') ? a.slice(7) : a;
   return isIPv4(v4) && v4.startsWith('127.');
-}
-
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-  }
 }
 
 function digest(s: string): Buffer {
@@ -76,12 +67,12 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
   const authorize = (req: IncomingMessage): void => {
     // No token, no writes: an open PUT would let anyone who reaches this port re-point a Degas
     // id at a server of their own and speak to its players.
-    if (expected === undefined) throw new HttpError(403, WRITES_DISABLED);
+    if (expected === undefined) throw new AdminHttpError('ADMIN_WRITES_DISABLED', WRITES_DISABLED);
     const header = req.headers.authorization;
     const m = header === undefined ? null : /^Bearer +(\S+) *$/i.exec(header);
     // Compare digests, not the tokens: equal lengths for timingSafeEqual, and no length leak.
     if (m === null || !timingSafeEqual(digest(m[1]!), expected)) {
-      throw new HttpError(401, 'a valid bearer token is required', {
+      throw new AdminHttpError('ADMIN_UNAUTHORIZED', 'a valid bearer token is required', {
         'www-authenticate': 'Bearer realm="degas-gateway"',
       });
     }
@@ -92,7 +83,7 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
     const method = req.method ?? 'GET';
     const isRead = method === 'GET' || method === 'HEAD';
     if (path === '/healthz' || path === '/readyz' || path === '/metrics') {
-      if (!isRead) throw new HttpError(405, 'method not allowed', { allow: 'GET, HEAD' });
+      if (!isRead) throw new AdminHttpError('ADMIN_METHOD_NOT_ALLOWED', 'method not allowed', { allow: 'GET, HEAD' });
       if (path === '/healthz') return send(res, 200, 'text/plain; charset=utf-8', 'ok\n');
       if (path === '/readyz') {
         const detail = opts.readyDetail?.() ?? [];
@@ -104,7 +95,7 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
       return send(res, 200, METRICS_CONTENT_TYPE, renderMetrics(opts.stats, opts.snapshot()));
     }
     if (path === '/v1/degas') {
-      if (!isRead) throw new HttpError(405, 'method not allowed', { allow: 'GET, HEAD' });
+      if (!isRead) throw new AdminHttpError('ADMIN_METHOD_NOT_ALLOWED', 'method not allowed', { allow: 'GET, HEAD' });
       const degas = requireDegas();
       const list = degas
         .list()
@@ -113,23 +104,24 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
       return sendJson(res, 200, { degas: list });
     }
     const m = DEGAS_PATH.exec(path);
-    if (m === null) throw new HttpError(404, 'not found');
+    if (m === null) throw new AdminHttpError('ADMIN_NOT_FOUND', 'not found');
     if (method !== 'PUT' && method !== 'DELETE' && !isRead) {
-      throw new HttpError(405, 'method not allowed', { allow: 'GET, HEAD, PUT, DELETE' });
+      throw new AdminHttpError('ADMIN_METHOD_NOT_ALLOWED', 'method not allowed', { allow: 'GET, HEAD, PUT, DELETE' });
     }
     if (!isRead) authorize(req);
     const degas = requireDegas();
     const idText = m[1]!;
-    if (!isIdHex(idText)) throw new HttpError(400, 'the path must end with 0x followed by 32 hex digits');
+    if (!isIdHex(idText))
+      throw new AdminHttpError('ADMIN_BAD_REQUEST', 'the path must end with 0x followed by 32 hex digits');
     const id = idFromHex(idText);
     const hex = idToHex(id);
     if (isRead) {
       const found = degas.list().find((e) => idToHex(e.id) === hex);
-      if (found === undefined) throw new HttpError(404, 'no such Degas');
+      if (found === undefined) throw new AdminHttpError('ADMIN_NOT_FOUND', 'no such Degas');
       return sendJson(res, 200, { id: hex, url: found.endpoint.url, hasToken: found.endpoint.token !== undefined });
     }
     if (method === 'DELETE') {
-      if (!degas.unregister(id)) throw new HttpError(404, 'no such Degas');
+      if (!degas.unregister(id)) throw new AdminHttpError('ADMIN_NOT_FOUND', 'no such Degas');
       log.info('degas unregistered', { degasId: hex });
       return send(res, 204);
     }
@@ -140,20 +132,21 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
   };
 
   const requireDegas = () => {
-    if (opts.degas === undefined) throw new HttpError(501, 'this gateway has no mutable Degas directory');
+    if (opts.degas === undefined)
+      throw new AdminHttpError('ADMIN_NO_DEGAS_DIRECTORY', 'this gateway has no mutable Degas directory');
     return opts.degas;
   };
 
   const serverOptions = { requestTimeout: 30_000, headersTimeout: 10_000, keepAliveTimeout: 5_000 };
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     handle(req, res).catch((err: unknown) => {
-      if (err instanceof HttpError) {
-        if (!res.headersSent) sendJson(res, err.status, { error: err.message }, err.headers);
+      if (err instanceof AdminHttpError) {
+        if (!res.headersSent) sendJson(res, err.status, { error: err.message, code: err.code }, err.headers);
         else res.destroy();
         return;
       }
       log.error('admin request failed', { path: req.url?.slice(0, 200), error: (err as Error)?.message });
-      if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
+      if (!res.headersSent) sendJson(res, 500, { error: 'internal error', code: 'ADMIN_INTERNAL_ERROR' });
       else res.destroy();
     });
   };
@@ -211,28 +204,32 @@ function parseEndpoint(body: string): DegasEndpoint {
   try {
     doc = JSON.parse(body);
   } catch {
-    throw new HttpError(400, 'the body must be JSON: {"url":"ws://…","token":"…"}');
+    throw new AdminHttpError('ADMIN_BAD_REQUEST', 'the body must be JSON: {"url":"ws://…","token":"…"}');
   }
-  if (!isPlainObject(doc)) throw new HttpError(400, 'the body must be a JSON object: {"url":"ws://…","token":"…"}');
+  if (!isPlainObject(doc))
+    throw new AdminHttpError('ADMIN_BAD_REQUEST', 'the body must be a JSON object: {"url":"ws://…","token":"…"}');
   for (const key of Object.keys(doc)) {
-    if (key !== 'url' && key !== 'token') throw new HttpError(400, `unknown key ${JSON.stringify(key.slice(0, 40))}`);
+    if (key !== 'url' && key !== 'token')
+      throw new AdminHttpError('ADMIN_BAD_REQUEST', `unknown key ${JSON.stringify(key.slice(0, 40))}`);
   }
   try {
     const url = validateDegasUrl(doc.url);
     return doc.token === undefined ? { url } : { url, token: validateToken(doc.token) };
   } catch (err) {
-    throw new HttpError(400, (err as Error).message);
+    throw new AdminHttpError('ADMIN_BAD_REQUEST', (err as Error).message);
   }
 }
 
 function readBody(req: IncomingMessage): Promise<string> {
   const type = req.headers['content-type'];
   if (type !== undefined && !/^application\/json\s*(;|$)/i.test(type)) {
-    return Promise.reject(new HttpError(415, 'the body must be application/json'));
+    return Promise.reject(new AdminHttpError('ADMIN_UNSUPPORTED_MEDIA_TYPE', 'the body must be application/json'));
   }
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > ADMIN_BODY_LIMIT) {
-    return Promise.reject(new HttpError(413, `the body must be at most ${ADMIN_BODY_LIMIT} bytes`));
+    return Promise.reject(
+      new AdminHttpError('ADMIN_BODY_TOO_LARGE', `the body must be at most ${ADMIN_BODY_LIMIT} bytes`),
+    );
   }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -242,7 +239,11 @@ function readBody(req: IncomingMessage): Promise<string> {
       if (size > ADMIN_BODY_LIMIT) {
         req.removeAllListeners('data');
         req.resume();
-        reject(new HttpError(413, `the body must be at most ${ADMIN_BODY_LIMIT} bytes`, { connection: 'close' }));
+        reject(
+          new AdminHttpError('ADMIN_BODY_TOO_LARGE', `the body must be at most ${ADMIN_BODY_LIMIT} bytes`, {
+            connection: 'close',
+          }),
+        );
         return;
       }
       chunks.push(chunk);

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import { addAccount } from './accounts.js';
 import type { ClusterRegistry } from './cluster.js';
-import { buildGatewayOptions, ConfigError, loadConfig, usage } from './config.js';
+import { buildGatewayOptions, loadConfig, usage } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 import { resolveGatewayOptions } from './options.js';
 
@@ -23,6 +23,46 @@ const defaultIo: CliIo = {
 
 /** Exit codes of the command. */
 export const ExitCode = { OK: 0, FAILURE: 1, USAGE: 2 } as const;
+
+/**
+ * The exit code for an error that stopped the command, by its stable `code`: 2 for what the
+ * operator fixes in the configuration (the gateway's configuration, TLS file and chain codes,
+ * and Node's codes for a listen address that is taken, absent or not allowed), 1 for anything else.
+ * @example
+ * exitCodeOf(new ConfigError('--port', '--port: must be a number')) // 2
+ */
+export function exitCodeOf(err: unknown): number {
+  switch ((err as { code?: unknown } | null | undefined)?.code) {
+    case 'CONFIG_INVALID':
+    case 'TLS_FILE_INVALID':
+    case 'ETH_RPC_CHAIN_MISMATCH':
+    case 'EADDRINUSE':
+    case 'EADDRNOTAVAIL':
+    case 'EACCES':
+      return ExitCode.USAGE;
+    default:
+      return ExitCode.FAILURE;
+  }
+}
+
+/** The option an `accounts add` error is about, by its stable code. */
+function accountsFlagOf(err: unknown): string {
+  switch ((err as { code?: unknown } | null | undefined)?.code) {
+    case 'INVALID_ADDRESS':
+    case 'INVALID_CHECKSUM':
+      return '--address';
+    case 'INVALID_ID':
+    case 'DUPLICATE_ACCOUNT_ID':
+      return '--id';
+    default:
+      return '--accounts';
+  }
+}
+
+/** One line of an error's message. */
+function oneLine(err: unknown): string {
+  return ((err as Error | undefined)?.message ?? String(err)).replace(/[\r\n]+/g, ' ');
+}
 
 /** The package version, read from package.json next to dist/ (or src/). */
 export function version(): string {
@@ -62,11 +102,9 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: 
     logger = createLogger({ level: checkOnly ? 'silent' : config.logLevel, write: io.stderr });
     built = await buildGatewayOptions(config, { logger });
   } catch (err) {
-    if (err instanceof ConfigError) {
-      io.stderr(`degas-gateway: ${err.message}\n`);
-      return ExitCode.USAGE;
-    }
-    throw err;
+    if (exitCodeOf(err) !== ExitCode.USAGE) throw err;
+    io.stderr(`degas-gateway: ${oneLine(err)}\n`);
+    return ExitCode.USAGE;
   }
   // startGateway's own check, which the schema makes agree with the command's: a value it
   // refuses is a configuration error here too, never a runtime failure.
@@ -74,7 +112,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: 
     resolveGatewayOptions(built.options);
   } catch (err) {
     await built.close();
-    io.stderr(`degas-gateway: ${(err as Error).message.replace(/[\r\n]+/g, ' ')}\n`);
+    io.stderr(`degas-gateway: ${oneLine(err)}\n`);
     return ExitCode.USAGE;
   }
   if (checkOnly) {
@@ -110,20 +148,13 @@ async function run(built: Awaited<ReturnType<typeof buildGatewayOptions>>, logge
     const { startGateway } = await import('./gateway.js');
     handle = await startGateway(built.options);
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    io.stderr(`degas-gateway: cannot start: ${e.message?.replace(/[\r\n]+/g, ' ') ?? String(err)}\n`);
+    io.stderr(`degas-gateway: cannot start: ${oneLine(err)}\n`);
     await built.close();
     process.off('uncaughtException', onException);
     process.off('unhandledRejection', onRejection);
-    // A port in use or a bad address is a configuration problem; anything else is a failure.
-    // So is an --eth-rpc endpoint that serves another chain than the one it is given for.
-    return e.code === 'EADDRINUSE' ||
-      e.code === 'EADDRNOTAVAIL' ||
-      e.code === 'EACCES' ||
-      e.code === 'ETH_RPC_CHAIN_MISMATCH' ||
-      e.name === 'TlsFileError'
-      ? ExitCode.USAGE
-      : ExitCode.FAILURE;
+    // A port in use, a bad address, an unusable TLS file or an --eth-rpc endpoint that serves
+    // another chain is a configuration problem; anything else is a failure.
+    return exitCodeOf(err);
   }
 
   let signals = 0;
@@ -233,19 +264,7 @@ async function accountsCommand(argv: readonly string[], env: NodeJS.ProcessEnv, 
     io.stdout(`${result.id}\n`);
     return ExitCode.OK;
   } catch (err) {
-    // The stable codes of AuthEthError, DegasError (InvalidIdError) and AccountDirectoryError.
-    const e = err as Error & { code?: unknown };
-    let flag = '--accounts';
-    switch (e.code) {
-      case 'INVALID_ADDRESS':
-      case 'INVALID_CHECKSUM':
-        flag = '--address';
-        break;
-      case 'INVALID_ID':
-      case 'DUPLICATE_ID':
-        flag = '--id';
-        break;
-    }
-    return fail(`accounts add: ${flag}: ${e.message}`);
+    // By the stable codes of AuthEthError, InvalidIdError and AccountDirectoryError.
+    return fail(`accounts add: ${accountsFlagOf(err)}: ${oneLine(err)}`);
   }
 }

@@ -17,6 +17,7 @@ import {
   loadDegasFile,
   show,
 } from './degas-directory.js';
+import { GatewayError } from './errors.js';
 import { type Logger, silentLogger } from './logger.js';
 import {
   type CommandValues,
@@ -31,14 +32,17 @@ import type { AccountDirectory, DegasDirectory, GatewayOptions } from './types.j
 
 export type { DegasConfigEntry } from './options.js';
 
-/** Invalid command-line, environment or config-file input. `flag` is the option concerned. */
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
+/**
+ * Invalid command-line, environment or config-file input (code `CONFIG_INVALID`). `flag` is the
+ * option concerned; the message is one line naming it and the source.
+ */
+export class ConfigError extends GatewayError<'CONFIG_INVALID'> {
+  override name = 'ConfigError' as const;
   constructor(
     readonly flag: string,
     message: string,
   ) {
-    super(message.replace(/[\r\n]+/g, ' '));
+    super('CONFIG_INVALID', message);
   }
 }
 
@@ -315,7 +319,7 @@ export async function buildGatewayOptions(config: Config, opts: { logger?: Logge
       });
     } catch (err) {
       const hint =
-        (err as { code?: string }).code === 'FILE_UNREADABLE'
+        (err as { code?: string }).code === 'ACCOUNTS_FILE_UNREADABLE'
           ? ' (create it with "degas-gateway accounts add --address 0x…")'
           : '';
       throw new ConfigError('--accounts', `--accounts: ${(err as Error).message}${hint}`);

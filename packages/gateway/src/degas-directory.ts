@@ -5,6 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { idFromHex, idKey, idToHex, isId, toId } from '@degas/proto';
+import { GatewayError } from './errors.js';
 import type { DegasDirectory, DegasEndpoint, MutableDegasDirectory } from './types.js';
 
 /** One Degas entry as written in flags, files and the admin API. */
@@ -183,9 +184,16 @@ export function chainDegasDirectories(...dirs: DegasDirectory[]): DegasDirectory
   return out;
 }
 
-/** A `--degas-file` that cannot be read or does not follow the format. */
-export class DegasFileError extends Error {
-  override readonly name = 'DegasFileError';
+/**
+ * A `--degas-file` that cannot be read (`DEGAS_FILE_UNREADABLE`) or does not follow the format
+ * (`DEGAS_FILE_INVALID`).
+ */
+export class DegasFileError extends GatewayError<'DEGAS_FILE_UNREADABLE' | 'DEGAS_FILE_INVALID'> {
+  override name = 'DegasFileError' as const;
+}
+
+function invalidDegasFile(message: string): DegasFileError {
+  return new DegasFileError('DEGAS_FILE_INVALID', message);
 }
 
 /**
@@ -201,7 +209,11 @@ export async function loadDegasFile(path: string): Promise<{ id: Uint8Array; url
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    throw new DegasFileError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new DegasFileError(
+      'DEGAS_FILE_UNREADABLE',
+      `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      { cause: err },
+    );
   }
   return parseDegasJson(text, path);
 }
@@ -212,41 +224,41 @@ export function parseDegasJson(text: string, source = 'Degas file'): { id: Uint8
   try {
     doc = JSON.parse(text);
   } catch (err) {
-    throw new DegasFileError(`${source}: not valid JSON (${oneLine((err as Error).message)})`);
+    throw invalidDegasFile(`${source}: not valid JSON (${oneLine((err as Error).message)})`);
   }
-  if (!isPlainObject(doc)) throw new DegasFileError(`${source}: must be a JSON object {"degas":[…]}`);
+  if (!isPlainObject(doc)) throw invalidDegasFile(`${source}: must be a JSON object {"degas":[…]}`);
   for (const key of Object.keys(doc)) {
-    if (key !== 'degas') throw new DegasFileError(`${source}: unknown key ${JSON.stringify(key)}`);
+    if (key !== 'degas') throw invalidDegasFile(`${source}: unknown key ${JSON.stringify(key)}`);
   }
-  if (!Array.isArray(doc.degas)) throw new DegasFileError(`${source}: "degas" must be an array`);
+  if (!Array.isArray(doc.degas)) throw invalidDegasFile(`${source}: "degas" must be an array`);
   const seen = new Set<string>();
   return doc.degas.map((entry: unknown, i: number) => {
     const where = `${source}: degas[${i}]`;
-    if (!isPlainObject(entry)) throw new DegasFileError(`${where} must be an object`);
+    if (!isPlainObject(entry)) throw invalidDegasFile(`${where} must be an object`);
     for (const key of Object.keys(entry)) {
       if (key !== 'id' && key !== 'url' && key !== 'token') {
-        throw new DegasFileError(`${where}: unknown key ${JSON.stringify(key)}`);
+        throw invalidDegasFile(`${where}: unknown key ${JSON.stringify(key)}`);
       }
     }
     let id: Uint8Array;
     try {
       id = idFromHex(entry.id as string);
     } catch (err) {
-      throw new DegasFileError(`${where}.id: ${(err as Error).message}`);
+      throw invalidDegasFile(`${where}.id: ${(err as Error).message}`);
     }
-    if (seen.has(idKey(id))) throw new DegasFileError(`${where}.id: duplicate id ${idToHex(id)}`);
+    if (seen.has(idKey(id))) throw invalidDegasFile(`${where}.id: duplicate id ${idToHex(id)}`);
     seen.add(idKey(id));
     let url: string;
     try {
       url = validateDegasUrl(entry.url);
     } catch (err) {
-      throw new DegasFileError(`${where}.url: ${(err as Error).message}`);
+      throw invalidDegasFile(`${where}.url: ${(err as Error).message}`);
     }
     if (entry.token === undefined) return { id, url };
     try {
       return { id, url, token: validateToken(entry.token) };
     } catch (err) {
-      throw new DegasFileError(`${where}.token: ${(err as Error).message}`);
+      throw invalidDegasFile(`${where}.token: ${(err as Error).message}`);
     }
   });
 }

@@ -13,6 +13,7 @@
  * the chain id and the URL's origin (scheme://host[:port]) are.
  */
 import { performance } from 'node:perf_hooks';
+import { GatewayError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { ContractWalletChecker, VerifyOutcome } from './verifier.js';
 
@@ -80,9 +81,11 @@ export interface EthRpc extends ContractWalletChecker {
 }
 
 /** An endpoint answered another chain id than the one it is configured for (exit 2 in the bin). */
-export class EthRpcChainMismatchError extends Error {
-  override readonly name = 'EthRpcChainMismatchError';
-  readonly code = 'ETH_RPC_CHAIN_MISMATCH';
+export class EthRpcChainMismatchError extends GatewayError<'ETH_RPC_CHAIN_MISMATCH'> {
+  override name = 'EthRpcChainMismatchError' as const;
+  constructor(message: string) {
+    super('ETH_RPC_CHAIN_MISMATCH', message);
+  }
 }
 
 /** Largest JSON-RPC response body read (a wallet's code is at most a few dozen KiB of hex). */

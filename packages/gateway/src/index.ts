@@ -11,6 +11,7 @@ export {
   createTemplateDegasDirectory,
   loadDegasFile,
 } from './degas-directory.js';
+export { GatewayError, type GatewayErrorCode } from './errors.js';
 export { type GatewayHandle, startGateway } from './gateway.js';
 export { createLogger, isLogLevel, type LogFields, type Logger, type LogLevel, silentLogger } from './logger.js';
 export { METRICS_CONTENT_TYPE, renderMetrics } from './metrics.js';

@@ -10,6 +10,7 @@ import { type FSWatcher, type Stats, unwatchFile, watch, watchFile } from 'node:
 import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { createSecureContext, type TlsOptions, type Server as TlsServer } from 'node:tls';
+import { GatewayError } from './errors.js';
 import { type Logger, silentLogger } from './logger.js';
 
 /** Oldest TLS version accepted. */
@@ -20,15 +21,18 @@ export const TLS_ALPN_PROTOCOLS: readonly string[] = ['http/1.1'];
 /** Which of the two files a {@link TlsFileError} is about (`pair`: they do not belong together). */
 export type TlsFileProblem = 'cert' | 'key' | 'pair';
 
-/** A certificate or key file that is missing, unreadable, invalid, or does not match the other. */
-export class TlsFileError extends Error {
-  override readonly name = 'TlsFileError';
+/**
+ * A certificate or key file that is missing, unreadable, invalid, or does not match the other
+ * (code `TLS_FILE_INVALID`; `problem` says which file).
+ */
+export class TlsFileError extends GatewayError<'TLS_FILE_INVALID'> {
+  override name = 'TlsFileError' as const;
   constructor(
     readonly problem: TlsFileProblem,
     message: string,
     options?: { cause?: unknown },
   ) {
-    super(message.replace(/[\r\n]+/g, ' '), options);
+    super('TLS_FILE_INVALID', message, options);
   }
 }
 

@@ -112,56 +112,61 @@ describe('createRpcAccountDirectory', () => {
     [
       'method not found',
       (id: number) => ({ jsonrpc: '2.0', id, error: { code: -32601, message: 'no' } }),
-      'RPC_UNAVAILABLE',
+      'ACCOUNTS_RPC_UNAVAILABLE',
       /JSON-RPC error -32601/,
     ],
     [
       'internal error',
       (id: number) => ({ jsonrpc: '2.0', id, error: { code: -32603, message: 'boom' } }),
-      'RPC_UNAVAILABLE',
+      'ACCOUNTS_RPC_UNAVAILABLE',
       /-32603/,
     ],
     [
       'another account',
       (id: number) => result(id, accountResult(B)),
-      'RPC_INVALID_RESPONSE',
+      'ACCOUNTS_RPC_INVALID_RESPONSE',
       /is not the account asked for/,
     ],
-    ['a bad identifier', (id: number) => result(id, accountResult('0x12')), 'RPC_INVALID_RESPONSE', /identifier/],
-    ['a wrong response id', (id: number) => result(id + 1, null), 'RPC_INVALID_RESPONSE', /id does not match/],
-    ['no jsonrpc field', (id: number) => ({ id, result: null }), 'RPC_INVALID_RESPONSE', /JSON-RPC 2\.0/],
+    [
+      'a bad identifier',
+      (id: number) => result(id, accountResult('0x12')),
+      'ACCOUNTS_RPC_INVALID_RESPONSE',
+      /identifier/,
+    ],
+    ['a wrong response id', (id: number) => result(id + 1, null), 'ACCOUNTS_RPC_INVALID_RESPONSE', /id does not match/],
+    ['no jsonrpc field', (id: number) => ({ id, result: null }), 'ACCOUNTS_RPC_INVALID_RESPONSE', /JSON-RPC 2\.0/],
     [
       'neither result nor error',
       (id: number) => ({ jsonrpc: '2.0', id }),
-      'RPC_INVALID_RESPONSE',
+      'ACCOUNTS_RPC_INVALID_RESPONSE',
       /neither result nor error/,
     ],
     [
       'a bad address',
       (id: number) => result(id, accountResult(A, [{ type: 0, address: '0x12', disabled: false }])),
-      'RPC_INVALID_RESPONSE',
+      'ACCOUNTS_RPC_INVALID_RESPONSE',
       /signers\[0\]\.address/,
     ],
     [
       'a string disabled',
       (id: number) => result(id, accountResult(A, [{ type: 0, address: ADDR, disabled: 'no' }])),
-      'RPC_INVALID_RESPONSE',
+      'ACCOUNTS_RPC_INVALID_RESPONSE',
       /disabled must be a boolean/,
     ],
     [
       'signers not an array',
       (id: number) => result(id, { type: 0, identifier: A, signers: {} }),
-      'RPC_INVALID_RESPONSE',
+      'ACCOUNTS_RPC_INVALID_RESPONSE',
       /signers must be an array/,
     ],
     [
       'another account type',
       (id: number) => result(id, { ...accountResult(A), type: 1 }),
-      'RPC_INVALID_RESPONSE',
+      'ACCOUNTS_RPC_INVALID_RESPONSE',
       /unsupported account type/,
     ],
-    ['a non-object result', (id: number) => result(id, 'yes'), 'RPC_INVALID_RESPONSE', /object or null/],
-    ['not JSON', () => 'hello', 'RPC_INVALID_RESPONSE', /not JSON/],
+    ['a non-object result', (id: number) => result(id, 'yes'), 'ACCOUNTS_RPC_INVALID_RESPONSE', /object or null/],
+    ['not JSON', () => 'hello', 'ACCOUNTS_RPC_INVALID_RESPONSE', /not JSON/],
   ])('rejects %s', async (_name, make, code, why) => {
     handler = (body, res) => reply(res, make(body.id));
     const dir = createRpcAccountDirectory({ url, cacheTtlMs: 60_000 });
@@ -177,7 +182,7 @@ describe('createRpcAccountDirectory', () => {
     handler = (_body, res) => reply(res, 'nope', 502);
     const dir = createRpcAccountDirectory({ url });
     await expect(dir.getAccount(idFromHex(A))).rejects.toMatchObject({
-      code: 'RPC_UNAVAILABLE',
+      code: 'ACCOUNTS_RPC_UNAVAILABLE',
       message: expect.stringMatching(/HTTP 502/),
     });
     const closed = createServer();
@@ -185,7 +190,7 @@ describe('createRpcAccountDirectory', () => {
     const port = (closed.address() as AddressInfo).port;
     await new Promise((r) => closed.close(r));
     const dead = createRpcAccountDirectory({ url: `http://127.0.0.1:${port}/` });
-    await expect(dead.getAccount(idFromHex(A))).rejects.toMatchObject({ code: 'RPC_UNAVAILABLE' });
+    await expect(dead.getAccount(idFromHex(A))).rejects.toMatchObject({ code: 'ACCOUNTS_RPC_UNAVAILABLE' });
   });
 
   test('a server that does not answer in time rejects after timeoutMs', async () => {
@@ -194,7 +199,7 @@ describe('createRpcAccountDirectory', () => {
     const dir = createRpcAccountDirectory({ url, timeoutMs: 150 });
     const started = performance.now();
     await expect(dir.getAccount(idFromHex(A))).rejects.toMatchObject({
-      code: 'RPC_UNAVAILABLE',
+      code: 'ACCOUNTS_RPC_UNAVAILABLE',
       message: expect.stringMatching(/no answer within 150 ms/),
     });
     expect(performance.now() - started).toBeLessThan(2000);

@@ -115,7 +115,7 @@ describe('parseAccountsJson', () => {
 describe('createFileAccountDirectory', () => {
   test('a missing file at start is an error', async () => {
     await expect(createFileAccountDirectory({ path: join(dir, 'nope.json') })).rejects.toMatchObject({
-      code: 'FILE_UNREADABLE',
+      code: 'ACCOUNTS_FILE_UNREADABLE',
       message: expect.stringMatching(/nope\.json: no such file/),
     });
   });
@@ -123,7 +123,9 @@ describe('createFileAccountDirectory', () => {
   test('an invalid file at start is an error', async () => {
     const p = fresh();
     await writeFile(p, '{"accounts": 1}');
-    await expect(createFileAccountDirectory({ path: p, watch: false })).rejects.toMatchObject({ code: 'FILE_INVALID' });
+    await expect(createFileAccountDirectory({ path: p, watch: false })).rejects.toMatchObject({
+      code: 'ACCOUNTS_FILE_INVALID',
+    });
   });
 
   test('looks up by id; unknown and malformed ids are undefined', async () => {
@@ -211,7 +213,7 @@ describe('createFileAccountDirectory', () => {
     await writeFile(p, file([account(A, ADDR1)]));
     const accounts = await createFileAccountDirectory({ path: p, watch: false });
     await rm(p);
-    await expect(accounts.reload()).rejects.toMatchObject({ code: 'FILE_UNREADABLE' });
+    await expect(accounts.reload()).rejects.toMatchObject({ code: 'ACCOUNTS_FILE_UNREADABLE' });
     expect(accounts.getAccount(idFromHex(A))).toBeDefined();
     await writeFile(p, file([account(B, ADDR2)]));
     await accounts.reload();
@@ -256,13 +258,15 @@ describe('addAccount', () => {
     const p = fresh();
     await addAccount({ path: p, address: ADDR1, id: A });
     const before = await readFile(p, 'utf8');
-    await expect(addAccount({ path: p, address: ADDR2, id: A })).rejects.toMatchObject({ code: 'DUPLICATE_ID' });
+    await expect(addAccount({ path: p, address: ADDR2, id: A })).rejects.toMatchObject({
+      code: 'DUPLICATE_ACCOUNT_ID',
+    });
     await expect(addAccount({ path: p, address: '0x1234' })).rejects.toMatchObject({ code: 'INVALID_ADDRESS' });
     await expect(addAccount({ path: p, address: ADDR2, id: '0xzz' })).rejects.toThrow(/32 hex digits/);
     expect(await readFile(p, 'utf8')).toBe(before);
     const broken = fresh();
     await writeFile(broken, '{"accounts":');
-    await expect(addAccount({ path: broken, address: ADDR1 })).rejects.toMatchObject({ code: 'FILE_INVALID' });
+    await expect(addAccount({ path: broken, address: ADDR1 })).rejects.toMatchObject({ code: 'ACCOUNTS_FILE_INVALID' });
     expect(await readFile(broken, 'utf8')).toBe('{"accounts":');
   });
 

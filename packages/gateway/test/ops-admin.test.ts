@@ -2,6 +2,7 @@ import { request } from 'node:http';
 import { idFromHex, idToHex } from '@degas/proto';
 import { isLoopbackAddress, startAdminServer, WRITES_DISABLED } from '../src/admin.js';
 import { createStaticDegasDirectory } from '../src/degas-directory.js';
+import { ADMIN_ERROR_STATUS, type AdminErrorCode } from '../src/errors.js';
 import { createLogger, silentLogger } from '../src/logger.js';
 import { createStats } from '../src/stats.js';
 import type { AdminServer, GatewaySnapshot, MutableDegasDirectory } from '../src/types.js';
@@ -204,7 +205,7 @@ describe('admin server', () => {
     ]) {
       expect(res.status).toBe(403);
       expect(res.headers.get('content-type')).toBe('application/json; charset=utf-8');
-      expect(await res.json()).toEqual({ error: WRITES_DISABLED });
+      expect(await res.json()).toEqual({ error: WRITES_DISABLED, code: 'ADMIN_WRITES_DISABLED' });
     }
     expect(WRITES_DISABLED).toMatch(/--admin-token/);
     // Nothing changed, and the read endpoints stay open.
@@ -282,6 +283,43 @@ describe('admin server', () => {
         logger: silentLogger,
       }),
     ).rejects.toThrow(/visible ASCII/);
+  });
+
+  test('every refused request answers its stable code next to the message', async () => {
+    const failing = await startAdminServer({
+      host: '127.0.0.1',
+      port: 0,
+      stats,
+      snapshot: () => {
+        throw new Error('snapshot failed');
+      },
+      ready: () => true,
+      logger: silentLogger,
+    });
+    const big = JSON.stringify({ url: 'ws://a', token: 'x'.repeat(70 * 1024) });
+    const plain = { ...auth, 'content-type': 'text/plain' };
+    const requests: [AdminErrorCode, () => Promise<Response>][] = [
+      ['ADMIN_BAD_REQUEST', () => put(admin, '/v1/degas/0x12', { url: 'ws://a:1' })],
+      ['ADMIN_UNAUTHORIZED', () => put(admin, `/v1/degas/${ID}`, { url: 'ws://a:1' }, {})],
+      ['ADMIN_WRITES_DISABLED', () => put(open, `/v1/degas/${ID}`, { url: 'ws://a:1' }, {})],
+      ['ADMIN_NOT_FOUND', () => fetch(url(admin, '/nope'))],
+      ['ADMIN_METHOD_NOT_ALLOWED', () => fetch(url(admin, '/healthz'), { method: 'POST' })],
+      ['ADMIN_BODY_TOO_LARGE', () => put(admin, `/v1/degas/${ID}`, big)],
+      ['ADMIN_UNSUPPORTED_MEDIA_TYPE', () => fetch(url(admin, `/v1/degas/${ID}`), { method: 'PUT', headers: plain })],
+      ['ADMIN_INTERNAL_ERROR', () => fetch(url(failing, '/metrics'))],
+      ['ADMIN_NO_DEGAS_DIRECTORY', () => fetch(url(noDegas, '/v1/degas'))],
+    ];
+    try {
+      expect(requests.map(([code]) => code).sort()).toEqual(Object.keys(ADMIN_ERROR_STATUS).sort());
+      for (const [code, request] of requests) {
+        const res = await request();
+        const body = (await res.json()) as { error: string; code: string };
+        expect([res.status, body.code]).toEqual([ADMIN_ERROR_STATUS[code], code]);
+        expect(body.error).not.toBe('');
+      }
+    } finally {
+      await failing.close();
+    }
   });
 
   test('idToHex round trip of listed ids', () => {

@@ -78,25 +78,51 @@ export const CloseCode = {
 /** One of the {@link CloseCode} values. */
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 
-const reconnectable: ReadonlySet<number> = new Set([
-  CloseCode.GOING_AWAY,
-  CloseCode.ABNORMAL,
-  CloseCode.INTERNAL_ERROR,
-  CloseCode.TRY_AGAIN_LATER,
-  CloseCode.RATE_LIMITED,
-  CloseCode.SLOW_CONSUMER,
+/**
+ * What a client does after its connection closed with a given close code
+ * ({@link closeCodeDisposition}):
+ * - `reconnect`: transient (the gateway restarts, the connection dropped, the bus is away, the
+ *   client was too fast or too slow); reconnect with backoff.
+ * - `end`: the session ended normally or because the client broke a WebSocket rule, which a
+ *   new connection would repeat; an established session is not resumed, but a connection
+ *   attempt that had not logged in yet may be retried.
+ * - `terminal`: never retry on its own, on no node, and forget the resume ticket: the login was
+ *   refused (4001), another login of the account took over (4002; retrying would make two
+ *   devices kick each other forever), or the client broke the protocol (4003).
+ */
+export type CloseDisposition = 'reconnect' | 'end' | 'terminal';
+
+const dispositions: ReadonlyMap<number, CloseDisposition> = new Map<number, CloseDisposition>([
+  [CloseCode.NORMAL, 'end'],
+  [CloseCode.GOING_AWAY, 'reconnect'],
+  [CloseCode.PROTOCOL_ERROR, 'end'],
+  [CloseCode.UNSUPPORTED_DATA, 'end'],
+  [CloseCode.ABNORMAL, 'reconnect'],
+  [CloseCode.INVALID_PAYLOAD, 'end'],
+  [CloseCode.POLICY_VIOLATION, 'end'],
+  [CloseCode.MESSAGE_TOO_BIG, 'end'],
+  [CloseCode.INTERNAL_ERROR, 'reconnect'],
+  [CloseCode.TRY_AGAIN_LATER, 'reconnect'],
+  [CloseCode.AUTH_FAILED, 'terminal'],
+  [CloseCode.DUP_SESSION, 'terminal'],
+  [CloseCode.PROTOCOL_VIOLATION, 'terminal'],
+  [CloseCode.RATE_LIMITED, 'reconnect'],
+  [CloseCode.SLOW_CONSUMER, 'reconnect'],
 ]);
 
 /**
- * Whether a client should reconnect (with backoff) after the gateway closed with `code`.
- * 4001, 4002 and 4003 are terminal: reconnecting after 4002 would make two devices kick each
- * other forever. 1001, 1006, 1011, 1013, 4008 and 4009 are transient. Anything else (a normal close,
- * a protocol violation by the client) is not retried.
+ * The one place that decides what a client does after the gateway closed its connection with
+ * `code` (see {@link CloseDisposition}): `reconnect` for 1001, 1006, 1011, 1013, 4008 and 4009;
+ * `terminal` for 4001, 4002 and 4003; `end` for every other code, including codes this version
+ * does not know.
  * @example
- * if (shouldReconnect(event.code)) scheduleReconnect();
+ * switch (closeCodeDisposition(event.code)) {
+ *   case 'reconnect': scheduleReconnect(); break;
+ *   case 'terminal': forgetTicket(); break;
+ * }
  */
-export function shouldReconnect(code: number): boolean {
-  return reconnectable.has(code);
+export function closeCodeDisposition(code: number): CloseDisposition {
+  return dispositions.get(code) ?? 'end';
 }
 
 /**

@@ -14,15 +14,16 @@ export type DegasErrorCode =
 
 /**
  * Base class of every error the Degas packages throw, reject with or emit.
- * `code` is stable and documented; `message` is for people.
+ * `code` is stable and documented; `message` is for people. A package with codes of its own
+ * (the gateway's) extends it with its own code union as `C`.
  * @example
  * try { decodeClientMessage(bytes) } catch (e) { if (e instanceof DegasError && e.code === 'DECODE_ERROR') drop(); }
  */
-export class DegasError extends Error {
+export class DegasError<C extends string = DegasErrorCode> extends Error {
   override name: string = 'DegasError';
-  readonly code: DegasErrorCode;
+  readonly code: C;
 
-  constructor(code: DegasErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(code: C, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
   }

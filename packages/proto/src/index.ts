@@ -4,8 +4,8 @@
  * below, which are the supported surface.
  */
 
-export type { ErrorCodeName } from './constants.js';
-export { CloseCode, ErrorCode, errorCodeName, Limits, shouldReconnect } from './constants.js';
+export type { CloseDisposition, ErrorCodeName } from './constants.js';
+export { CloseCode, closeCodeDisposition, ErrorCode, errorCodeName, Limits } from './constants.js';
 export type { DegasErrorCode } from './errors.js';
 export { DecodeError, DegasError, InvalidIdError } from './errors.js';
 export type { Allocator, ErrorFrameEncoder, MessageInit } from './frames.js';

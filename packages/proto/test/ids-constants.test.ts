@@ -1,5 +1,8 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import {
   CloseCode,
+  closeCodeDisposition,
   ErrorCode,
   encodeClientDegas,
   encodeDegasToClients,
@@ -14,7 +17,6 @@ import {
   isIdHex,
   Limits,
   randomId,
-  shouldReconnect,
   toId,
 } from '../src/index.js';
 
@@ -83,51 +85,57 @@ describe('encoder limits', () => {
   });
 });
 
+const protocolMd = readFileSync(fileURLToPath(new URL('../../../docs/PROTOCOL.md', import.meta.url)), 'utf8');
+const section = (heading: string) =>
+  protocolMd.slice(protocolMd.indexOf(heading), protocolMd.indexOf('\n## ', protocolMd.indexOf(heading) + 1));
+
+/** The error codes of PROTOCOL.md 3, `NAME = n;` lines of the ERROR_CODE enum. */
+const specErrorCodes = Object.fromEntries(
+  [.../enum ERROR_CODE \{([^}]*)\}/.exec(protocolMd)![1]!.matchAll(/(\w+) = (\d+);/g)].map((m) => [m[1], Number(m[2])]),
+);
+/** Every close code in the table of PROTOCOL.md 6 (its last row names 1006, which a peer sees). */
+const specCloseCodes = [...section('## 6. Close codes').matchAll(/\b(1\d{3}|4\d{3})\b/g)].map((m) => Number(m[1]));
+
 describe('constants', () => {
   test('error codes match PROTOCOL.md 3', () => {
-    expect(ErrorCode).toEqual({
-      AUTH_FAIL: 0,
-      DUP_SESSION: 1,
-      DEGAS_ERROR: 2,
-      CLIENT_ERROR: 3,
-      PROTOCOL_ERROR: 4,
-      PAYLOAD_TOO_LARGE: 5,
-      RATE_LIMITED: 6,
-      GOING_AWAY: 7,
-      UNAVAILABLE: 8,
-    });
+    expect(Object.keys(specErrorCodes)).toHaveLength(9);
+    expect(ErrorCode).toEqual(specErrorCodes);
     expect(errorCodeName(2)).toBe('DEGAS_ERROR');
     expect(errorCodeName(99)).toBeUndefined();
   });
 
   test('close codes match PROTOCOL.md 6', () => {
+    expect(new Set(specCloseCodes)).toEqual(new Set(Object.values(CloseCode)));
     expect(CloseCode.AUTH_FAILED).toBe(4001);
     expect(CloseCode.DUP_SESSION).toBe(4002);
     expect(CloseCode.PROTOCOL_VIOLATION).toBe(4003);
-    expect(CloseCode.RATE_LIMITED).toBe(4008);
-    expect(CloseCode.SLOW_CONSUMER).toBe(4009);
-    expect(CloseCode.UNSUPPORTED_DATA).toBe(1003);
-    expect(CloseCode.MESSAGE_TOO_BIG).toBe(1009);
     expect(CloseCode.TRY_AGAIN_LATER).toBe(1013);
   });
 
-  test.each([
-    [1001, true],
-    [1006, true],
-    [1011, true],
-    [1013, true],
-    [4008, true],
-    [4009, true],
-    [1000, false],
-    [1002, false],
-    [1003, false],
-    [1009, false],
-    [4001, false],
-    [4002, false],
-    [4003, false],
-  ])('shouldReconnect(%i) is %s', (code, expected) => {
-    expect(shouldReconnect(code)).toBe(expected);
+  // One row per disposition; together they must cover every close code of PROTOCOL.md 6.
+  const expected = {
+    reconnect: [1001, 1006, 1011, 1013, 4008, 4009],
+    terminal: [4001, 4002, 4003],
+    end: [1000, 1002, 1003, 1007, 1008, 1009],
+  } as const;
+
+  test('every close code of PROTOCOL.md 6 has a stated disposition', () => {
+    expect(Object.values(expected).flat().sort()).toEqual([...new Set(specCloseCodes)].sort());
   });
+
+  test.each(Object.entries(expected).flatMap(([d, codes]) => codes.map((code) => [code, d] as const)))(
+    'closeCodeDisposition(%i) is %s',
+    (code, disposition) => {
+      expect(closeCodeDisposition(code)).toBe(disposition);
+    },
+  );
+
+  test.each([0, 999, 1004, 1005, 1010, 1012, 1015, 3000, 4000, 4004, 4999, -1, 1001.5, Number.NaN])(
+    'a close code this version does not know (%s) ends the session without a reconnect',
+    (code) => {
+      expect(closeCodeDisposition(code)).toBe('end');
+    },
+  );
 
   test('limits match PROTOCOL.md 7', () => {
     expect(Limits.MAX_PAYLOAD).toBe(65536);
@@ -139,40 +147,5 @@ describe('constants', () => {
 });
 
 test('the public export list is deliberate', async () => {
-  const names = Object.keys(await import('../src/index.js')).sort();
-  expect(names).toEqual(
-    [
-      'CloseCode',
-      'DecodeError',
-      'DegasError',
-      'ErrorCode',
-      'InvalidIdError',
-      'Limits',
-      'decodeClientMessage',
-      'decodeDegasMessage',
-      'decodeGatewayInternalMessage',
-      'decodeGatewayMessage',
-      'encodeClientDegas',
-      'encodeClientMessage',
-      'encodeDegasMessage',
-      'encodeDegasToClient',
-      'encodeDegasToClients',
-      'encodeGatewayInternalMessage',
-      'encodeGatewayMessage',
-      'errorCodeName',
-      'forwardEncoder',
-      'gatewayDegasEncoder',
-      'gatewayErrorEncoder',
-      'gatewayInternalErrorEncoder',
-      'idEquals',
-      'idFromHex',
-      'idKey',
-      'idToHex',
-      'isId',
-      'isIdHex',
-      'randomId',
-      'shouldReconnect',
-      'toId',
-    ].sort(),
-  );
+  expect(Object.keys(await import('../src/index.js')).sort()).toMatchSnapshot();
 });
