@@ -2,7 +2,7 @@ import { keccak_256 } from '@noble/hashes/sha3.js';
 import { utf8ToBytes } from '@noble/hashes/utils.js';
 import { Point } from '@noble/secp256k1';
 import { bytesToHex, hexToBytes, isBytes } from './bytes.js';
-import { AuthEthError } from './errors.js';
+import { AuthEthError, invalidArgument } from './errors.js';
 
 const ADDRESS_RE = /^0x[0-9a-fA-F]{40}$/;
 const HAS_LOWER_RE = /[a-f]/;
@@ -116,7 +116,7 @@ export function isAddress(address: string): boolean {
  * @param publicKey - SEC 1 public key, 65 bytes uncompressed (`0x04 ‖ x ‖ y`) or 33 bytes
  *   compressed (`0x02`/`0x03 ‖ x`); it must be a point on the curve.
  * @returns the lowercase `0x` address.
- * @throws TypeError when `publicKey` is not a valid SEC 1 encoded point.
+ * @throws AuthEthError `INVALID_ARGUMENT` when `publicKey` is not a valid SEC 1 encoded point.
  * @example
  * ```ts
  * import { publicKeyToAddress } from '@degas/auth-eth';
@@ -127,13 +127,13 @@ export function isAddress(address: string): boolean {
  */
 export function publicKeyToAddress(publicKey: Uint8Array): string {
   if (!isBytes(publicKey) || (publicKey.length !== 33 && publicKey.length !== 65)) {
-    throw new TypeError('publicKey must be a 33- or 65-byte SEC 1 public key');
+    throw invalidArgument('publicKey must be a 33- or 65-byte SEC 1 public key');
   }
   let uncompressed: Uint8Array;
   try {
     uncompressed = Point.fromBytes(publicKey).toBytes(false);
   } catch (cause) {
-    throw new TypeError('publicKey is not a valid secp256k1 point', { cause });
+    throw invalidArgument('publicKey is not a valid secp256k1 point', cause);
   }
   return `0x${bytesToHex(keccak_256(uncompressed.subarray(1)).subarray(12))}`;
 }

@@ -1,4 +1,5 @@
 // Byte and hex helpers on plain Uint8Array, with no Node built-ins: this package runs in browsers.
+import { invalidArgument } from './errors.js';
 
 const HEX_RE = /^[0-9a-fA-F]*$/;
 const HEX_CHARS = '0123456789abcdef';
@@ -25,7 +26,7 @@ export function isWellFormed(text: string): boolean {
  *
  * @param b - the bytes to encode.
  * @returns lowercase hex, two digits per byte.
- * @throws TypeError when `b` is not a Uint8Array.
+ * @throws AuthEthError `INVALID_ARGUMENT` when `b` is not a Uint8Array.
  * @example
  * ```ts
  * import { bytesToHex } from '@degas/auth-eth';
@@ -33,7 +34,7 @@ export function isWellFormed(text: string): boolean {
  * ```
  */
 export function bytesToHex(b: Uint8Array): string {
-  if (!isBytes(b)) throw new TypeError('bytesToHex: expected a Uint8Array');
+  if (!isBytes(b)) throw invalidArgument('bytesToHex: expected a Uint8Array');
   let out = '';
   for (const byte of b) out += HEX_CHARS[byte >> 4]! + HEX_CHARS[byte & 15]!;
   return out;
@@ -45,7 +46,8 @@ export function bytesToHex(b: Uint8Array): string {
  *
  * @param hex - hex text, e.g. `'0x00abff'` or `'00ABFF'`.
  * @returns the decoded bytes.
- * @throws TypeError when `hex` is not a string of an even number of hex digits.
+ * @throws AuthEthError `INVALID_ARGUMENT` when `hex` is not a string of an even number of hex
+ *   digits.
  * @example
  * ```ts
  * import { hexToBytes } from '@degas/auth-eth';
@@ -53,10 +55,10 @@ export function bytesToHex(b: Uint8Array): string {
  * ```
  */
 export function hexToBytes(hex: string): Uint8Array {
-  if (typeof hex !== 'string') throw new TypeError('hexToBytes: expected a string');
+  if (typeof hex !== 'string') throw invalidArgument('hexToBytes: expected a string');
   const digits = hex.startsWith('0x') ? hex.slice(2) : hex;
-  if (digits.length % 2 !== 0) throw new TypeError('hexToBytes: odd number of hex digits');
-  if (!HEX_RE.test(digits)) throw new TypeError('hexToBytes: not a hex string');
+  if (digits.length % 2 !== 0) throw invalidArgument('hexToBytes: odd number of hex digits');
+  if (!HEX_RE.test(digits)) throw invalidArgument('hexToBytes: not a hex string');
   const out = new Uint8Array(digits.length / 2);
   for (let i = 0; i < out.length; i++) {
     out[i] = Number.parseInt(digits.slice(2 * i, 2 * i + 2), 16);

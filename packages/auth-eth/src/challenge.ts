@@ -1,5 +1,5 @@
 import { bytesToHex, isBytes, isWellFormed } from './bytes.js';
-import { AuthEthError } from './errors.js';
+import { AuthEthError, invalidArgument } from './errors.js';
 import type { LoginFields } from './typed-data.js';
 
 /**
@@ -40,8 +40,8 @@ function cryptoRandomBytes(n: number): Uint8Array {
  *   call, never the same bytes twice (e.g. slices of one larger CSPRNG draw, each used once);
  *   tests pass fixed bytes.
  * @returns `challenge` (the hex), `json` (keys in the order Message, Challenge) and `fields`.
- * @throws TypeError for a non-string message or a randomBytes result that is not 16 bytes;
- *   RangeError for an empty message.
+ * @throws AuthEthError `INVALID_ARGUMENT` for a non-string or empty message, or a randomBytes
+ *   result that is not 16 bytes.
  * @example
  * ```ts
  * import { createChallenge } from '@degas/auth-eth';
@@ -54,16 +54,19 @@ export function createChallenge(options?: { message?: string; randomBytes?: (n: 
   json: string;
   fields: LoginFields;
 } {
+  if (options !== undefined && (typeof options !== 'object' || options === null)) {
+    throw invalidArgument('options must be an object');
+  }
   const message = options?.message ?? DEFAULT_AUTH_MESSAGE;
   if (typeof message !== 'string' || !isWellFormed(message)) {
-    throw new TypeError('options.message must be a well-formed string');
+    throw invalidArgument('options.message must be a well-formed string');
   }
-  if (message === '') throw new RangeError('options.message must not be empty');
+  if (message === '') throw invalidArgument('options.message must not be empty');
   const random = options?.randomBytes ?? cryptoRandomBytes;
-  if (typeof random !== 'function') throw new TypeError('options.randomBytes must be a function');
+  if (typeof random !== 'function') throw invalidArgument('options.randomBytes must be a function');
   const bytes = random(CHALLENGE_BYTES);
   if (!isBytes(bytes) || bytes.length !== CHALLENGE_BYTES) {
-    throw new TypeError(`options.randomBytes must return ${CHALLENGE_BYTES} bytes`);
+    throw invalidArgument(`options.randomBytes must return ${CHALLENGE_BYTES} bytes`);
   }
   const challenge = bytesToHex(bytes);
   const fields: LoginFields = { Message: message, Challenge: challenge };

@@ -9,6 +9,9 @@
  * - `INVALID_PRIVATE_KEY`: not 32 bytes, or not a scalar in `[1, n)`.
  * - `SIGNER_ERROR`: a wallet, provider or account failed to sign or returned something unusable;
  *   the original error is in `cause`.
+ * - `INVALID_ARGUMENT`: any other argument or option of the wrong type, length or range (a
+ *   value that only claims to be a `Uint8Array`, a string where bytes are expected, a number
+ *   where a bigint is, `null`, malformed typed data, a chain id out of range…).
  *
  * @example
  * ```ts
@@ -23,7 +26,8 @@ export type AuthEthErrorCode =
   | 'INVALID_SIGNATURE'
   | 'INVALID_CHALLENGE'
   | 'INVALID_PRIVATE_KEY'
-  | 'SIGNER_ERROR';
+  | 'SIGNER_ERROR'
+  | 'INVALID_ARGUMENT';
 
 /**
  * The one error class of this package: a literal `name`, a stable `code`, a short message that
@@ -47,4 +51,9 @@ export class AuthEthError extends Error {
     super(message, options);
     this.code = code;
   }
+}
+
+/** An `INVALID_ARGUMENT` error (internal shorthand). */
+export function invalidArgument(message: string, cause?: unknown): AuthEthError {
+  return new AuthEthError('INVALID_ARGUMENT', message, cause === undefined ? undefined : { cause });
 }

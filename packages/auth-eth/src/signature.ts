@@ -2,7 +2,7 @@ import { Point, recoverPublicKey } from '@noble/secp256k1';
 import { parseAddress, publicKeyToAddress } from './address.js';
 import { bytesToBigInt, bytesToHex, equalBytes, hexToBytes, isBytes } from './bytes.js';
 import { CHALLENGE_RE } from './challenge.js';
-import { AuthEthError } from './errors.js';
+import { AuthEthError, invalidArgument } from './errors.js';
 import { type LoginFields, loginDigest } from './typed-data.js';
 
 /**
@@ -95,7 +95,7 @@ export function parseSignature(signature: Uint8Array): ParsedSignature {
 
 /** Recovers the signer's 20 address bytes; never the zero address. */
 function recoverAddressBytes(digest: Uint8Array, signature: Uint8Array): Uint8Array {
-  if (!isBytes(digest) || digest.length !== 32) throw new TypeError('digest must be 32 bytes');
+  if (!isBytes(digest) || digest.length !== 32) throw invalidArgument('digest must be 32 bytes');
   const { recovery, compact } = parseSignature(signature);
   // noble's "recovered" format puts the recovery id first: rec ‖ r ‖ s. Ethereum puts v last.
   const nobleSig = new Uint8Array(65);
@@ -121,7 +121,7 @@ function recoverAddressBytes(digest: Uint8Array, signature: Uint8Array): Uint8Ar
  * @param signature - 65 bytes r ‖ s ‖ v.
  * @returns the signer's lowercase `0x` address; never the zero address.
  * @throws AuthEthError `INVALID_SIGNATURE` when a rule is broken or recovery fails (e.g. r is
- *   not the x coordinate of a curve point); TypeError when `digest` is not 32 bytes.
+ *   not the x coordinate of a curve point); `INVALID_ARGUMENT` when `digest` is not 32 bytes.
  * @example
  * ```ts
  * import { loginDigest, recoverAddress } from '@degas/auth-eth';

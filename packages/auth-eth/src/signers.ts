@@ -3,7 +3,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { getPublicKey, hashes, sign, utils } from '@noble/secp256k1';
 import { parseAddress, publicKeyToAddress, toChecksumAddress } from './address.js';
 import { equalBytes, hexToBytes, isBytes } from './bytes.js';
-import { AuthEthError } from './errors.js';
+import { AuthEthError, invalidArgument } from './errors.js';
 import { MAX_WALLET_SIGNATURE_LENGTH, parseSignature, recoverAddress, SIGNATURE_LENGTH } from './signature.js';
 import { checkChainId, DEFAULT_CHAIN_ID, hashTypedData, type LoginTypedData } from './typed-data.js';
 
@@ -61,10 +61,10 @@ export interface Eip1193SignerOptions {
 
 function contractWalletOption(options: { contractWallet?: unknown } | undefined): boolean {
   if (options !== undefined && (typeof options !== 'object' || options === null)) {
-    throw new TypeError('options must be an object');
+    throw invalidArgument('options must be an object');
   }
   const value = options?.contractWallet ?? false;
-  if (typeof value !== 'boolean') throw new TypeError('options.contractWallet must be a boolean');
+  if (typeof value !== 'boolean') throw invalidArgument('options.contractWallet must be a boolean');
   return value;
 }
 
@@ -74,9 +74,9 @@ function contractWalletOption(options: { contractWallet?: unknown } | undefined)
  */
 function chainIdGetter(options: SignerOptions | undefined, fallback?: ChainIdSource): () => Promise<number> {
   if (options !== undefined && (typeof options !== 'object' || options === null)) {
-    throw new TypeError('options must be an object');
+    throw invalidArgument('options must be an object');
   }
-  const source = options?.chainId ?? fallback;
+  const source = options?.chainId === undefined ? fallback : options.chainId;
   if (source === undefined) return () => Promise.resolve(DEFAULT_CHAIN_ID);
   if (typeof source === 'function') {
     return async () => {
@@ -218,7 +218,7 @@ function checkSignerResult(
  * @param options.chainId - the chain id to sign with (a number, bigint, or a function asked
  *   before each login); default 1.
  * @returns a frozen {@link EthSigner}.
- * @throws AuthEthError `INVALID_PRIVATE_KEY`; TypeError/RangeError for a bad `chainId`.
+ * @throws AuthEthError `INVALID_PRIVATE_KEY`; `INVALID_ARGUMENT` for bad options (e.g. `chainId`).
  * @example
  * ```ts
  * import { createChallenge, loginTypedData, privateKeySigner } from '@degas/auth-eth';
@@ -279,7 +279,7 @@ function parseProviderChainId(result: unknown): number {
  * @param address - the account to sign with, as the wallet reported it; it is passed to the
  *   wallet unchanged after validation. `signer.address` is its checksummed form.
  * @returns an {@link EthSigner}.
- * @throws AuthEthError `INVALID_ADDRESS`/`INVALID_CHECKSUM` for a bad address; TypeError when
+ * @throws AuthEthError `INVALID_ADDRESS`/`INVALID_CHECKSUM` for a bad address; `INVALID_ARGUMENT` when
  *   `provider` has no `request` function. `signTypedData` rejects with `SIGNER_ERROR` (original
  *   error in `cause`) when the wallet fails, the user refuses, or the result is unusable.
  * @example
@@ -292,7 +292,7 @@ function parseProviderChainId(result: unknown): number {
  */
 export function eip1193Signer(provider: Eip1193Provider, address: string, options?: Eip1193SignerOptions): EthSigner {
   if (typeof provider !== 'object' || provider === null || typeof provider.request !== 'function') {
-    throw new TypeError('provider must have an EIP-1193 request function');
+    throw invalidArgument('provider must have an EIP-1193 request function');
   }
   const contractWallet = contractWalletOption(options);
   const addressBytes = parseAddress(address);
@@ -309,12 +309,15 @@ export function eip1193Signer(provider: Eip1193Provider, address: string, option
     },
     async signTypedData(typedData: LoginTypedData): Promise<Uint8Array> {
       hashTypedData(typedData); // validate before bothering the user with a wallet pop-up
+      let json: string;
+      try {
+        json = JSON.stringify(typedData);
+      } catch (cause) {
+        throw invalidArgument('typedData must be JSON: give the chain id as a number, not a bigint', cause);
+      }
       let result: unknown;
       try {
-        result = await provider.request({
-          method: 'eth_signTypedData_v4',
-          params: [address, JSON.stringify(typedData)],
-        });
+        result = await provider.request({ method: 'eth_signTypedData_v4', params: [address, json] });
       } catch (cause) {
         throw signerError(`eth_signTypedData_v4 failed: ${describeError(cause)}`, cause);
       }
@@ -356,8 +359,8 @@ function isEthersStyle(account: Record<string, unknown>, fn: (...args: unknown[]
  *   each login, e.g. `() => provider.getNetwork().then((n) => n.chainId)` for an ethers signer
  *   backed by a browser wallet); default 1.
  * @returns an {@link EthSigner} whose `address` is the checksummed `account.address`.
- * @throws AuthEthError `INVALID_ADDRESS`/`INVALID_CHECKSUM`; TypeError without a
- *   `signTypedData` function; TypeError/RangeError for a bad `chainId`. `signTypedData` rejects
+ * @throws AuthEthError `INVALID_ADDRESS`/`INVALID_CHECKSUM`; `INVALID_ARGUMENT` without a
+ *   `signTypedData` function or for a bad `chainId`. `signTypedData` rejects
  *   with `SIGNER_ERROR` when the account fails or returns something unusable.
  * @example
  * ```ts
@@ -368,12 +371,12 @@ function isEthersStyle(account: Record<string, unknown>, fn: (...args: unknown[]
  * ```
  */
 export function typedDataSigner(account: TypedDataAccount, options?: SignerOptions): EthSigner {
-  if (typeof account !== 'object' || account === null) throw new TypeError('account must be an object');
+  if (typeof account !== 'object' || account === null) throw invalidArgument('account must be an object');
   const record = account as unknown as Record<string, unknown>;
   const fn = (typeof record.signTypedData === 'function' ? record.signTypedData : record._signTypedData) as
     | ((...args: unknown[]) => Promise<unknown>)
     | undefined;
-  if (typeof fn !== 'function') throw new TypeError('account must have a signTypedData function');
+  if (typeof fn !== 'function') throw invalidArgument('account must have a signTypedData function');
   const addressBytes = parseAddress(account.address);
   const ethers = isEthersStyle(record, fn);
   const contractWallet = contractWalletOption(options);
@@ -413,7 +416,7 @@ export function typedDataSigner(account: TypedDataAccount, options?: SignerOptio
  * @param options.chainId - for a key or an account: the chain id to sign with (default 1);
  *   ignored for a signer made by this package, which keeps its own.
  * @returns an {@link EthSigner}.
- * @throws AuthEthError `INVALID_PRIVATE_KEY`/`INVALID_ADDRESS`; TypeError for anything else.
+ * @throws AuthEthError `INVALID_PRIVATE_KEY`/`INVALID_ADDRESS`; `INVALID_ARGUMENT` for anything else.
  * @example
  * ```ts
  * import { generatePrivateKey, toSigner } from '@degas/auth-eth';
@@ -429,7 +432,7 @@ export function toSigner(
     if (OWN_SIGNERS.has(s)) return s as EthSigner;
     return typedDataSigner(s as TypedDataAccount, options);
   }
-  throw new TypeError('expected a private key, an EthSigner or an account with signTypedData');
+  throw invalidArgument('expected a private key, an EthSigner or an account with signTypedData');
 }
 
 /**

@@ -2,6 +2,7 @@ import { keccak_256 } from '@noble/hashes/sha3.js';
 import { concatBytes, utf8ToBytes } from '@noble/hashes/utils.js';
 import { parseAddress } from './address.js';
 import { bigIntTo32Bytes, hexToBytes, isBytes, isWellFormed } from './bytes.js';
+import { invalidArgument } from './errors.js';
 
 /**
  * The EIP-712 domain name used when none is configured (PROTOCOL.md 4.2 step 3).
@@ -73,8 +74,8 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 function checkString(value: unknown, what: string): string {
-  if (typeof value !== 'string') throw new TypeError(`${what} must be a string`);
-  if (!isWellFormed(value)) throw new TypeError(`${what} contains a lone UTF-16 surrogate`);
+  if (typeof value !== 'string') throw invalidArgument(`${what} must be a string`);
+  if (!isWellFormed(value)) throw invalidArgument(`${what} contains a lone UTF-16 surrogate`);
   return value;
 }
 
@@ -84,15 +85,15 @@ function toUint(value: unknown, bits: number, what: string): bigint {
   else if (typeof value === 'number' && Number.isSafeInteger(value)) n = BigInt(value);
   else if (typeof value === 'string' && (DECIMAL_RE.test(value) || HEX_NUMBER_RE.test(value))) {
     n = BigInt(value);
-  } else throw new TypeError(`${what} must be a non-negative integer`);
-  if (n < 0n || n >= 1n << BigInt(bits)) throw new TypeError(`${what} is out of range for uint${bits}`);
+  } else throw invalidArgument(`${what} must be a non-negative integer`);
+  if (n < 0n || n >= 1n << BigInt(bits)) throw invalidArgument(`${what} is out of range for uint${bits}`);
   return n;
 }
 
 function toBytes(value: unknown, what: string): Uint8Array {
   if (isBytes(value)) return value;
   if (typeof value === 'string' && value.startsWith('0x')) return hexToBytes(value);
-  throw new TypeError(`${what} must be a Uint8Array or 0x-prefixed hex`);
+  throw invalidArgument(`${what} must be a Uint8Array or 0x-prefixed hex`);
 }
 
 /** EIP-712 `encodeData` of one atomic field value: always 32 bytes. */
@@ -100,7 +101,7 @@ function encodeValue(type: string, value: unknown, what: string): Uint8Array {
   if (type === 'string') return keccak_256(utf8ToBytes(checkString(value, what)));
   if (type === 'bytes') return keccak_256(toBytes(value, what));
   if (type === 'bool') {
-    if (typeof value !== 'boolean') throw new TypeError(`${what} must be a boolean`);
+    if (typeof value !== 'boolean') throw invalidArgument(`${what} must be a boolean`);
     return bigIntTo32Bytes(value ? 1n : 0n);
   }
   if (type === 'address') {
@@ -113,23 +114,23 @@ function encodeValue(type: string, value: unknown, what: string): Uint8Array {
   const fixed = BYTES_N_RE.exec(type);
   if (fixed) {
     const bytes = toBytes(value, what);
-    if (bytes.length !== Number(fixed[1])) throw new TypeError(`${what} must be ${fixed[1]} bytes`);
+    if (bytes.length !== Number(fixed[1])) throw invalidArgument(`${what} must be ${fixed[1]} bytes`);
     const out = new Uint8Array(32);
     out.set(bytes);
     return out;
   }
-  throw new TypeError(`unsupported EIP-712 type ${JSON.stringify(type)}`);
+  throw invalidArgument(`unsupported EIP-712 type ${JSON.stringify(type)}`);
 }
 
 function checkFields(fields: unknown, typeName: string): Field[] {
-  if (!Array.isArray(fields)) throw new TypeError(`types.${typeName} must be an array`);
+  if (!Array.isArray(fields)) throw invalidArgument(`types.${typeName} must be an array`);
   const seen = new Set<string>();
   return fields.map((f: unknown, i) => {
     if (!isRecord(f) || typeof f.name !== 'string' || typeof f.type !== 'string') {
-      throw new TypeError(`types.${typeName}[${i}] must be { name: string, type: string }`);
+      throw invalidArgument(`types.${typeName}[${i}] must be { name: string, type: string }`);
     }
     if (!IDENT_RE.test(f.name) || seen.has(f.name)) {
-      throw new TypeError(`types.${typeName}[${i}].name is invalid or repeated`);
+      throw invalidArgument(`types.${typeName}[${i}].name is invalid or repeated`);
     }
     seen.add(f.name);
     return { name: f.name, type: f.type };
@@ -138,16 +139,16 @@ function checkFields(fields: unknown, typeName: string): Field[] {
 
 /** EIP-712 `hashStruct` of a flat struct (atomic fields only). */
 function hashStruct(typeName: string, fields: readonly Field[], data: unknown): Uint8Array {
-  if (!isRecord(data)) throw new TypeError(`${typeName} data must be an object`);
+  if (!isRecord(data)) throw invalidArgument(`${typeName} data must be an object`);
   const names = new Set(fields.map((f) => f.name));
   for (const key of Object.keys(data)) {
     // A key outside the type would not be covered by the hash; refuse rather than ignore it.
-    if (!names.has(key)) throw new TypeError(`${typeName} has no field ${JSON.stringify(key)}`);
+    if (!names.has(key)) throw invalidArgument(`${typeName} has no field ${JSON.stringify(key)}`);
   }
   const encodedType = `${typeName}(${fields.map((f) => `${f.type} ${f.name}`).join(',')})`;
   const parts: Uint8Array[] = [keccak_256(utf8ToBytes(encodedType))];
   for (const f of fields) {
-    if (!Object.hasOwn(data, f.name)) throw new TypeError(`${typeName}.${f.name} is missing`);
+    if (!Object.hasOwn(data, f.name)) throw invalidArgument(`${typeName}.${f.name} is missing`);
     parts.push(encodeValue(f.type, data[f.name], `${typeName}.${f.name}`));
   }
   return keccak_256(concatBytes(...parts));
@@ -155,7 +156,7 @@ function hashStruct(typeName: string, fields: readonly Field[], data: unknown): 
 
 function checkDomainName(name: unknown): string {
   checkString(name, 'domainName');
-  if (name === '') throw new RangeError('domainName must not be empty');
+  if (name === '') throw invalidArgument('domainName must not be empty');
   return name as string;
 }
 
@@ -188,7 +189,7 @@ export const MAX_CHAIN_ID = Number.MAX_SAFE_INTEGER;
  * @param value - the chain id.
  * @param what - the name used in error messages.
  * @returns the chain id as a number.
- * @throws TypeError when it is not an integer; RangeError when it is out of range.
+ * @throws AuthEthError `INVALID_ARGUMENT` when it is not an integer or out of range.
  * @example
  * ```ts
  * import { checkChainId } from '@degas/auth-eth';
@@ -197,12 +198,27 @@ export const MAX_CHAIN_ID = Number.MAX_SAFE_INTEGER;
  */
 export function checkChainId(value: unknown, what = 'chainId'): number {
   if (typeof value === 'bigint') {
-    if (value < 1n || value > BigInt(MAX_CHAIN_ID)) throw new RangeError(`${what} must be from 1 to ${MAX_CHAIN_ID}`);
+    if (value < 1n || value > BigInt(MAX_CHAIN_ID)) throw invalidArgument(`${what} must be from 1 to ${MAX_CHAIN_ID}`);
     return Number(value);
   }
-  if (typeof value !== 'number' || !Number.isInteger(value)) throw new TypeError(`${what} must be an integer`);
-  if (value < 1 || value > MAX_CHAIN_ID) throw new RangeError(`${what} must be from 1 to ${MAX_CHAIN_ID}`);
+  if (typeof value !== 'number' || !Number.isInteger(value)) throw invalidArgument(`${what} must be an integer`);
+  if (value < 1 || value > MAX_CHAIN_ID) throw invalidArgument(`${what} must be from 1 to ${MAX_CHAIN_ID}`);
   return value;
+}
+
+/** The checked inputs of {@link loginTypedData} and {@link loginDigest}. */
+function checkLoginInput(
+  fields: LoginFields,
+  options: LoginTypedDataOptions | undefined,
+): { Message: string; Challenge: string; name: string; chainId: number } {
+  if (!isRecord(fields)) throw invalidArgument('fields must be an object');
+  if (options !== undefined && !isRecord(options)) throw invalidArgument('options must be an object');
+  return {
+    Message: checkString(fields.Message, 'Message'),
+    Challenge: checkString(fields.Challenge, 'Challenge'),
+    name: checkDomainName(options?.domainName ?? DEFAULT_AUTH_DOMAIN),
+    chainId: options?.chainId === undefined ? DEFAULT_CHAIN_ID : checkChainId(options.chainId),
+  };
 }
 
 /** Options of {@link loginTypedData} and {@link loginDigest}. */
@@ -225,8 +241,8 @@ export interface LoginTypedDataOptions {
  *   only one it signs for); default {@link DEFAULT_CHAIN_ID}. The gateway must be told the same
  *   one (`eth_auth.chain_id`).
  * @returns a fresh typed-data object.
- * @throws TypeError when a field or the domain name is not a well-formed string, or the chain id
- *   is not an integer; RangeError for an empty domain name or a chain id outside 1..{@link MAX_CHAIN_ID}.
+ * @throws AuthEthError `INVALID_ARGUMENT` when a field or the domain name is not a well-formed
+ *   string, the domain name is empty, or the chain id is not an integer from 1 to {@link MAX_CHAIN_ID}.
  * @example
  * ```ts
  * import { createChallenge, loginTypedData } from '@degas/auth-eth';
@@ -235,11 +251,7 @@ export interface LoginTypedDataOptions {
  * ```
  */
 export function loginTypedData(fields: LoginFields, options?: LoginTypedDataOptions): LoginTypedData {
-  if (!isRecord(fields)) throw new TypeError('fields must be an object');
-  const Message = checkString(fields.Message, 'Message');
-  const Challenge = checkString(fields.Challenge, 'Challenge');
-  const name = checkDomainName(options?.domainName ?? DEFAULT_AUTH_DOMAIN);
-  const chainId = options?.chainId === undefined ? DEFAULT_CHAIN_ID : checkChainId(options.chainId);
+  const { Message, Challenge, name, chainId } = checkLoginInput(fields, options);
   return {
     domain: { name, version: '1', chainId },
     types: {
@@ -268,7 +280,7 @@ export function loginTypedData(fields: LoginFields, options?: LoginTypedDataOpti
  *
  * @param typed - the typed data, normally from {@link loginTypedData}.
  * @returns the 32-byte digest to sign or recover from.
- * @throws TypeError for malformed or unsupported typed data.
+ * @throws AuthEthError `INVALID_ARGUMENT` for malformed or unsupported typed data.
  * @example
  * ```ts
  * import { bytesToHex, hashTypedData, loginTypedData } from '@degas/auth-eth';
@@ -277,23 +289,23 @@ export function loginTypedData(fields: LoginFields, options?: LoginTypedDataOpti
  * ```
  */
 export function hashTypedData(typed: LoginTypedData): Uint8Array {
-  if (!isRecord(typed)) throw new TypeError('typed data must be an object');
+  if (!isRecord(typed)) throw invalidArgument('typed data must be an object');
   const { domain, types, primaryType, message } = typed as unknown as Record<string, unknown>;
-  if (!isRecord(domain)) throw new TypeError('domain must be an object');
-  if (!isRecord(types)) throw new TypeError('types must be an object');
+  if (!isRecord(domain)) throw invalidArgument('domain must be an object');
+  if (!isRecord(types)) throw invalidArgument('types must be an object');
   if (typeof primaryType !== 'string' || !IDENT_RE.test(primaryType) || primaryType === 'EIP712Domain') {
-    throw new TypeError('primaryType must be a struct name other than EIP712Domain');
+    throw invalidArgument('primaryType must be a struct name other than EIP712Domain');
   }
   for (const key of Object.keys(types)) {
     if (key !== 'EIP712Domain' && key !== primaryType) {
-      throw new TypeError(`types.${key} is not used (nested structs are not supported)`);
+      throw invalidArgument(`types.${key} is not used (nested structs are not supported)`);
     }
   }
   const domainFields =
     types.EIP712Domain === undefined
       ? DOMAIN_FIELDS.filter((f) => domain[f.name] !== undefined)
       : checkFields(types.EIP712Domain, 'EIP712Domain');
-  if (!Object.hasOwn(types, primaryType)) throw new TypeError(`types.${primaryType} is missing`);
+  if (!Object.hasOwn(types, primaryType)) throw invalidArgument(`types.${primaryType} is missing`);
   const fields = checkFields(types[primaryType], primaryType);
   return keccak_256(
     concatBytes(
@@ -312,7 +324,7 @@ export function hashTypedData(typed: LoginTypedData): Uint8Array {
  * @param options.domainName - the EIP-712 domain name; default {@link DEFAULT_AUTH_DOMAIN}.
  * @param options.chainId - the domain's chain id; default {@link DEFAULT_CHAIN_ID}.
  * @returns the 32-byte digest.
- * @throws TypeError / RangeError as {@link loginTypedData}.
+ * @throws AuthEthError `INVALID_ARGUMENT` as {@link loginTypedData}.
  * @example
  * ```ts
  * import { createChallenge, loginDigest } from '@degas/auth-eth';
@@ -321,14 +333,10 @@ export function hashTypedData(typed: LoginTypedData): Uint8Array {
  * ```
  */
 export function loginDigest(fields: LoginFields, options?: LoginTypedDataOptions): Uint8Array {
-  // Same checks, in the same order, as loginTypedData; then the digest of that typed data with
-  // its constant parts (type hashes, domain separator, hash of the prompt) taken from caches:
-  // 3 keccak calls per login instead of 9 (the gateway's verifier runs this once per login).
-  if (!isRecord(fields)) throw new TypeError('fields must be an object');
-  const Message = checkString(fields.Message, 'Message');
-  const Challenge = checkString(fields.Challenge, 'Challenge');
-  const name = checkDomainName(options?.domainName ?? DEFAULT_AUTH_DOMAIN);
-  const chainId = options?.chainId === undefined ? DEFAULT_CHAIN_ID : checkChainId(options.chainId);
+  // The checks of loginTypedData; then the digest of that typed data with its constant parts
+  // (type hashes, domain separator, hash of the prompt) taken from caches: 3 keccak calls per
+  // login instead of 9 (the gateway's verifier runs this once per login).
+  const { Message, Challenge, name, chainId } = checkLoginInput(fields, options);
   const struct = new Uint8Array(96);
   struct.set(LOGIN_TYPE_HASH, 0);
   struct.set(promptHash(Message), 32);

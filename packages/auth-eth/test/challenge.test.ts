@@ -1,15 +1,5 @@
 import { AuthEthError, createChallenge, DEFAULT_AUTH_MESSAGE, parseChallenge } from '../src/index.js';
-import { PROMPTS } from './fixtures.js';
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof AuthEthError) return err.code;
-    return `not AuthEthError: ${String(err)}`;
-  }
-  return undefined;
-}
+import { codeOf, INVALID_ARGUMENT, PROMPTS } from './fixtures.js';
 
 describe('createChallenge (PROTOCOL.md 4.2 step 2)', () => {
   it('makes 32 lowercase hex digits, JSON with Message first, and matching fields', () => {
@@ -52,13 +42,13 @@ describe('createChallenge (PROTOCOL.md 4.2 step 2)', () => {
   });
 
   it('validates its options', () => {
-    expect(() => createChallenge({ message: '' })).toThrow(RangeError);
-    expect(() => createChallenge({ message: 42 as unknown as string })).toThrow(TypeError);
-    expect(() => createChallenge({ message: 'bad \uD800 surrogate' })).toThrow(TypeError);
-    expect(() => createChallenge({ randomBytes: () => new Uint8Array(15) })).toThrow(TypeError);
-    expect(() => createChallenge({ randomBytes: () => new Uint8Array(17) })).toThrow(TypeError);
-    expect(() => createChallenge({ randomBytes: () => [1, 2, 3] as unknown as Uint8Array })).toThrow(TypeError);
-    expect(() => createChallenge({ randomBytes: 'x' as unknown as () => Uint8Array })).toThrow(TypeError);
+    expect(() => createChallenge({ message: '' })).toThrow(INVALID_ARGUMENT);
+    expect(() => createChallenge({ message: 42 as unknown as string })).toThrow(INVALID_ARGUMENT);
+    expect(() => createChallenge({ message: 'bad \uD800 surrogate' })).toThrow(INVALID_ARGUMENT);
+    expect(() => createChallenge({ randomBytes: () => new Uint8Array(15) })).toThrow(INVALID_ARGUMENT);
+    expect(() => createChallenge({ randomBytes: () => new Uint8Array(17) })).toThrow(INVALID_ARGUMENT);
+    expect(() => createChallenge({ randomBytes: () => [1, 2, 3] as unknown as Uint8Array })).toThrow(INVALID_ARGUMENT);
+    expect(() => createChallenge({ randomBytes: 'x' as unknown as () => Uint8Array })).toThrow(INVALID_ARGUMENT);
   });
 });
 

@@ -2,7 +2,7 @@
 import { type TypedDataField, Wallet } from 'ethers';
 import { type Hex, hashTypedData as viemHashTypedData } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
-import { bytesToHex, hexToBytes, type LoginFields, type LoginTypedData } from '../src/index.js';
+import { AuthEthError, bytesToHex, hexToBytes, type LoginFields, type LoginTypedData } from '../src/index.js';
 
 /** A well-known test key (web3.js docs), never used for anything real. */
 export const KEY = '0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318';
@@ -211,3 +211,37 @@ export const WRONG_DOMAIN_VARIANTS: ReadonlyArray<{ name: string; make: () => An
       ],
     ] as Array<[string, () => AnyTypedData, boolean]>
   ).map(([name, make, ethersCanSign]) => ({ name, make, ethersCanSign }));
+
+/** The error `fn` throws, or `undefined` when it returns. */
+export function thrown(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (err) {
+    return err;
+  }
+  return undefined;
+}
+
+/** The AuthEthError code `fn` throws (a description of any other error), or `undefined`. */
+export function codeOf(fn: () => unknown): string | undefined {
+  const err = thrown(fn);
+  if (err === undefined || err instanceof AuthEthError) return err?.code;
+  return `not AuthEthError: ${String(err)}`;
+}
+
+/** What every entry point throws for an argument of the wrong type, length or range. */
+export const INVALID_ARGUMENT = expect.objectContaining({ name: 'AuthEthError', code: 'INVALID_ARGUMENT' });
+
+/** Chain ids that no entry point accepts: out of 1..MAX_CHAIN_ID, not integers, not numbers. */
+export const BAD_CHAIN_IDS: readonly [string, unknown][] = [
+  ['0', 0],
+  ['-1', -1],
+  ['1.5', 1.5],
+  ['2^53', 2 ** 53],
+  ['2^53 as bigint', 2n ** 53n],
+  ['2^64 as bigint', 2n ** 64n],
+  ['a decimal string', '8453'],
+  ['null', null],
+  ['NaN', Number.NaN],
+  ['Infinity', Number.POSITIVE_INFINITY],
+];

@@ -22,23 +22,22 @@ import {
   FIELDS,
   HALF_N,
   hex,
+  INVALID_ARGUMENT,
   KEY,
   KEY_ADDRESS,
   makeSig,
   N,
   P,
+  thrown,
   viemSign,
   WRONG_DOMAIN_VARIANTS,
 } from './fixtures.js';
 
+/** The message of the INVALID_SIGNATURE error `fn` throws. */
 function reason(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof AuthEthError && err.code === 'INVALID_SIGNATURE') return err.message;
-    return `unexpected: ${String(err)}`;
-  }
-  return undefined;
+  const err = thrown(fn);
+  if (err === undefined) return undefined;
+  return err instanceof AuthEthError && err.code === 'INVALID_SIGNATURE' ? err.message : `unexpected: ${String(err)}`;
 }
 
 const DIGEST = loginDigest(FIELDS);
@@ -353,9 +352,9 @@ describe('verifyLogin address forms (CATALOGUE #66) and hostile parameters', () 
 
 describe('recoverAddress input checks', () => {
   it('needs a 32-byte digest', () => {
-    expect(() => recoverAddress(new Uint8Array(31), VALID)).toThrow(TypeError);
-    expect(() => recoverAddress(new Uint8Array(33), VALID)).toThrow(TypeError);
-    expect(() => recoverAddress(bytesToHex(DIGEST) as unknown as Uint8Array, VALID)).toThrow(TypeError);
+    expect(() => recoverAddress(new Uint8Array(31), VALID)).toThrow(INVALID_ARGUMENT);
+    expect(() => recoverAddress(new Uint8Array(33), VALID)).toThrow(INVALID_ARGUMENT);
+    expect(() => recoverAddress(bytesToHex(DIGEST) as unknown as Uint8Array, VALID)).toThrow(INVALID_ARGUMENT);
   });
 
   it('recovers the same address as viem for signatures of random digests', async () => {

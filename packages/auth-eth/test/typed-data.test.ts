@@ -14,10 +14,12 @@ import {
 import { domainSeparatorCacheSize } from '../src/typed-data.js';
 import {
   type AnyTypedData,
+  BAD_CHAIN_IDS,
   baseTyped,
   DOMAIN_NAMES,
   ethersSign,
   FIELDS,
+  INVALID_ARGUMENT,
   KEY,
   PROMPTS,
   randomKeys,
@@ -62,13 +64,13 @@ describe('loginTypedData (PROTOCOL.md 4.2 step 3)', () => {
   });
 
   it('validates its input', () => {
-    expect(() => loginTypedData(null as unknown as typeof FIELDS)).toThrow(TypeError);
-    expect(() => loginTypedData({ Message: 1, Challenge: 'ab' } as unknown as typeof FIELDS)).toThrow(TypeError);
-    expect(() => loginTypedData({ Message: 'Hi' } as unknown as typeof FIELDS)).toThrow(TypeError);
-    expect(() => loginTypedData({ Message: '\uDC00', Challenge: FIELDS.Challenge })).toThrow(TypeError);
-    expect(() => loginTypedData(FIELDS, { domainName: '' })).toThrow(RangeError);
-    expect(() => loginTypedData(FIELDS, { domainName: 7 as unknown as string })).toThrow(TypeError);
-    expect(() => loginDigest(FIELDS, { domainName: '' })).toThrow(RangeError);
+    expect(() => loginTypedData(null as unknown as typeof FIELDS)).toThrow(INVALID_ARGUMENT);
+    expect(() => loginTypedData({ Message: 1, Challenge: 'ab' } as unknown as typeof FIELDS)).toThrow(INVALID_ARGUMENT);
+    expect(() => loginTypedData({ Message: 'Hi' } as unknown as typeof FIELDS)).toThrow(INVALID_ARGUMENT);
+    expect(() => loginTypedData({ Message: '\uDC00', Challenge: FIELDS.Challenge })).toThrow(INVALID_ARGUMENT);
+    expect(() => loginTypedData(FIELDS, { domainName: '' })).toThrow(INVALID_ARGUMENT);
+    expect(() => loginTypedData(FIELDS, { domainName: 7 as unknown as string })).toThrow(INVALID_ARGUMENT);
+    expect(() => loginDigest(FIELDS, { domainName: '' })).toThrow(INVALID_ARGUMENT);
   });
 });
 
@@ -126,13 +128,13 @@ describe('loginDigest caches (type hashes, domain separator per name, last promp
   });
 
   it('validates exactly like loginTypedData', () => {
-    expect(() => loginDigest(null as unknown as typeof FIELDS)).toThrow(TypeError);
-    expect(() => loginDigest([] as unknown as typeof FIELDS)).toThrow(TypeError);
-    expect(() => loginDigest({ Message: 1, Challenge: 'ab' } as unknown as typeof FIELDS)).toThrow(TypeError);
-    expect(() => loginDigest({ Message: 'Hi' } as unknown as typeof FIELDS)).toThrow(TypeError);
-    expect(() => loginDigest({ Message: '\uDC00', Challenge: FIELDS.Challenge })).toThrow(TypeError);
-    expect(() => loginDigest(FIELDS, { domainName: 7 as unknown as string })).toThrow(TypeError);
-    expect(() => loginDigest(FIELDS, { domainName: '\uD800' })).toThrow(TypeError);
+    expect(() => loginDigest(null as unknown as typeof FIELDS)).toThrow(INVALID_ARGUMENT);
+    expect(() => loginDigest([] as unknown as typeof FIELDS)).toThrow(INVALID_ARGUMENT);
+    expect(() => loginDigest({ Message: 1, Challenge: 'ab' } as unknown as typeof FIELDS)).toThrow(INVALID_ARGUMENT);
+    expect(() => loginDigest({ Message: 'Hi' } as unknown as typeof FIELDS)).toThrow(INVALID_ARGUMENT);
+    expect(() => loginDigest({ Message: '\uDC00', Challenge: FIELDS.Challenge })).toThrow(INVALID_ARGUMENT);
+    expect(() => loginDigest(FIELDS, { domainName: 7 as unknown as string })).toThrow(INVALID_ARGUMENT);
+    expect(() => loginDigest(FIELDS, { domainName: '\uD800' })).toThrow(INVALID_ARGUMENT);
   });
 });
 
@@ -242,7 +244,7 @@ describe('hashTypedData hashes exactly what it is given (hostile variants, CATAL
   });
 });
 
-describe('hashTypedData rejects malformed typed data with TypeError', () => {
+describe('hashTypedData rejects malformed typed data with INVALID_ARGUMENT', () => {
   const t = () => baseTyped();
   it.each<[string, () => unknown]>([
     ['null', () => null],
@@ -295,7 +297,7 @@ describe('hashTypedData rejects malformed typed data with TypeError', () => {
       () => ({ ...t(), types: { ...t().types, Login: [{ name: 'Mess age', type: 'string' }] } }),
     ],
   ])('%s', (_, make) => {
-    expect(() => hashTypedData(make() as LoginTypedData)).toThrow(TypeError);
+    expect(() => hashTypedData(make() as LoginTypedData)).toThrow(INVALID_ARGUMENT);
   });
 });
 
@@ -312,18 +314,9 @@ describe('chain id (PROTOCOL.md 4.2 step 3: the client signs with its wallet’s
     );
   });
 
-  it.each<[string, unknown, typeof TypeError | typeof RangeError]>([
-    ['0', 0, RangeError],
-    ['-1', -1, RangeError],
-    ['1.5', 1.5, TypeError],
-    ['2^53', 2 ** 53, RangeError],
-    ['2^53 as bigint', 2n ** 53n, RangeError],
-    ['a string', '8453', TypeError],
-    ['null', null, TypeError],
-    ['Infinity', Number.POSITIVE_INFINITY, TypeError],
-  ])('rejects a chain id of %s', (_, chainId, type) => {
-    expect(() => loginTypedData(FIELDS, { chainId: chainId as number })).toThrow(type);
-    expect(() => loginDigest(FIELDS, { chainId: chainId as number })).toThrow(type);
+  it.each(BAD_CHAIN_IDS)('rejects a chain id of %s', (_, chainId) => {
+    expect(() => loginTypedData(FIELDS, { chainId: chainId as number })).toThrow(INVALID_ARGUMENT);
+    expect(() => loginDigest(FIELDS, { chainId: chainId as number })).toThrow(INVALID_ARGUMENT);
   });
 
   it.each(CHAIN_IDS.map((c) => [c]))('chain %i: digest equals ethers and viem, and hashTypedData', (chainId) => {

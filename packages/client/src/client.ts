@@ -286,7 +286,14 @@ export class DegasClient extends TypedEmitter<DegasClientEvents> {
     else throw new TypeError('options.accountId must be 16 bytes or "0x" followed by 32 hex digits');
     this.accountIdHex = idToHex(this.accountId);
     if (o.signer === undefined || o.signer === null) throw new TypeError('options.signer is required');
-    this.#signer = toSigner(o.signer);
+    try {
+      this.#signer = toSigner(o.signer);
+    } catch (err) {
+      // A key or an address keeps its own code (INVALID_PRIVATE_KEY, INVALID_ADDRESS); any other
+      // wrong value is an option of the wrong type, as everywhere else in these options.
+      if ((err as { code?: unknown }).code !== 'INVALID_ARGUMENT') throw err;
+      throw new TypeError(`options.signer: ${(err as Error).message}`, { cause: err });
+    }
     this.address = this.#signer.address;
     if (o.authDomain !== undefined) {
       if (typeof o.authDomain !== 'string' || o.authDomain === '') {

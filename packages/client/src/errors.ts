@@ -1,4 +1,4 @@
-import { DegasError } from '@degas/proto';
+import { DegasError, type DegasErrorCode } from '@degas/proto';
 
 /**
  * Authentication failed: the gateway answered AUTH_FAIL / closed with 4001 (the address is not an
@@ -14,6 +14,25 @@ export class AuthError extends DegasError {
   constructor(message: string, options?: { cause?: unknown; detail?: string }) {
     super('AUTH_FAILED', message, options);
     this.detail = options?.detail ?? '';
+  }
+}
+
+/** What {@link ConnectionError} and {@link ClosedError} add: how the WebSocket closed. */
+abstract class SocketEndError extends DegasError {
+  /** WebSocket close code (1006 when there was no close frame). */
+  readonly closeCode: number;
+  /** The close frame's reason text ('' without one). */
+  readonly closeReason: string;
+  constructor(
+    code: DegasErrorCode,
+    message: string,
+    closeCode: number,
+    closeReason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(code, message, options);
+    this.closeCode = closeCode;
+    this.closeReason = closeReason;
   }
 }
 
@@ -35,15 +54,10 @@ export class TimeoutError extends DegasError {
  * @example
  * catch (e) { if (e instanceof ConnectionError) console.log(e.closeCode, e.closeReason); }
  */
-export class ConnectionError extends DegasError {
+export class ConnectionError extends SocketEndError {
   override name = 'ConnectionError' as const;
-  /** WebSocket close code (1006 when there was no close frame). */
-  readonly closeCode: number;
-  readonly closeReason: string;
   constructor(message: string, closeCode: number, closeReason: string, options?: { cause?: unknown }) {
-    super('CONNECTION_ERROR', message, options);
-    this.closeCode = closeCode;
-    this.closeReason = closeReason;
+    super('CONNECTION_ERROR', message, closeCode, closeReason, options);
   }
 }
 
@@ -67,14 +81,10 @@ export class DuplicateSessionError extends DegasError {
  * @example
  * catch (e) { if (e instanceof ClosedError && e.closeCode === 4003) reportBug(); }
  */
-export class ClosedError extends DegasError {
+export class ClosedError extends SocketEndError {
   override name = 'ClosedError' as const;
-  readonly closeCode: number;
-  readonly closeReason: string;
   constructor(message: string, closeCode: number, closeReason: string) {
-    super('CLOSED', message);
-    this.closeCode = closeCode;
-    this.closeReason = closeReason;
+    super('CLOSED', message, closeCode, closeReason);
   }
 }
 

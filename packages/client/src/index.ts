@@ -26,8 +26,8 @@ export {
   Limits,
   randomId,
 } from '@degas/proto';
-export type { ReconnectOptions, ResolvedReconnectOptions } from './backoff.js';
-export { backoffDelay, DEFAULT_RECONNECT, resolveReconnect } from './backoff.js';
+export type { ReconnectOptions } from './backoff.js';
+export { DEFAULT_RECONNECT } from './backoff.js';
 export type {
   ClientMessageEvent,
   ClientState,
@@ -43,13 +43,7 @@ export type {
 } from './client.js';
 export { DegasClient, GOING_AWAY_JITTER_MS } from './client.js';
 export type { Listener } from './emitter.js';
-export { TypedEmitter } from './emitter.js';
-export {
-  AuthError,
-  ClosedError,
-  ConnectionError,
-  DuplicateSessionError,
-  NotConnectedError,
-  TimeoutError,
-} from './errors.js';
+// Every class in errors.ts is public: AuthError, ClosedError, ConnectionError,
+// DuplicateSessionError, NotConnectedError, TimeoutError (the export snapshot lists them).
+export * from './errors.js';
 export { type StorageLike, webStorageTicketStore } from './ticket-store.js';

@@ -1,12 +1,7 @@
 import { generatePrivateKey, privateKeySigner } from '@degas/auth-eth';
 import { idToHex, randomId } from '@degas/proto';
-import {
-  backoffDelay,
-  DEFAULT_RECONNECT,
-  DegasClient,
-  type DegasClientOptions,
-  resolveReconnect,
-} from '../src/index.js';
+import { backoffDelay, DEFAULT_RECONNECT, resolveReconnect } from '../src/backoff.js';
+import { DegasClient, type DegasClientOptions } from '../src/index.js';
 import { FakeSocket } from './fake-socket.js';
 
 const key = generatePrivateKey();

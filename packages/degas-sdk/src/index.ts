@@ -6,7 +6,6 @@
 // Re-exported so a Degas program needs no direct dependency on @degas/proto for the basics.
 export { DecodeError, DegasError, ErrorCode, InvalidIdError, idFromHex, idToHex, Limits } from '@degas/proto';
 export type { Listener, TypedEventEmitter } from './events.js';
-export { TypedEmitter } from './events.js';
 export type {
   DegasMessageEvent,
   DegasServerEvents,
