@@ -700,7 +700,7 @@ export class DegasClient extends TypedEmitter<DegasClientEvents> {
       error = new AuthError(`authentication failed${detail ? `: ${detail}` : ''}`, { detail });
       meaning = CloseCode.AUTH_FAILED;
     } else if (code === CloseCode.DUP_SESSION) {
-      error = new DuplicateSessionError('this session was replaced by a newer login of the same account');
+      error = new DuplicateSessionError('this session was replaced by a newer login of the same account', reason);
     } else if (!attempt.authenticated) {
       const why = attempt.socketError ?? (reason || `close code ${code}`);
       error = new ConnectionError(`connection to ${this.url} failed before login completed: ${why}`, code, reason);

@@ -1,4 +1,4 @@
-import { DegasError, type DegasErrorCode } from '@degas/proto';
+import { CloseCode, DegasError, type DegasErrorCode } from '@degas/proto';
 
 /**
  * Authentication failed: the gateway answered AUTH_FAIL / closed with 4001 (the address is not an
@@ -17,7 +17,7 @@ export class AuthError extends DegasError {
   }
 }
 
-/** What {@link ConnectionError} and {@link ClosedError} add: how the WebSocket closed. */
+/** What {@link ConnectionError}, {@link DuplicateSessionError} and {@link ClosedError} add: how the WebSocket closed. */
 abstract class SocketEndError extends DegasError {
   /** WebSocket close code (1006 when there was no close frame). */
   readonly closeCode: number;
@@ -68,10 +68,11 @@ export class ConnectionError extends SocketEndError {
  * @example
  * client.on('close', (e) => { if (e.error instanceof DuplicateSessionError) showPlayingElsewhere(); });
  */
-export class DuplicateSessionError extends DegasError {
+export class DuplicateSessionError extends SocketEndError {
   override name = 'DuplicateSessionError' as const;
-  constructor(message: string) {
-    super('DUP_SESSION', message);
+  /** `closeCode` is always 4002 (`CloseCode.DUP_SESSION`). */
+  constructor(message: string, closeReason = '') {
+    super('DUP_SESSION', message, CloseCode.DUP_SESSION, closeReason);
   }
 }
 

@@ -122,6 +122,15 @@ class JsonRpcResponseError extends Error {
 
 type Viem = typeof import('viem');
 
+/** One contract-wallet check: hex arguments of the call, and when its login's deadline falls. */
+interface Check {
+  address: `0x${string}`;
+  digest: `0x${string}`;
+  signature: `0x${string}`;
+  /** `performance.now()` time. */
+  deadline: number;
+}
+
 interface Waiting {
   deadline: number;
   start: () => void;
@@ -340,13 +349,7 @@ export async function createEthRpc(options: EthRpcOptions): Promise<EthRpc> {
   );
 
   /** One check, with the endpoint's slot held. */
-  const check = async (
-    ep: Endpoint,
-    address: `0x${string}`,
-    digest: `0x${string}`,
-    signature: `0x${string}`,
-    deadline: number,
-  ): Promise<VerifyOutcome> => {
+  const check = async (ep: Endpoint, { address, digest, signature, deadline }: Check): Promise<VerifyOutcome> => {
     const callTimeout = (): number => {
       const left = deadline - performance.now();
       if (left <= 0) throw new TransportError('timeout');
@@ -403,15 +406,9 @@ export async function createEthRpc(options: EthRpcOptions): Promise<EthRpc> {
     }
   };
 
-  const run = (
-    ep: Endpoint,
-    address: `0x${string}`,
-    digest: `0x${string}`,
-    signature: `0x${string}`,
-    deadline: number,
-  ): Promise<VerifyOutcome> => {
+  const run = (ep: Endpoint, request: Check): Promise<VerifyOutcome> => {
     ep.inFlight++;
-    return check(ep, address, digest, signature, deadline).then(
+    return check(ep, request).then(
       (outcome) => {
         bump(ep.stats.checks, outcome);
         release(ep);
@@ -436,10 +433,13 @@ export async function createEthRpc(options: EthRpcOptions): Promise<EthRpc> {
         bump(ep.stats.checks, 'unavailable');
         return Promise.resolve('unavailable');
       }
-      const addr = address as `0x${string}`;
-      const digest = toHex(digestBytes);
-      const signature = toHex(signatureBytes);
-      if (ep.inFlight < concurrency) return run(ep, addr, digest, signature, deadline);
+      const request: Check = {
+        address: address as `0x${string}`,
+        digest: toHex(digestBytes),
+        signature: toHex(signatureBytes),
+        deadline,
+      };
+      if (ep.inFlight < concurrency) return run(ep, request);
       if (ep.queue.length >= queueLimit) {
         ep.stats.rejected++;
         bump(ep.stats.checks, 'unavailable');
@@ -448,7 +448,7 @@ export async function createEthRpc(options: EthRpcOptions): Promise<EthRpc> {
       return new Promise<VerifyOutcome>((resolve) => {
         ep.queue.push({
           deadline,
-          start: () => resolve(run(ep, addr, digest, signature, deadline)),
+          start: () => resolve(run(ep, request)),
           reject: () => {
             bump(ep.stats.checks, 'unavailable');
             resolve('unavailable');

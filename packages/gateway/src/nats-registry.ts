@@ -44,11 +44,11 @@ import {
   type AccountState,
   type ClaimResult,
   Delivery,
-  type DeliveryOrigin,
   REGISTRY_BUCKETS_MS,
   type RegisteredSession,
   type RegistryHost,
   type RegistrySnapshot,
+  type SessionRegistry,
 } from './registry.js';
 
 /** A KV entry's value. */
@@ -214,12 +214,15 @@ export class NatsRegistry implements ClusterRegistry {
   /** Claims whose write failed without an answer: account → session id, removed from the KV if they landed. */
   private readonly retractions = new Map<string, bigint>();
 
-  private claims = 0;
-  private remoteKicks = 0;
-  private deliveriesSent = 0;
-  private deliveriesReceived = 0;
-  private remoteMisses = 0;
-  private busDropped = 0;
+  /** The counters of {@link RegistrySnapshot}. */
+  private readonly counts = {
+    claims: 0,
+    remoteKicks: 0,
+    deliveriesSent: 0,
+    deliveriesReceived: 0,
+    remoteMisses: 0,
+    busDropped: 0,
+  };
   private readonly latencyCounts = new Array<number>(REGISTRY_BUCKETS_MS.length + 1).fill(0);
   private latencySumMs = 0;
   private latencyCount = 0;
@@ -479,7 +482,7 @@ export class NatsRegistry implements ClusterRegistry {
       if (entry !== undefined && entry.rev > local.rev && entry.sessionId !== local.session.sessionId) {
         // A newer login elsewhere while we were cut off.
         this.locals.delete(key);
-        this.remoteKicks++;
+        this.counts.remoteKicks++;
         local.session.kick();
         continue;
       }
@@ -560,25 +563,25 @@ export class NatsRegistry implements ClusterRegistry {
 
   private handleHeartbeat(msg: Msg): void {
     if (msg.data.length > 256) {
-      this.busDropped++;
+      this.counts.busDropped++;
       return;
     }
     const text = new TextDecoder().decode(msg.data);
     const space = text.indexOf(' ');
     if (space <= 0) {
-      this.busDropped++;
+      this.counts.busDropped++;
       return;
     }
     const id = text.slice(0, space);
     if (id === this.nodeId) return;
     const name = text.slice(space + 1);
     if (!NODE_ID.test(id) || name.length === 0 || name.length > 128) {
-      this.busDropped++;
+      this.counts.busDropped++;
       return;
     }
     let peer = this.peers.get(id);
     if (peer === undefined && this.peers.size >= MAX_PEERS) {
-      this.busDropped++;
+      this.counts.busDropped++;
       return;
     }
     if (name === '-') {
@@ -676,7 +679,7 @@ export class NatsRegistry implements ClusterRegistry {
     if (local !== undefined && entry.rev > local.rev && entry.sessionId !== local.session.sessionId) {
       // A newer login of the account (on another node, or on this one through a resume elsewhere).
       this.locals.delete(key);
-      if (entry.node !== this.nodeId) this.remoteKicks++;
+      if (entry.node !== this.nodeId) this.counts.remoteKicks++;
       local.session.kick();
     }
   }
@@ -739,7 +742,7 @@ export class NatsRegistry implements ClusterRegistry {
       if (list.length === 0) this.pending.delete(key);
       this.observe(started);
     }
-    this.claims++;
+    this.counts.claims++;
     if (this.closed) return 'unavailable';
     if (p.newerRev > rev) {
       // A later login of the account won while our write was in flight.
@@ -881,17 +884,12 @@ export class NatsRegistry implements ClusterRegistry {
     } catch {
       return false;
     }
-    this.deliveriesSent++;
+    this.counts.deliveriesSent++;
     return true;
   }
 
-  deliverMany(
-    accountKeys: readonly string[],
-    accountIds: readonly Uint8Array[],
-    frame: Uint8Array,
-    degasId: Uint8Array,
-    origin: DeliveryOrigin,
-  ): number {
+  // Typed by the interface, so its parameter list is written once (registry.ts).
+  readonly deliverMany: SessionRegistry['deliverMany'] = (accountKeys, accountIds, frame, degasId, origin) => {
     let delivered = 0;
     let byNode: Map<string, number[]> | undefined;
     const now = Date.now();
@@ -933,18 +931,18 @@ export class NatsRegistry implements ClusterRegistry {
       }
     }
     return delivered;
-  }
+  };
 
   private handleInbox(msg: Msg): void {
     const data = msg.data;
     if (data.length < HEADER || data.length > MAX_BUS_MESSAGE || (data[0] !== DELIVER && data[0] !== MISSES)) {
-      this.busDropped++;
+      this.counts.busDropped++;
       return;
     }
     const count = (data[17]! << 8) | data[18]!;
     const idsEnd = HEADER + count * ID;
     if (count === 0 || count > 1024 || data.length < idsEnd || (data[0] === MISSES && data.length !== idsEnd)) {
-      this.busDropped++;
+      this.counts.busDropped++;
       return;
     }
     const degasId = data.subarray(1, 17);
@@ -952,17 +950,17 @@ export class NatsRegistry implements ClusterRegistry {
       const host = this.host;
       if (host === undefined) return;
       for (let at = HEADER; at < idsEnd; at += ID) {
-        this.remoteMisses++;
+        this.counts.remoteMisses++;
         host.clientError(degasId, data.subarray(at, at + ID));
       }
       return;
     }
     const frame = data.subarray(idsEnd);
     if (!isClientDegasFrame(frame)) {
-      this.busDropped++;
+      this.counts.busDropped++;
       return;
     }
-    this.deliveriesReceived++;
+    this.counts.deliveriesReceived++;
     let misses: number[] | undefined;
     let delivered = 0;
     for (let at = HEADER; at < idsEnd; at += ID) {
@@ -1044,12 +1042,7 @@ export class NatsRegistry implements ClusterRegistry {
       node: this.nodeName,
       busConnected: this.up,
       liveNodes: live,
-      claims: this.claims,
-      remoteKicks: this.remoteKicks,
-      deliveriesSent: this.deliveriesSent,
-      deliveriesReceived: this.deliveriesReceived,
-      remoteMisses: this.remoteMisses,
-      busDropped: this.busDropped,
+      ...this.counts,
       latencyBucketsMs: REGISTRY_BUCKETS_MS,
       latencyCounts: [...this.latencyCounts],
       latencySumMs: this.latencySumMs,

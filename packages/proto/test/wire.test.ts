@@ -4,24 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import {
-  decodeClientMessage,
-  decodeDegasMessage,
-  decodeGatewayInternalMessage,
-  decodeGatewayMessage,
-  ErrorCode,
-  encodeClientDegas,
-  encodeClientMessage,
-  encodeDegasMessage,
-  encodeDegasToClient,
-  encodeDegasToClients,
-  encodeGatewayInternalMessage,
-  encodeGatewayMessage,
-  forwardEncoder,
-  gatewayDegasEncoder,
-  gatewayErrorEncoder,
-  gatewayInternalErrorEncoder,
-} from '../src/index.js';
+import * as proto from '../src/index.js';
 
 const require = createRequire(import.meta.url);
 const protobuf = require('protobufjs') as typeof import('protobufjs');
@@ -39,7 +22,7 @@ const pbjs = (type: string, obj: object) => {
 
 describe('golden vectors against protobufjs', () => {
   test('ClientMessage.hello', () => {
-    const ours = encodeClientMessage({
+    const ours = proto.encodeClientMessage({
       payload: {
         $case: 'hello',
         value: {
@@ -58,7 +41,7 @@ describe('golden vectors against protobufjs', () => {
 
   test('ClientMessage.eth_auth', () => {
     const signature = bytes(65);
-    expect(hex(encodeClientMessage({ payload: { $case: 'ethAuth', value: { signature } } }))).toBe(
+    expect(hex(proto.encodeClientMessage({ payload: { $case: 'ethAuth', value: { signature } } }))).toBe(
       hex(pbjs('ClientMessage', { eth_auth: { signature } })),
     );
   });
@@ -68,7 +51,7 @@ describe('golden vectors against protobufjs', () => {
     const address = '0x00112233445566778899aabbccddeeff00112233';
     expect(
       hex(
-        encodeClientMessage({
+        proto.encodeClientMessage({
           payload: {
             $case: 'hello',
             value: { accountId: id(1), signer: { $case: 'ethereumSigner', value: { address } }, resumeTicket: ticket },
@@ -79,9 +62,9 @@ describe('golden vectors against protobufjs', () => {
       hex(pbjs('ClientMessage', { hello: { account_id: id(1), ethereum_signer: { address }, resume_ticket: ticket } })),
     );
     const signature = bytes(65);
-    expect(hex(encodeClientMessage({ payload: { $case: 'ethAuth', value: { signature, chainId: 8453n } } }))).toBe(
-      hex(pbjs('ClientMessage', { eth_auth: { signature, chain_id: 8453 } })),
-    );
+    expect(
+      hex(proto.encodeClientMessage({ payload: { $case: 'ethAuth', value: { signature, chainId: 8453n } } })),
+    ).toBe(hex(pbjs('ClientMessage', { eth_auth: { signature, chain_id: 8453 } })));
     const authOk = {
       accountId: id(5),
       sessionId: 1n << 63n,
@@ -89,7 +72,7 @@ describe('golden vectors against protobufjs', () => {
       resumeWindowMs: 60_000,
       resumed: true,
     };
-    const authOkBytes = encodeGatewayMessage({ payload: { $case: 'authOk', value: authOk } });
+    const authOkBytes = proto.encodeGatewayMessage({ payload: { $case: 'authOk', value: authOk } });
     expect(hex(authOkBytes)).toBe(
       hex(
         pbjs('GatewayMessage', {
@@ -103,9 +86,9 @@ describe('golden vectors against protobufjs', () => {
         }),
       ),
     );
-    expect(decodeGatewayMessage(authOkBytes).payload).toEqual({ $case: 'authOk', value: authOk });
+    expect(proto.decodeGatewayMessage(authOkBytes).payload).toEqual({ $case: 'authOk', value: authOk });
     const forward = { accountId: id(7), payload: bytes(3), sessionId: 5n, resumedFrom: 4n };
-    expect(hex(encodeGatewayInternalMessage({ payload: { $case: 'clientMessage', value: forward } }))).toBe(
+    expect(hex(proto.encodeGatewayInternalMessage({ payload: { $case: 'clientMessage', value: forward } }))).toBe(
       hex(
         pbjs('GatewayInternalMessage', {
           client_message: { account_id: id(7), payload: bytes(3), session_id: 5, resumed_from: 4 },
@@ -116,14 +99,14 @@ describe('golden vectors against protobufjs', () => {
 
   test.each([0, 1, 127, 128, 16383, 16384, 65536])('ClientMessage.degas with a %i-byte payload', (n) => {
     const payload = bytes(n);
-    const generated = encodeClientMessage({ payload: { $case: 'degas', value: { degasId: id(2), payload } } });
+    const generated = proto.encodeClientMessage({ payload: { $case: 'degas', value: { degasId: id(2), payload } } });
     const theirs = pbjs('ClientMessage', { degas: { degas_id: id(2), payload } });
     expect(hex(generated)).toBe(hex(theirs));
-    expect(hex(encodeClientDegas(id(2), payload))).toBe(hex(theirs));
+    expect(hex(proto.encodeClientDegas(id(2), payload))).toBe(hex(theirs));
   });
 
-  test.each(Object.entries(ErrorCode))('GatewayMessage.error %s', (_name, code) => {
-    const ours = encodeGatewayMessage({
+  test.each(Object.entries(proto.ErrorCode))('GatewayMessage.error %s', (_name, code) => {
+    const ours = proto.encodeGatewayMessage({
       payload: { $case: 'error', value: { code, degasId: id(3), accountId: id(4), detail: 'détail ✓' } },
     });
     const theirs = pbjs('GatewayMessage', { error: { code, degas_id: id(3), account_id: id(4), detail: 'détail ✓' } });
@@ -134,12 +117,12 @@ describe('golden vectors against protobufjs', () => {
     const challenge = JSON.stringify({ Message: 'Sign in', Challenge: '00'.repeat(16) });
     expect(
       hex(
-        encodeGatewayMessage({
+        proto.encodeGatewayMessage({
           payload: { $case: 'authRequest', value: { request: { $case: 'ethereumAuth', value: { challenge } } } },
         }),
       ),
     ).toBe(hex(pbjs('GatewayMessage', { auth_request: { ethereum_auth: { challenge } } })));
-    expect(hex(encodeGatewayMessage({ payload: { $case: 'authOk', value: { accountId: id(5) } } }))).toBe(
+    expect(hex(proto.encodeGatewayMessage({ payload: { $case: 'authOk', value: { accountId: id(5) } } }))).toBe(
       hex(pbjs('GatewayMessage', { auth_ok: { account_id: id(5) } })),
     );
   });
@@ -147,11 +130,11 @@ describe('golden vectors against protobufjs', () => {
   test.each([0, 1, 200, 65536])('GatewayMessage.degas with a %i-byte payload (generated and hand-written)', (n) => {
     const payload = bytes(n, 3);
     const theirs = pbjs('GatewayMessage', { degas: { degas_id: id(6), payload } });
-    expect(hex(encodeGatewayMessage({ payload: { $case: 'degas', value: { degasId: id(6), payload } } }))).toBe(
+    expect(hex(proto.encodeGatewayMessage({ payload: { $case: 'degas', value: { degasId: id(6), payload } } }))).toBe(
       hex(theirs),
     );
-    expect(hex(gatewayDegasEncoder(id(6))(payload))).toBe(hex(theirs));
-    expect(hex(gatewayDegasEncoder(id(6), (size) => Buffer.allocUnsafe(size))(payload))).toBe(hex(theirs));
+    expect(hex(proto.gatewayDegasEncoder(id(6))(payload))).toBe(hex(theirs));
+    expect(hex(proto.gatewayDegasEncoder(id(6), (size) => Buffer.allocUnsafe(size))(payload))).toBe(hex(theirs));
   });
 
   test.each([
@@ -166,11 +149,11 @@ describe('golden vectors against protobufjs', () => {
     const theirs = pbjs('GatewayInternalMessage', {
       client_message: { account_id: id(7), payload, session_id: sessionId.toString() },
     });
-    const generated = encodeGatewayInternalMessage({
+    const generated = proto.encodeGatewayInternalMessage({
       payload: { $case: 'clientMessage', value: { accountId: id(7), payload, sessionId } },
     });
     expect(hex(generated)).toBe(hex(theirs));
-    expect(hex(forwardEncoder(id(7), sessionId)(payload))).toBe(hex(theirs));
+    expect(hex(proto.forwardEncoder(id(7), sessionId)(payload))).toBe(hex(theirs));
   });
 
   test.each([
@@ -190,12 +173,14 @@ describe('golden vectors against protobufjs', () => {
           resumed_from: resumedFrom.toString(),
         },
       });
-      const generated = encodeGatewayInternalMessage({
+      const generated = proto.encodeGatewayInternalMessage({
         payload: { $case: 'clientMessage', value: { accountId: id(7), payload, sessionId, resumedFrom } },
       });
       expect(hex(generated)).toBe(hex(theirs));
-      expect(hex(forwardEncoder(id(7), sessionId, undefined, resumedFrom)(payload))).toBe(hex(theirs));
-      const decoded = decodeGatewayInternalMessage(forwardEncoder(id(7), sessionId, undefined, resumedFrom)(payload));
+      expect(hex(proto.forwardEncoder(id(7), sessionId, undefined, resumedFrom)(payload))).toBe(hex(theirs));
+      const decoded = proto.decodeGatewayInternalMessage(
+        proto.forwardEncoder(id(7), sessionId, undefined, resumedFrom)(payload),
+      );
       expect(decoded.payload?.$case === 'clientMessage' && decoded.payload.value.resumedFrom).toBe(resumedFrom);
     },
   );
@@ -203,17 +188,17 @@ describe('golden vectors against protobufjs', () => {
   test('GatewayInternalMessage.error and session_closed', () => {
     expect(
       hex(
-        encodeGatewayInternalMessage({
+        proto.encodeGatewayInternalMessage({
           payload: {
             $case: 'error',
-            value: { code: ErrorCode.CLIENT_ERROR, degasId: new Uint8Array(0), accountId: id(8), detail: '' },
+            value: { code: proto.ErrorCode.CLIENT_ERROR, degasId: new Uint8Array(0), accountId: id(8), detail: '' },
           },
         }),
       ),
     ).toBe(hex(pbjs('GatewayInternalMessage', { error: { code: 3, account_id: id(8) } })));
     expect(
       hex(
-        encodeGatewayInternalMessage({
+        proto.encodeGatewayInternalMessage({
           payload: { $case: 'sessionClosed', value: { accountId: id(9), sessionId: 0xfedcba9876543210n } },
         }),
       ),
@@ -230,19 +215,19 @@ describe('golden vectors against protobufjs', () => {
     const payload = bytes(n, 4);
     const theirs = pbjs('DegasMessage', { degas_to_client: { account_id: id(10), payload } });
     expect(
-      hex(encodeDegasMessage({ payload: { $case: 'degasToClient', value: { accountId: id(10), payload } } })),
+      hex(proto.encodeDegasMessage({ payload: { $case: 'degasToClient', value: { accountId: id(10), payload } } })),
     ).toBe(hex(theirs));
-    expect(hex(encodeDegasToClient(id(10), payload))).toBe(hex(theirs));
+    expect(hex(proto.encodeDegasToClient(id(10), payload))).toBe(hex(theirs));
   });
 
   test.each([0, 1, 3, 1024])('DegasMessage.degas_to_clients with %i ids', (count) => {
     const ids = Array.from({ length: count }, (_, i) => id(i + 11));
     const payload = bytes(1000, 5);
     const theirs = pbjs('DegasMessage', { degas_to_clients: { account_ids: ids, payload } });
-    expect(hex(encodeDegasMessage({ payload: { $case: 'degasToClients', value: { accountIds: ids, payload } } }))).toBe(
-      hex(theirs),
-    );
-    expect(hex(encodeDegasToClients(ids, payload))).toBe(hex(theirs));
+    expect(
+      hex(proto.encodeDegasMessage({ payload: { $case: 'degasToClients', value: { accountIds: ids, payload } } })),
+    ).toBe(hex(theirs));
+    expect(hex(proto.encodeDegasToClients(ids, payload))).toBe(hex(theirs));
   });
 });
 
@@ -250,16 +235,16 @@ describe('hand-written error encoders against the generated encoder and protobuf
   const details = ['', 'x', 'détail ✓ 署名', 'rate limit exceeded', 'y'.repeat(200)];
   const ids: (Uint8Array | undefined)[] = [undefined, new Uint8Array(0), id(20), bytes(1, 9), bytes(300, 3)];
   const protoId = (b: Uint8Array | undefined) => b ?? new Uint8Array(0);
-  const cases = Object.values(ErrorCode).flatMap((code) => details.map((detail) => [code, detail] as const));
+  const cases = Object.values(proto.ErrorCode).flatMap((code) => details.map((detail) => [code, detail] as const));
 
   test.each(cases)('code %i, detail %j, every id combination', (code, detail) => {
-    const toClient = gatewayErrorEncoder(code, detail);
-    const toDegas = gatewayInternalErrorEncoder(code, detail);
+    const toClient = proto.gatewayErrorEncoder(code, detail);
+    const toDegas = proto.gatewayInternalErrorEncoder(code, detail);
     for (const degasId of ids) {
       for (const accountId of ids) {
         const value = { code, degasId: protoId(degasId), accountId: protoId(accountId), detail };
-        const generated = encodeGatewayMessage({ payload: { $case: 'error', value } });
-        const internal = encodeGatewayInternalMessage({ payload: { $case: 'error', value } });
+        const generated = proto.encodeGatewayMessage({ payload: { $case: 'error', value } });
+        const internal = proto.encodeGatewayInternalMessage({ payload: { $case: 'error', value } });
         const plain = { code, degas_id: protoId(degasId), account_id: protoId(accountId), detail };
         expect(hex(toClient(degasId, accountId))).toBe(hex(generated));
         expect(hex(generated)).toBe(hex(pbjs('GatewayMessage', { error: plain })));
@@ -271,7 +256,7 @@ describe('hand-written error encoders against the generated encoder and protobuf
 
   test('the allocator is used, and every call returns a new frame', () => {
     const sizes: number[] = [];
-    const enc = gatewayErrorEncoder(ErrorCode.RATE_LIMITED, 'rate limit exceeded', (n) => {
+    const enc = proto.gatewayErrorEncoder(proto.ErrorCode.RATE_LIMITED, 'rate limit exceeded', (n) => {
       sizes.push(n);
       return new Uint8Array(n);
     });
@@ -279,10 +264,10 @@ describe('hand-written error encoders against the generated encoder and protobuf
     const b = enc(id(1));
     expect(a).not.toBe(b);
     expect(sizes).toEqual([a.length, b.length]);
-    expect(decodeGatewayMessage(a).payload).toEqual({
+    expect(proto.decodeGatewayMessage(a).payload).toEqual({
       $case: 'error',
       value: {
-        code: ErrorCode.RATE_LIMITED,
+        code: proto.ErrorCode.RATE_LIMITED,
         degasId: id(1),
         accountId: new Uint8Array(0),
         detail: 'rate limit exceeded',
@@ -292,28 +277,28 @@ describe('hand-written error encoders against the generated encoder and protobuf
 
   test('rejects a code that is not a non-negative 32-bit integer and a non-string detail', () => {
     for (const code of [-1, 1.5, 2 ** 31, Number.NaN]) {
-      expect(() => gatewayErrorEncoder(code, 'x')).toThrow(RangeError);
-      expect(() => gatewayInternalErrorEncoder(code, 'x')).toThrow(RangeError);
+      expect(() => proto.gatewayErrorEncoder(code, 'x')).toThrow(RangeError);
+      expect(() => proto.gatewayInternalErrorEncoder(code, 'x')).toThrow(RangeError);
     }
-    expect(() => gatewayErrorEncoder(ErrorCode.AUTH_FAIL, 7 as unknown as string)).toThrow(TypeError);
+    expect(() => proto.gatewayErrorEncoder(proto.ErrorCode.AUTH_FAIL, 7 as unknown as string)).toThrow(TypeError);
   });
 });
 
 describe('decoding what protobufjs wrote', () => {
   test('every frame kind round-trips through the independent encoder', () => {
-    const c = decodeClientMessage(pbjs('ClientMessage', { degas: { degas_id: id(1), payload: bytes(40) } }));
+    const c = proto.decodeClientMessage(pbjs('ClientMessage', { degas: { degas_id: id(1), payload: bytes(40) } }));
     expect(c.payload?.$case).toBe('degas');
     if (c.payload?.$case !== 'degas') throw new Error('unreachable');
     expect(hex(c.payload.value.degasId)).toBe(hex(id(1)));
     expect(hex(c.payload.value.payload)).toBe(hex(bytes(40)));
 
-    const g = decodeGatewayMessage(pbjs('GatewayMessage', { error: { code: 2, degas_id: id(2), detail: 'x' } }));
+    const g = proto.decodeGatewayMessage(pbjs('GatewayMessage', { error: { code: 2, degas_id: id(2), detail: 'x' } }));
     expect(g.payload).toEqual({
       $case: 'error',
       value: { code: 2, degasId: id(2), accountId: new Uint8Array(0), detail: 'x' },
     });
 
-    const i = decodeGatewayInternalMessage(
+    const i = proto.decodeGatewayInternalMessage(
       pbjs('GatewayInternalMessage', { session_closed: { account_id: id(3), session_id: '18446744073709551615' } }),
     );
     expect(i.payload).toEqual({
@@ -321,7 +306,7 @@ describe('decoding what protobufjs wrote', () => {
       value: { accountId: id(3), sessionId: 0xffffffffffffffffn },
     });
 
-    const d = decodeDegasMessage(
+    const d = proto.decodeDegasMessage(
       pbjs('DegasMessage', { degas_to_clients: { account_ids: [id(4), id(5)], payload: bytes(3) } }),
     );
     expect(d.payload).toEqual({ $case: 'degasToClients', value: { accountIds: [id(4), id(5)], payload: bytes(3) } });
@@ -329,20 +314,20 @@ describe('decoding what protobufjs wrote', () => {
 
   test('unknown fields are skipped (proto3)', () => {
     // ClientDegasMessage with field 15 (varint) and field 99 (bytes) added, inside ClientMessage.
-    const inner = [...encodeClientDegas(id(1), bytes(4)).subarray(2), 0x78, 0x05, 0x9a, 0x06, 0x02, 0xaa, 0xbb];
+    const inner = [...proto.encodeClientDegas(id(1), bytes(4)).subarray(2), 0x78, 0x05, 0x9a, 0x06, 0x02, 0xaa, 0xbb];
     const frame = Uint8Array.from([0x1a, inner.length, ...inner, 0x78, 0x01]);
-    const m = decodeClientMessage(frame);
+    const m = proto.decodeClientMessage(frame);
     expect(m.payload).toEqual({ $case: 'degas', value: { degasId: id(1), payload: bytes(4) } });
   });
 
   test('the last oneof member wins when a frame carries two (proto3), never both', () => {
-    const hello = encodeClientMessage({
+    const hello = proto.encodeClientMessage({
       payload: { $case: 'hello', value: { accountId: id(1), signer: undefined } },
     });
-    const degas = encodeClientDegas(id(2), bytes(2));
-    const a = decodeClientMessage(Uint8Array.from([...hello, ...degas]));
+    const degas = proto.encodeClientDegas(id(2), bytes(2));
+    const a = proto.decodeClientMessage(Uint8Array.from([...hello, ...degas]));
     expect(a.payload?.$case).toBe('degas');
-    const b = decodeClientMessage(Uint8Array.from([...degas, ...hello]));
+    const b = proto.decodeClientMessage(Uint8Array.from([...degas, ...hello]));
     expect(b.payload?.$case).toBe('hello');
   });
 });
