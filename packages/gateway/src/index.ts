@@ -39,8 +39,6 @@ export {
 export type {
   Account,
   AccountDirectory,
-  AdminServer,
-  AdminServerOptions,
   DegasDirectory,
   DegasEndpoint,
   EthereumSigner,
