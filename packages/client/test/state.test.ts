@@ -1,5 +1,5 @@
 import { generatePrivateKey } from '@degas/auth-eth';
-import { ErrorCode, idToHex, randomId } from '@degas/proto';
+import { CloseCode, closeCodeDisposition, ErrorCode, idToHex, randomId } from '@degas/proto';
 import { jest } from '@jest/globals';
 import {
   AuthError,
@@ -195,6 +195,20 @@ test('a connect() during reconnection resolves when the connection is back', asy
   await expect(p).resolves.toBeUndefined();
   client.close();
 });
+
+test.each(Object.values(CloseCode))(
+  'an established session closed with %i reconnects exactly when closeCodeDisposition says so',
+  async (code) => {
+    const { client, closes } = makeClient({ reconnect: { initialDelayMs: 100 } });
+    void client.connect();
+    await establish(client);
+    FakeSocket.last.drop(code);
+    const reconnect = closeCodeDisposition(code) === 'reconnect';
+    expect(closes.at(-1)).toMatchObject({ code, willReconnect: reconnect });
+    expect(client.state).toBe(reconnect ? 'reconnecting' : 'closed');
+    client.close();
+  },
+);
 
 test.each([
   [4001, AuthError, 'AUTH_FAILED'],
