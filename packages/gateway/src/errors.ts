@@ -74,9 +74,3 @@ export class AdminHttpError extends GatewayError<AdminErrorCode> {
     this.status = ADMIN_ERROR_STATUS[code];
   }
 }
-
-/** Whether `err` is a gateway error (of this or another copy of the package) with `code`. */
-export function hasCode(err: unknown, ...codes: readonly string[]): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && codes.includes(code);
-}
