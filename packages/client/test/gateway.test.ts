@@ -4,10 +4,10 @@
  */
 
 import { createServer } from 'node:net';
-import { DegasServer } from '@degas/degas-sdk';
-import { createStaticDegasDirectory, type GatewayHandle, startGateway } from '@degas/gateway';
+import type { DegasServer, DegasServerEvents } from '@degas/degas-sdk';
+import type { GatewayHandle } from '@degas/gateway';
 import { ErrorCode, idToHex, randomId } from '@degas/proto';
-import { type MemoryAccountDirectory, memoryAccounts, testAccount, testKey } from '@degas/test-utils';
+import { memoryAccounts, type TestAccount, testAccount, testKey } from '@degas/test-utils';
 import { jest } from '@jest/globals';
 import {
   AuthError,
@@ -19,31 +19,19 @@ import {
   type GatewayErrorEvent,
   privateKeySigner,
 } from '../src/node.js';
+import { dec, enc, startEchoDegas, startGatewayFor } from './fixtures.js';
 
 const TOKEN = 'client-test-internal-token';
 const degasId = randomId();
-const enc = new TextEncoder();
-const dec = new TextDecoder();
-
+const accounts = memoryAccounts();
 let degas: DegasServer;
-let accounts: MemoryAccountDirectory;
 let accountSeq = 5000;
 const gateways: GatewayHandle[] = [];
 const clients: DegasClient[] = [];
 
-async function startTestGateway(port = 0, authChainIds?: number[]): Promise<GatewayHandle> {
-  const gw = await startGateway({
-    ...(authChainIds === undefined ? {} : { authChainIds }),
-    host: '127.0.0.1',
-    port,
-    adminPort: false,
-    accounts,
-    degas: createStaticDegasDirectory([{ id: degasId, url: `ws://127.0.0.1:${degas.address()!.port}`, token: TOKEN }]),
-    verifierThreads: 1,
-    shutdownTimeoutMs: 2000,
-    closeTimeoutMs: 1000,
-    dialTimeoutMs: 1000,
-  });
+async function startGw(port = 0, authChainIds?: number[]): Promise<GatewayHandle> {
+  const options = { port, closeTimeoutMs: 1000, dialTimeoutMs: 1000 };
+  const gw = await startGatewayFor(degas, TOKEN, accounts, authChainIds ? { ...options, authChainIds } : options);
   gateways.push(gw);
   return gw;
 }
@@ -65,6 +53,26 @@ function client(
   });
   clients.push(c);
   return c;
+}
+
+/** A client of a fresh account, connected to `gw`. */
+async function connectedPlayer(gw: GatewayHandle): Promise<{ alice: TestAccount; c: DegasClient }> {
+  const alice = newAccount();
+  const c = client(gw, { accountId: alice.id, signer: alice.key });
+  await c.connect();
+  return { alice, c };
+}
+
+/** The next `event` at the Degas. */
+function nextAtDegas<K extends keyof DegasServerEvents>(event: K): Promise<DegasServerEvents[K]> {
+  return new Promise((resolve) => degas.once(event, resolve));
+}
+
+/** Sends `text` from `c` and returns the session id the Degas sees it with. */
+async function sessionAtDegas(c: DegasClient, text: string): Promise<bigint> {
+  const msg = nextAtDegas('message');
+  c.send(degasId, enc.encode(text));
+  return (await msg).sessionId;
 }
 
 function nextEvent<K extends 'message' | 'gatewayError' | 'close'>(c: DegasClient, event: K) {
@@ -91,13 +99,7 @@ function reach(c: DegasClient, state: ClientState): Promise<void> {
 }
 
 beforeAll(async () => {
-  degas = new DegasServer({ degasId, token: TOKEN, port: 0, host: '127.0.0.1' });
-  // Echo Degas: answers each message with "echo:" + payload.
-  degas.on('message', ({ accountId, payload }) => {
-    degas.send(accountId, new Uint8Array([...enc.encode('echo:'), ...payload]));
-  });
-  await degas.listen();
-  accounts = memoryAccounts();
+  degas = await startEchoDegas(degasId, TOKEN);
 });
 
 afterEach(async () => {
@@ -110,7 +112,7 @@ afterAll(async () => {
 });
 
 test('connects, round-trips through a degas-sdk Degas, and receives multicast', async () => {
-  const gw = await startTestGateway();
+  const gw = await startGw();
   const alice = newAccount();
   const bob = newAccount();
   const a = client(gw, { accountId: alice.idHex, signer: alice.key });
@@ -120,7 +122,7 @@ test('connects, round-trips through a degas-sdk Degas, and receives multicast', 
   await Promise.all([a.connect(), b.connect()]);
   expect(states).toEqual(['connecting', 'authenticating', 'connected']);
 
-  const atDegas = new Promise<{ accountIdHex: string; sessionId: bigint }>((r) => degas.once('message', r));
+  const atDegas = nextAtDegas('message');
   const reply = nextEvent(a, 'message');
   a.send(degasId, enc.encode('ping'));
   const seen = await atDegas;
@@ -140,7 +142,7 @@ test('connects, round-trips through a degas-sdk Degas, and receives multicast', 
 });
 
 test('a key that is not a signer of the account fails with AuthError and does not reconnect', async () => {
-  const gw = await startTestGateway();
+  const gw = await startGw();
   const alice = newAccount();
   const c = client(gw, { accountId: alice.id, signer: testKey(999_999) });
   const errors: string[] = [];
@@ -158,7 +160,7 @@ test('a key that is not a signer of the account fails with AuthError and does no
 });
 
 test('logs in on chain 8453 with a key told its chain; a signer on chain 1 is refused by --auth-chain-id 8453', async () => {
-  const gw = await startTestGateway(0, [8453]);
+  const gw = await startGw(0, [8453]);
   const alice = newAccount();
   const onBase = client(gw, { accountId: alice.id, signer: privateKeySigner(alice.key, { chainId: 8453 }) });
   await onBase.connect();
@@ -180,7 +182,7 @@ test('logs in on chain 8453 with a key told its chain; a signer on chain 1 is re
 });
 
 test('DEGAS_ERROR for an unknown Degas arrives as a typed gatewayError naming it; the connection stays', async () => {
-  const gw = await startTestGateway();
+  const gw = await startGw();
   const alice = newAccount();
   const c = client(gw, { accountId: alice.id, signer: alice.signer });
   await c.connect();
@@ -199,17 +201,15 @@ test('DEGAS_ERROR for an unknown Degas arrives as a typed gatewayError naming it
 });
 
 test('DUP_SESSION: a second client of the account kicks the first, which does not reconnect', async () => {
-  const gw = await startTestGateway();
+  const gw = await startGw();
   const alice = newAccount();
   const first = client(gw, { accountId: alice.id, signer: alice.key });
   await first.connect();
-  const firstMsg = new Promise<{ sessionId: bigint }>((r) => degas.once('message', r));
-  first.send(degasId, enc.encode('from first'));
-  const firstSession = (await firstMsg).sessionId;
+  const firstSession = await sessionAtDegas(first, 'from first');
 
   const kicked = nextEvent(first, 'close');
   const dupError = nextEvent(first, 'gatewayError');
-  const notice = new Promise<{ sessionId: bigint; stale: boolean }>((r) => degas.once('sessionClosed', r));
+  const notice = nextAtDegas('sessionClosed');
   const second = client(gw, { accountId: alice.id, signer: alice.key });
   await second.connect();
   expect((await dupError).codeName).toBe('DUP_SESSION');
@@ -219,9 +219,7 @@ test('DUP_SESSION: a second client of the account kicks the first, which does no
   expect(first.state).toBe('closed');
   expect(await notice).toMatchObject({ sessionId: firstSession, stale: false });
 
-  const secondMsg = new Promise<{ sessionId: bigint }>((r) => degas.once('message', r));
-  second.send(degasId, enc.encode('from second'));
-  const secondSession = (await secondMsg).sessionId;
+  const secondSession = await sessionAtDegas(second, 'from second');
   expect(secondSession).not.toBe(firstSession);
   expect(degas.sessionOf(alice.id)).toBe(secondSession);
   const opened = gw.stats.connectionsOpened;
@@ -231,11 +229,9 @@ test('DUP_SESSION: a second client of the account kicks the first, which does no
 });
 
 test('reconnects and re-authenticates after the gateway restarts on the same port', async () => {
-  const gw = await startTestGateway();
+  const gw = await startGw();
   const port = gw.port;
-  const alice = newAccount();
-  const c = client(gw, { accountId: alice.id, signer: alice.key });
-  await c.connect();
+  const { c } = await connectedPlayer(gw);
   const states: ClientState[] = [];
   c.on('state', (s) => states.push(s));
   const closed = nextEvent(c, 'close');
@@ -246,7 +242,7 @@ test('reconnects and re-authenticates after the gateway restarts on the same por
   expect(await closed).toMatchObject({ code: 1001, willReconnect: true });
   expect(c.state === 'reconnecting' || c.state === 'connecting').toBe(true);
 
-  const gw2 = await startTestGateway(port);
+  const gw2 = await startGw(port);
   await reach(c, 'connected');
   expect(states[0]).toBe('reconnecting');
   expect(states.at(-1)).toBe('connected');
@@ -257,14 +253,10 @@ test('reconnects and re-authenticates after the gateway restarts on the same por
 });
 
 test('close() ends the session at the gateway and leaves nothing running', async () => {
-  const gw = await startTestGateway();
-  const alice = newAccount();
-  const c = client(gw, { accountId: alice.id, signer: alice.key });
-  await c.connect();
-  const msg = new Promise<{ sessionId: bigint }>((r) => degas.once('message', r));
-  c.send(degasId, enc.encode('bye'));
-  const session = (await msg).sessionId;
-  const notice = new Promise<{ sessionId: bigint; stale: boolean }>((r) => degas.once('sessionClosed', r));
+  const gw = await startGw();
+  const { alice, c } = await connectedPlayer(gw);
+  const session = await sessionAtDegas(c, 'bye');
+  const notice = nextAtDegas('sessionClosed');
   c.close();
   expect(c.state).toBe('closed');
   expect(await notice).toMatchObject({ sessionId: session, stale: false });
@@ -282,8 +274,8 @@ async function deadUrl(): Promise<string> {
 }
 
 test('a list of URLs: logins spread over the nodes, a dead node is skipped, a lost node sends the client on', async () => {
-  const gwA = await startTestGateway();
-  const gwB = await startTestGateway();
+  const gwA = await startGw();
+  const gwB = await startGw();
   const urlA = `ws://127.0.0.1:${gwA.port}`;
   const urlB = `ws://127.0.0.1:${gwB.port}`;
 

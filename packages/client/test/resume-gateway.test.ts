@@ -3,19 +3,15 @@
  * with @degas/degas-sdk, with a signer that counts its signing requests.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { privateKeySigner } from '@degas/auth-eth';
 import { type DegasMessageEvent, DegasServer } from '@degas/degas-sdk';
-import { createStaticDegasDirectory, type GatewayHandle, startGateway } from '@degas/gateway';
+import type { GatewayHandle } from '@degas/gateway';
 import { idToHex, randomId } from '@degas/proto';
-import { memoryAccounts, spawnGateway, startNatsServer, testAccount } from '@degas/test-utils';
+import { memoryAccounts, spawnGateway, startNatsServer, tempDir, testAccount } from '@degas/test-utils';
 import { type ClientState, DegasClient } from '../src/node.js';
+import { countingWallet, enc, startGatewayFor } from './fixtures.js';
 
 const TOKEN = 'client-resume-test-token';
 const degasId = randomId();
-const enc = new TextEncoder();
 const KEY_A = Uint8Array.from(randomBytes(32));
 const KEY_B = Uint8Array.from(randomBytes(32));
 
@@ -26,16 +22,7 @@ const clients: DegasClient[] = [];
 const seen: DegasMessageEvent[] = [];
 
 async function gateway(key: Uint8Array, port = 0): Promise<GatewayHandle> {
-  const gw = await startGateway({
-    host: '127.0.0.1',
-    port,
-    adminPort: false,
-    accounts,
-    degas: createStaticDegasDirectory([{ id: degasId, url: `ws://127.0.0.1:${degas.address()!.port}`, token: TOKEN }]),
-    verifierThreads: 1,
-    shutdownTimeoutMs: 2000,
-    resumeKeys: [key],
-  });
+  const gw = await startGatewayFor(degas, TOKEN, accounts, { port, resumeKeys: [key] });
   gateways.push(gw);
   return gw;
 }
@@ -44,15 +31,7 @@ async function gateway(key: Uint8Array, port = 0): Promise<GatewayHandle> {
 function player(n: number, gw: GatewayHandle) {
   const a = testAccount(n);
   accounts.set(a);
-  const inner = privateKeySigner(a.key);
-  const wallet = {
-    requests: 0,
-    address: inner.address,
-    signTypedData: (td: Parameters<typeof inner.signTypedData>[0]) => {
-      wallet.requests++;
-      return inner.signTypedData(td);
-    },
-  };
+  const wallet = countingWallet(a.key);
   const client = new DegasClient({
     url: `ws://127.0.0.1:${gw.port}`,
     accountId: a.id,
@@ -139,13 +118,9 @@ test('a refused ticket (the gateway came back with another key): the client sign
 
 test('a rolling restart of a cluster node: the client moves to the other node and resumes with zero signatures', async () => {
   const nats = await startNatsServer();
-  const dir = await mkdtemp(join(tmpdir(), 'degas-client-cluster-'));
+  const dir = await tempDir('degas-client-cluster-');
   const a = testAccount(7003);
-  const accountsFile = join(dir, 'accounts.json');
-  await writeFile(
-    accountsFile,
-    JSON.stringify({ accounts: [{ id: a.idHex, signers: [{ type: 'ethereum', address: a.address }] }] }),
-  );
+  const accountsFile = await dir.writeAccounts('accounts.json', [a]);
   const key = Buffer.from(KEY_A).toString('hex');
   const node = (name: string) =>
     spawnGateway([
@@ -168,15 +143,7 @@ test('a rolling restart of a cluster node: the client moves to the other node an
     ]);
   const nodes = [await node('a'), await node('b')];
   try {
-    const inner = privateKeySigner(a.key);
-    const wallet = {
-      requests: 0,
-      address: inner.address,
-      signTypedData: (td: Parameters<typeof inner.signTypedData>[0]) => {
-        wallet.requests++;
-        return inner.signTypedData(td);
-      },
-    };
+    const wallet = countingWallet(a.key);
     const urls = nodes.map((n) => `ws://127.0.0.1:${n.port}`);
     const client = new DegasClient({ url: urls, accountId: a.id, signer: wallet, reconnect: { initialDelayMs: 50 } });
     clients.push(client);
@@ -206,6 +173,6 @@ test('a rolling restart of a cluster node: the client moves to the other node an
       await n.exited().catch(() => {});
     }
     await nats.stop();
-    await rm(dir, { recursive: true, force: true });
+    await dir.remove();
   }
 }, 60_000);

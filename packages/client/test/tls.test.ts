@@ -2,16 +2,15 @@
  * The Node client against a real gateway serving `wss://` with a certificate from a private CA
  * made in the test (Debian's openssl): `tls.ca` makes it trusted; without it the login fails.
  */
-import { DegasServer } from '@degas/degas-sdk';
-import { createStaticDegasDirectory, type GatewayHandle, startGateway } from '@degas/gateway';
+import type { DegasServer } from '@degas/degas-sdk';
+import type { GatewayHandle } from '@degas/gateway';
 import { randomId } from '@degas/proto';
 import { createTestCa, memoryAccounts, type TestCa, testAccount, testKey } from '@degas/test-utils';
 import { DegasClient, nodeWebSocket } from '../src/node.js';
+import { dec, enc, startEchoDegas, startGatewayFor } from './fixtures.js';
 
 const TOKEN = 'tls-test-internal-token';
 const degasId = randomId();
-const enc = new TextEncoder();
-const dec = new TextDecoder();
 
 let ca: TestCa;
 let otherCa: TestCa;
@@ -24,21 +23,8 @@ let seq = 7000;
 beforeAll(async () => {
   [ca, otherCa] = await Promise.all([createTestCa(), createTestCa()]);
   const cert = await ca.issue('gateway');
-  degas = new DegasServer({ degasId, token: TOKEN, port: 0, host: '127.0.0.1' });
-  degas.on('message', ({ accountId, payload }) => {
-    degas.send(accountId, new Uint8Array([...enc.encode('echo:'), ...payload]));
-  });
-  await degas.listen();
-  gateway = await startGateway({
-    host: '127.0.0.1',
-    port: 0,
-    adminPort: false,
-    accounts,
-    degas: createStaticDegasDirectory([{ id: degasId, url: `ws://127.0.0.1:${degas.address()!.port}`, token: TOKEN }]),
-    verifierThreads: 1,
-    tlsCert: cert.certFile,
-    tlsKey: cert.keyFile,
-  });
+  degas = await startEchoDegas(degasId, TOKEN);
+  gateway = await startGatewayFor(degas, TOKEN, accounts, { tlsCert: cert.certFile, tlsKey: cert.keyFile });
 }, 60_000);
 
 afterEach(async () => {
@@ -50,22 +36,23 @@ afterAll(async () => {
   await Promise.all([ca?.close(), otherCa?.close()]);
 });
 
-function account() {
+/** A client of a fresh account for the wss:// gateway, with `options` (tls or WebSocket). */
+function wssClient(options: Partial<ConstructorParameters<typeof DegasClient>[0]>): DegasClient {
   const a = testAccount(seq++);
   accounts.set(a);
-  return a;
-}
-
-test('tls.ca: the client logs in over wss:// and round-trips through a Degas', async () => {
-  const a = account();
   const c = new DegasClient({
     url: `wss://127.0.0.1:${gateway.port}`,
     accountId: a.idHex,
     signer: a.key,
     reconnect: false,
-    tls: { ca: ca.certPem },
+    ...options,
   });
   clients.push(c);
+  return c;
+}
+
+test('tls.ca: the client logs in over wss:// and round-trips through a Degas', async () => {
+  const c = wssClient({ tls: { ca: ca.certPem } });
   await c.connect();
   expect(c.state).toBe('connected');
   const got = new Promise<Uint8Array>((resolve) => c.once('message', ({ payload }) => resolve(payload)));
@@ -74,15 +61,7 @@ test('tls.ca: the client logs in over wss:// and round-trips through a Degas', a
 });
 
 test('nodeWebSocket({ tls }) does the same as an injected WebSocket', async () => {
-  const a = account();
-  const c = new DegasClient({
-    url: `wss://127.0.0.1:${gateway.port}`,
-    accountId: a.idHex,
-    signer: a.key,
-    reconnect: false,
-    WebSocket: nodeWebSocket({ tls: { ca: [otherCa.certPem, ca.certPem] } }),
-  });
-  clients.push(c);
+  const c = wssClient({ WebSocket: nodeWebSocket({ tls: { ca: [otherCa.certPem, ca.certPem] } }) });
   await c.connect();
   expect(c.state).toBe('connected');
 });
@@ -91,16 +70,7 @@ test.each([
   ['no ca (Node default roots)', false],
   ['another CA', true],
 ])('with %s the certificate is not trusted and connect() rejects', async (_name, useOtherCa) => {
-  const a = account();
-  const tls = useOtherCa ? { ca: otherCa.certPem } : undefined;
-  const c = new DegasClient({
-    url: `wss://127.0.0.1:${gateway.port}`,
-    accountId: a.idHex,
-    signer: a.key,
-    reconnect: false,
-    ...(tls === undefined ? {} : { tls }),
-  });
-  clients.push(c);
+  const c = wssClient(useOtherCa ? { tls: { ca: otherCa.certPem } } : {});
   await expect(c.connect()).rejects.toThrow();
   expect(c.state).toBe('closed');
 });

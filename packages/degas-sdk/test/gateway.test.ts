@@ -3,62 +3,47 @@
  * DegasServer with its token and id, forwards client messages, delivers replies and multicasts,
  * reports CLIENT_ERROR and session_closed.
  */
-import { createStaticDegasDirectory, type GatewayHandle, startGateway } from '@degas/gateway';
-import { type GatewayMessage, idToHex, randomId } from '@degas/proto';
-import { degasFrame, loginRaw, memoryAccounts, testAccount, WsTestClient } from '@degas/test-utils';
+import { type GatewayHandle, startGateway } from '@degas/gateway';
+import { idToHex, randomId } from '@degas/proto';
+import { degasFrame, memoryAccounts, startTestGateway, type TestGateway, testAccount } from '@degas/test-utils';
 import { DegasServer, type DegasServerEvents } from '../src/index.js';
+import { dec, enc, nextText } from './helpers.js';
 
 const TOKEN = 'sdk-e2e-token';
 const degasId = randomId();
-const enc = new TextEncoder();
-const dec = new TextDecoder();
 const alice = testAccount(7001);
 const bob = testAccount(7002);
 
 let degas: DegasServer;
-let gateway: GatewayHandle;
-const clients: WsTestClient[] = [];
+let env: TestGateway<GatewayHandle>;
 
 function next<K extends keyof DegasServerEvents>(event: K): Promise<DegasServerEvents[K]> {
   return new Promise((resolve) => degas.once(event, resolve));
 }
 
-async function login(account: typeof alice): Promise<WsTestClient> {
-  const c = await WsTestClient.connect(gateway.port);
-  clients.push(c);
-  await loginRaw(c, account);
-  return c;
-}
-
-function degasPayload(msg: GatewayMessage): string {
-  if (msg.payload?.$case !== 'degas') throw new Error(`expected a degas frame, got ${msg.payload?.$case}`);
-  expect(msg.payload.value.degasId).toEqual(degasId);
-  return dec.decode(msg.payload.value.payload);
+/** A gateway (in process) whose one Degas is ours, reached with `token`. */
+function gatewayWithToken(token: string, options: { dialTimeoutMs?: number } = {}) {
+  const url = `ws://127.0.0.1:${degas.address()!.port}`;
+  return startTestGateway(startGateway, options, {
+    accounts: memoryAccounts([alice, bob]),
+    degas: [{ degasId, url, token }],
+  });
 }
 
 beforeAll(async () => {
   degas = new DegasServer({ degasId, token: TOKEN, port: 0, host: '127.0.0.1' });
-  const { port } = await degas.listen();
-  gateway = await startGateway({
-    host: '127.0.0.1',
-    port: 0,
-    adminPort: false,
-    accounts: memoryAccounts([alice, bob]),
-    degas: createStaticDegasDirectory([{ id: degasId, url: `ws://127.0.0.1:${port}`, token: TOKEN }]),
-    verifierThreads: 1,
-    shutdownTimeoutMs: 2000,
-  });
+  await degas.listen();
+  env = await gatewayWithToken(TOKEN);
 });
 
 afterAll(async () => {
-  await Promise.all(clients.map((c) => c.close()));
-  await gateway.close();
+  await env.close();
   await degas.close();
 });
 
 test('messages, replies, multicast, CLIENT_ERROR and session_closed through the real gateway', async () => {
-  const a = await login(alice);
-  const b = await login(bob);
+  const { client: a } = await env.loggedIn(alice);
+  const { client: b } = await env.loggedIn(bob);
 
   // The first message makes the gateway dial us; the upgrade passes the token and id checks.
   const connected = next('gatewayConnected');
@@ -72,12 +57,12 @@ test('messages, replies, multicast, CLIENT_ERROR and session_closed through the 
   expect(degas.isPresent(alice.id)).toBe(true);
 
   expect(degas.send(alice.id, enc.encode('hi alice'))).toBe(true);
-  expect(degasPayload(await a.nextMessage())).toBe('hi alice');
+  expect(await nextText(a, degasId)).toBe('hi alice');
 
   // Multicast: one frame, both players (bob never wrote, so he is reached through the fallback).
   expect(degas.sendMany([alice.id, bob.id], enc.encode('tick'))).toBe(true);
-  expect(degasPayload(await a.nextMessage())).toBe('tick');
-  expect(degasPayload(await b.nextMessage())).toBe('tick');
+  expect(await nextText(a, degasId)).toBe('tick');
+  expect(await nextText(b, degasId)).toBe('tick');
 
   // An account that is not connected: the gateway answers CLIENT_ERROR naming it.
   const nobody = randomId();
@@ -96,22 +81,9 @@ test('messages, replies, multicast, CLIENT_ERROR and session_closed through the 
 });
 
 test('a gateway with the wrong token is refused before the upgrade, and its clients get DEGAS_ERROR', async () => {
-  const wrong = await startGateway({
-    host: '127.0.0.1',
-    port: 0,
-    adminPort: false,
-    accounts: memoryAccounts([alice]),
-    degas: createStaticDegasDirectory([
-      { id: degasId, url: `ws://127.0.0.1:${degas.address()!.port}`, token: 'not-the-token' },
-    ]),
-    verifierThreads: 1,
-    shutdownTimeoutMs: 2000,
-    dialTimeoutMs: 1000,
-  });
+  const wrong = await gatewayWithToken('not-the-token', { dialTimeoutMs: 1000 });
   try {
-    const c = await WsTestClient.connect(wrong.port);
-    clients.push(c);
-    await loginRaw(c, alice);
+    const { client: c } = await wrong.loggedIn(alice);
     const rejected = next('upgradeRejected');
     c.send(degasFrame(degasId, enc.encode('let me in')));
     expect(await rejected).toMatchObject({ status: 401, reason: 'wrong token' });

@@ -1,6 +1,17 @@
 import { encodeGatewayInternalMessage } from '@degas/proto';
+import type { WsTestClient } from '@degas/test-utils';
 import { WebSocket } from 'ws';
 import type { DegasServer, DegasServerEvents } from '../src/index.js';
+
+export const enc = new TextEncoder();
+export const dec = new TextDecoder();
+
+/** The next message of `c`, which must be a degas message from `degasId`, as text. */
+export async function nextText(c: WsTestClient, degasId: Uint8Array): Promise<string> {
+  const m = await c.nextDegas();
+  expect(m.degasId).toEqual(degasId);
+  return dec.decode(m.payload);
+}
 
 /** Resolves with the next `event` of `degas`. */
 export function next<K extends keyof DegasServerEvents>(degas: DegasServer, event: K): Promise<DegasServerEvents[K]> {

@@ -7,10 +7,7 @@
  * arrive at all (it would come back as CLIENT_ERROR); then with a real cluster (nats-server),
  * where any connection delivers, so the SDK's fallback reaches players on other nodes.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { type GatewayMessage, randomId } from '@degas/proto';
+import { randomId } from '@degas/proto';
 import {
   degasFrame,
   loginRaw,
@@ -18,21 +15,21 @@ import {
   type SpawnedGateway,
   spawnGateway,
   startNatsServer,
+  type TempDir,
   type TestAccount,
+  tempDir,
   testAccount,
   WsTestClient,
 } from '@degas/test-utils';
 import { DegasServer, type DegasServerEvents, type GatewayErrorEvent, idToHex } from '../src/index.js';
-import { collect, next } from './helpers.js';
+import { collect, enc, next, nextText } from './helpers.js';
 
 const TOKEN = 'sdk-nodes-token';
 const degasId = randomId();
-const enc = new TextEncoder();
-const dec = new TextDecoder();
 const alice = testAccount(7101);
 const bob = testAccount(7102);
 
-let dir: string;
+let dir: TempDir;
 let accountsFile: string;
 let nats: NatsServer | undefined;
 let degas: DegasServer;
@@ -68,23 +65,9 @@ async function say(c: WsTestClient, text: string): Promise<DegasServerEvents['me
   return got;
 }
 
-function text(msg: GatewayMessage): string {
-  if (msg.payload?.$case !== 'degas') throw new Error(`expected a degas frame, got ${msg.payload?.$case}`);
-  return dec.decode(msg.payload.value.payload);
-}
-
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'degas-sdk-nodes-'));
-  accountsFile = join(dir, 'accounts.json');
-  writeFileSync(
-    accountsFile,
-    JSON.stringify({
-      accounts: [alice, bob].map((a) => ({
-        id: a.idHex,
-        signers: [{ type: 'ethereum', address: a.address, disabled: false }],
-      })),
-    }),
-  );
+  dir = await tempDir('degas-sdk-nodes-');
+  accountsFile = await dir.writeAccounts('accounts.json', [alice, bob]);
   degas = new DegasServer({ degasId, token: TOKEN, port: 0, host: '127.0.0.1' });
   degas.on('clientError', (e) => clientErrors.push(e));
   await degas.listen();
@@ -100,7 +83,7 @@ afterEach(async () => {
 
 afterAll(async () => {
   await degas.close();
-  rmSync(dir, { recursive: true, force: true });
+  await dir.remove();
 });
 
 test('independent nodes: replies go over the node the account wrote through; a lost node ends its sessions', async () => {
@@ -115,12 +98,12 @@ test('independent nodes: replies go over the node the account wrote through; a l
   // Each reply reaches its player only if it took the connection of that player's node.
   expect(degas.send(alice.id, enc.encode('to alice'))).toBe(true);
   expect(degas.send(bob.idHex, enc.encode('to bob'))).toBe(true);
-  expect(text(await a.nextMessage())).toBe('to alice');
-  expect(text(await b.nextMessage())).toBe('to bob');
+  expect(await nextText(a, degasId)).toBe('to alice');
+  expect(await nextText(b, degasId)).toBe('to bob');
   // One degas_to_clients per node.
   expect(degas.sendMany([alice.id, bob.id], enc.encode('tick'))).toBe(true);
-  expect(text(await a.nextMessage())).toBe('tick');
-  expect(text(await b.nextMessage())).toBe('tick');
+  expect(await nextText(a, degasId)).toBe('tick');
+  expect(await nextText(b, degasId)).toBe('tick');
 
   // Node 1 dies without a word: its connection drops and alice's session ends with it.
   const disconnected = next(degas, 'gatewayDisconnected');
@@ -146,7 +129,7 @@ test('independent nodes: replies go over the node the account wrote through; a l
   expect(back.sessionId).not.toBe(fromAlice.sessionId);
   expect(degas.sessionOf(alice.id)).toBe(back.sessionId);
   expect(degas.send(alice.id, enc.encode('welcome back'))).toBe(true);
-  expect(text(await a2.nextMessage())).toBe('welcome back');
+  expect(await nextText(a2, degasId)).toBe('welcome back');
   expect(clientErrors).toEqual([]);
 });
 
@@ -164,17 +147,17 @@ test('a cluster: unrouted players are reached through any node; a lost node ends
   // hands them to node 2 over the bus. One degas_to_clients on node 1 reaches both nodes' players.
   expect(degas.isPresent(bob.id)).toBe(false);
   expect(degas.send(bob.id, enc.encode('to bob via node 1'))).toBe(true);
-  expect(text(await b.nextMessage())).toBe('to bob via node 1');
+  expect(await nextText(b, degasId)).toBe('to bob via node 1');
   expect(degas.sendMany([alice.id, bob.id], enc.encode('tick'))).toBe(true);
-  expect(text(await a.nextMessage())).toBe('tick');
-  expect(text(await b.nextMessage())).toBe('tick');
+  expect(await nextText(a, degasId)).toBe('tick');
+  expect(await nextText(b, degasId)).toBe('tick');
   expect(clientErrors).toEqual([]);
 
   // Once bob writes (node 2 dials the Degas), his replies take node 2's link.
   const fromBob = await say(b, 'bob via node 2');
   expect(fromBob.gateway).not.toBe(fromAlice.gateway);
   expect(degas.send(bob.id, enc.encode('to bob via node 2'))).toBe(true);
-  expect(text(await b.nextMessage())).toBe('to bob via node 2');
+  expect(await nextText(b, degasId)).toBe('to bob via node 2');
 
   // Node 1 dies: alice's session ends with its connection; bob's does not.
   const ended = collect(degas, 'sessionClosed', 1);
@@ -190,6 +173,6 @@ test('a cluster: unrouted players are reached through any node; a lost node ends
   const back = await say(a2, 'alice via node 2');
   expect(back.gateway).toBe(fromBob.gateway);
   expect(degas.send(alice.id, enc.encode('welcome back'))).toBe(true);
-  expect(text(await a2.nextMessage())).toBe('welcome back');
+  expect(await nextText(a2, degasId)).toBe('welcome back');
   expect(clientErrors).toEqual([]);
 });

@@ -38,6 +38,12 @@ async function gateway(url: string, headers: Record<string, string> = {}): Promi
   return gw;
 }
 
+/** A DegasServer with two gateway connections. */
+async function startWithTwoGateways(): Promise<{ degas: DegasServer; gw1: FakeGateway; gw2: FakeGateway }> {
+  const { degas, url } = await start();
+  return { degas, gw1: await gateway(url), gw2: await gateway(url) };
+}
+
 afterEach(async () => {
   await Promise.all(gateways.splice(0).map((g) => g.close()));
   await Promise.all(servers.splice(0).map((s) => s.close()));
@@ -178,9 +184,7 @@ test('after close() an upgrade handed over in noServer mode gets 503', async () 
 
 describe('messages', () => {
   test('delivers client messages and replies to the gateway they came from', async () => {
-    const { degas, url } = await start();
-    const gw1 = await gateway(url);
-    const gw2 = await gateway(url);
+    const { degas, gw1, gw2 } = await startWithTwoGateways();
     const alice = randomId();
     const got = next(degas, 'message');
     gw2.forward(alice, 42n, enc.encode('move 1 2'));
@@ -246,9 +250,7 @@ describe('messages', () => {
   });
 
   test('sendMany de-duplicates, groups by gateway and chunks at 1024 ids', async () => {
-    const { degas, url } = await start();
-    const gw1 = await gateway(url);
-    const gw2 = await gateway(url);
+    const { degas, gw1, gw2 } = await startWithTwoGateways();
     // 3 accounts routed through gw2; 1500 unrouted ones go to gw1 (the oldest).
     const routed = [randomId(), randomId(), randomId()];
     const arrived = collect(degas, 'message', 3);
@@ -322,9 +324,7 @@ describe('notifications', () => {
   });
 
   test('a lost gateway connection ends the presence of the accounts routed through it', async () => {
-    const { degas, url } = await start();
-    const gw1 = await gateway(url);
-    const gw2 = await gateway(url);
+    const { degas, gw1, gw2 } = await startWithTwoGateways();
     const [a, b, moved] = [randomId(), randomId(), randomId()];
     const first = collect(degas, 'message', 3);
     gw1.forward(a, 1n, enc.encode('a'));
@@ -356,9 +356,7 @@ describe('notifications', () => {
   });
 
   test('a route whose connection is closing falls back to an open connection', async () => {
-    const { degas, url } = await start();
-    const gw1 = await gateway(url);
-    const gw2 = await gateway(url);
+    const { degas, gw1, gw2 } = await startWithTwoGateways();
     const a = randomId();
     const got = next(degas, 'message');
     gw2.forward(a, 1n, enc.encode('a'));

@@ -85,7 +85,7 @@ function peerFingerprint(ws: WebSocket): string {
 }
 
 test('a client trusting the CA logs in over wss:// and relays; TLS 1.2 minimum, ALPN http/1.1', async () => {
-  env = await startTestGateway(startGateway, { ...(await liveFiles(first)) }, { ca: ca.certPem });
+  env = await startTestGateway(startGateway, { ...(await liveFiles(first)) }, { clientOptions: { ca: ca.certPem } });
   expect(env.url).toMatch(/^wss:\/\//);
   const degas = await env.startDegas({ echo: true });
   const { client } = await env.loggedIn();
@@ -117,7 +117,7 @@ test('a client trusting the CA logs in over wss:// and relays; TLS 1.2 minimum, 
 });
 
 test('a client that does not trust the CA is refused by its own verification', async () => {
-  env = await startTestGateway(startGateway, { ...(await liveFiles(foreign)) }, { ca: ca.certPem });
+  env = await startTestGateway(startGateway, { ...(await liveFiles(foreign)) }, { clientOptions: { ca: ca.certPem } });
   const c = env.client();
   await expect(c.opened).rejects.toThrow();
   const r = await handshake(env.gateway.port);
@@ -125,7 +125,7 @@ test('a client that does not trust the CA is refused by its own verification', a
 });
 
 test('plain ws:// to the TLS port fails at once with a socket error; the port keeps serving wss://', async () => {
-  env = await startTestGateway(startGateway, { ...(await liveFiles(first)) }, { ca: ca.certPem });
+  env = await startTestGateway(startGateway, { ...(await liveFiles(first)) }, { clientOptions: { ca: ca.certPem } });
   const plain = new WebSocket(`ws://127.0.0.1:${env.gateway.port}`);
   const [err] = (await once(plain, 'error')) as [Error];
   expect(err.message).toMatch(/socket hang up|ECONNRESET/);
@@ -143,7 +143,7 @@ test('a renewed certificate is served to new connections while open ones stay up
   const files = await liveFiles(first);
   const lines: Record<string, unknown>[] = [];
   const logger = createLogger({ level: 'info', write: (l) => lines.push(JSON.parse(l)) });
-  env = await startTestGateway(startGateway, { ...files, logger }, { ca: ca.certPem });
+  env = await startTestGateway(startGateway, { ...files, logger }, { clientOptions: { ca: ca.certPem } });
   const degas = await env.startDegas({ echo: true });
   const old = (await env.loggedIn()).client;
   expect(peerFingerprint(old.ws)).toBe(first.fingerprint256);
@@ -175,7 +175,7 @@ test('a bad pair is refused and logged, and the previous certificate stays in us
   const files = await liveFiles(first);
   const lines: Record<string, unknown>[] = [];
   const logger = createLogger({ level: 'info', write: (l) => lines.push(JSON.parse(l)) });
-  env = await startTestGateway(startGateway, { ...files, logger }, { ca: ca.certPem });
+  env = await startTestGateway(startGateway, { ...files, logger }, { clientOptions: { ca: ca.certPem } });
   const tls = env.gateway.tls!;
 
   // A certificate whose key is not the one in the key file.
@@ -254,7 +254,7 @@ test('adminTls serves the admin API over HTTPS with the same certificate; withou
   env = await startTestGateway(
     startGateway,
     { ...files, adminTls: true, adminPort: 0, adminHost: '127.0.0.1' },
-    { ca: ca.certPem },
+    { clientOptions: { ca: ca.certPem } },
   );
   const port = env.gateway.adminPort!;
   const res = await httpsGet(port, '/healthz');
@@ -276,7 +276,7 @@ test('adminTls serves the admin API over HTTPS with the same certificate; withou
   env = await startTestGateway(
     startGateway,
     { ...(await liveFiles(first)), adminPort: 0, adminHost: '127.0.0.1' },
-    { ca: ca.certPem },
+    { clientOptions: { ca: ca.certPem } },
   );
   expect((await fetch(`http://127.0.0.1:${env.gateway.adminPort}/healthz`)).status).toBe(200);
 });

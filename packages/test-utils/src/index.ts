@@ -67,7 +67,7 @@ export type {
 export { closePayload, encodeFrame, httpUpgrade, Opcode, RawClient, UpgradeRejectedError } from './raw-client.js';
 export type { SpawnedGateway } from './spawn.js';
 export { gatewayBin, spawnGateway } from './spawn.js';
-export type { GatewayLike, TestGateway } from './test-gateway.js';
+export type { GatewayLike, TestGateway, TestGatewayDegas, TestGatewayFixture } from './test-gateway.js';
 export { startTestGateway, TEST_GATEWAY_DEFAULTS } from './test-gateway.js';
 export { AsyncQueue, deferred, TimeoutError, until, within } from './wait.js';
 export type { WsCloseResult, WsTestClientOptions } from './ws-client.js';

@@ -60,24 +60,47 @@ export interface TestGateway<H extends GatewayLike = GatewayLike> {
   close(): Promise<void>;
 }
 
+/** A Degas the gateway of {@link startTestGateway} can reach from the start. */
+export interface TestGatewayDegas {
+  degasId: Uint8Array;
+  url: string;
+  token?: string;
+}
+
+/** What {@link startTestGateway} sets up around the gateway. */
+export interface TestGatewayFixture {
+  /** The account directory to use (e.g. one shared by a gateway and its restart); default a new one. */
+  accounts?: MemoryAccountDirectory;
+  /** Degas servers to put in the in-memory Degas directory (e.g. a `DegasServer` of the Degas SDK). */
+  degas?: readonly TestGatewayDegas[];
+  /** Options of every `client()` (e.g. `{ ca }` for a TLS gateway). */
+  clientOptions?: WebSocket.ClientOptions;
+}
+
 /**
  * Starts `start(options)` over {@link TEST_GATEWAY_DEFAULTS}, with in-memory `accounts` and
- * `degas` directories unless `options` gives its own. `clientDefaults` apply to every
- * `client()` (e.g. `{ ca }` for a TLS gateway).
+ * `degas` directories unless `options` gives its own.
  * @example
  * import { startGateway } from '@degas/gateway';
  * const env = await startTestGateway(startGateway, { helloTimeoutMs: 500 });
  * const degas = await env.startDegas({ echo: true });
  * const { client } = await env.loggedIn();
  * await env.close();
+ * @example
+ * // A Degas SDK server as the one Degas, and accounts that outlive this gateway:
+ * const env = await startTestGateway(startGateway, {}, { accounts, degas: [{ degasId, url, token }] });
  */
 export async function startTestGateway<O extends object, H extends GatewayLike>(
   start: (options: O) => Promise<H>,
   options: Partial<O> = {},
-  clientDefaults: WebSocket.ClientOptions = {},
+  fixture: TestGatewayFixture = {},
 ): Promise<TestGateway<H>> {
-  const accounts = memoryAccounts();
+  const accounts = fixture.accounts ?? memoryAccounts();
   const directory = memoryDegasDirectory();
+  for (const d of fixture.degas ?? []) {
+    directory.set(d.degasId, d.token === undefined ? { url: d.url } : { url: d.url, token: d.token });
+  }
+  const clientDefaults = fixture.clientOptions ?? {};
   const own = (key: string) => (options as Record<string, unknown>)[key] !== undefined;
   const ownAccounts = own('accounts');
   const ownDegas = own('degas');

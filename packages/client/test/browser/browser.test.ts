@@ -18,13 +18,16 @@ import {
   createFileAccountDirectory,
   createStaticDegasDirectory,
   type GatewayHandle,
+  type GatewayOptions,
   startGateway,
 } from '@degas/gateway';
 import { decodeClientMessage, idToHex } from '@degas/proto';
 import {
+  accountsFileJson,
   createTestCa,
   type SpawnedGateway,
   spawnGateway,
+  startTestGateway,
   type TestCa,
   testAccount,
   testDegasId,
@@ -126,15 +129,7 @@ beforeAll(async () => {
 
   // The account directory as an operator keeps it: a JSON file with the test key's address.
   accountsFile = join(dir, 'accounts.json');
-  await writeFile(
-    accountsFile,
-    JSON.stringify({
-      accounts: [
-        { id: alice.idHex, signers: [{ type: 'ethereum', address: alice.address, disabled: false }] },
-        { id: bob.idHex, signers: [{ type: 'ethereum', address: bob.address, disabled: false }] },
-      ],
-    }),
-  );
+  await writeFile(accountsFile, accountsFileJson([alice, bob]));
   accounts = await createFileAccountDirectory({ path: accountsFile, watch: false });
 
   // An echo Degas: answers every message with "echo:" + the payload.
@@ -147,16 +142,18 @@ beforeAll(async () => {
   });
   degasPort = (await degas.listen()).port;
 
-  gateway = await startGateway({
-    host: '127.0.0.1',
-    port: 0,
-    adminPort: false,
-    accounts,
-    degas: createStaticDegasDirectory([{ id: degasId, url: `ws://127.0.0.1:${degasPort}` }]),
-    internalToken: TOKEN,
-    verifierThreads: 1,
-  });
-  gatewayUrl = `ws://127.0.0.1:${gateway.port}`;
+  // The gateway presents the token from its own option (the directory entry has none).
+  const startBrowserGateway = async (options: Partial<GatewayOptions> = {}) => {
+    const degasDirectory = createStaticDegasDirectory([{ id: degasId, url: `ws://127.0.0.1:${degasPort}` }]);
+    const env = await startTestGateway(startGateway, {
+      accounts,
+      degas: degasDirectory,
+      internalToken: TOKEN,
+      ...options,
+    });
+    return { gateway: env.gateway, url: env.url };
+  };
+  ({ gateway, url: gatewayUrl } = await startBrowserGateway());
 
   // The page: bundled for browsers, so @degas/client resolves to its browser entry.
   const result = await esbuild.build({
@@ -196,18 +193,10 @@ beforeAll(async () => {
   await mkdir(join(home, '.pki', 'nssdb'), { recursive: true });
   await run('certutil', ['-d', nssdb, '-N', '--empty-password']);
   await run('certutil', ['-d', nssdb, '-A', '-n', 'degas-test-ca', '-t', 'C,,', '-i', ca.certFile]);
-  tlsGateway = await startGateway({
-    host: '127.0.0.1',
-    port: 0,
-    adminPort: false,
-    accounts,
-    degas: createStaticDegasDirectory([{ id: degasId, url: `ws://127.0.0.1:${degasPort}` }]),
-    internalToken: TOKEN,
-    verifierThreads: 1,
+  ({ gateway: tlsGateway, url: tlsGatewayUrl } = await startBrowserGateway({
     tlsCert: cert.certFile,
     tlsKey: cert.keyFile,
-  });
-  tlsGatewayUrl = `wss://127.0.0.1:${tlsGateway.port}`;
+  }));
   secureWeb = createHttpsServer({ cert: cert.certPem, key: cert.keyPem }, serve) as unknown as Server;
   secureWebUrl = `https://127.0.0.1:${await listen(secureWeb)}/`;
 

@@ -1,0 +1,57 @@
+/**
+ * Fixtures of the client's tests against the real gateway: an echo Degas built with
+ * @degas/degas-sdk, in-process gateways that reach it (test-utils' startTestGateway), and a
+ * signer that counts its signing requests (a wallet's pop-ups).
+ */
+import { privateKeySigner } from '@degas/auth-eth';
+import { DegasServer } from '@degas/degas-sdk';
+import { type GatewayHandle, type GatewayOptions, startGateway } from '@degas/gateway';
+import { type MemoryAccountDirectory, startTestGateway } from '@degas/test-utils';
+
+export const enc = new TextEncoder();
+export const dec = new TextDecoder();
+
+/** A Degas on 127.0.0.1:0 that answers every message with "echo:" + its payload. */
+export async function startEchoDegas(degasId: Uint8Array | string, token?: string): Promise<DegasServer> {
+  const degas = new DegasServer({ degasId, ...(token === undefined ? {} : { token }), port: 0, host: '127.0.0.1' });
+  degas.on('message', ({ accountId, payload }) => {
+    const reply = new Uint8Array(5 + payload.length);
+    reply.set(enc.encode('echo:'));
+    reply.set(payload, 5);
+    degas.send(accountId, reply);
+  });
+  await degas.listen();
+  return degas;
+}
+
+/**
+ * An in-process gateway (test defaults) whose one Degas is `degas`, presenting `token`, with
+ * the accounts of `accounts` (shared by every gateway of a test file, so a restart knows them).
+ */
+export async function startGatewayFor(
+  degas: DegasServer,
+  token: string | undefined,
+  accounts: MemoryAccountDirectory,
+  options: Partial<GatewayOptions> = {},
+): Promise<GatewayHandle> {
+  const url = `ws://127.0.0.1:${degas.address()!.port}`;
+  const { gateway } = await startTestGateway(startGateway, options, {
+    accounts,
+    degas: [{ degasId: degas.degasId, url, ...(token === undefined ? {} : { token }) }],
+  });
+  return gateway;
+}
+
+/** A signer of `key` that counts its signing requests. */
+export function countingWallet(key: Uint8Array) {
+  const inner = privateKeySigner(key);
+  const wallet = {
+    requests: 0,
+    address: inner.address,
+    signTypedData: (td: Parameters<typeof inner.signTypedData>[0]) => {
+      wallet.requests++;
+      return inner.signTypedData(td);
+    },
+  };
+  return wallet;
+}
