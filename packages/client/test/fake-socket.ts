@@ -6,6 +6,7 @@ import {
   type GatewayMessage,
   type MessageInit,
 } from '@degas/proto';
+import { jest } from '@jest/globals';
 import type { ClientState, DegasClient, WebSocketLike } from '../src/index.js';
 
 /** How a {@link FakeSocket} answers: log in everyone, or stay silent after the upgrade. */
@@ -121,5 +122,29 @@ export function reach(client: DegasClient, state: ClientState): Promise<void> {
       resolve();
     };
     client.on('state', on);
+  });
+}
+
+/** Opens the current fake socket and waits for the login to complete. */
+export async function establish(client: DegasClient): Promise<void> {
+  FakeSocket.last.open();
+  await reach(client, 'connected');
+}
+
+/**
+ * The hooks of a fake-gateway test file: before each test a fresh FakeSocket (then `setup`), fake
+ * timers (microtasks and nextTick stay real) and Math.random at its midpoint, so jittered delays
+ * are exact; afterwards real timers and every mock restored.
+ */
+export function useFakeGateway(setup: () => void = () => {}): void {
+  beforeEach(() => {
+    FakeSocket.reset();
+    setup();
+    jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] });
+    jest.spyOn(Math, 'random').mockReturnValue(0.5);
+  });
+  afterEach(() => {
+    jest.useRealTimers();
+    jest.restoreAllMocks();
   });
 }

@@ -1,9 +1,7 @@
 /**
  * Fixtures of the client's tests against the real gateway: an echo Degas built with
- * @degas/degas-sdk, in-process gateways that reach it (test-utils' startTestGateway), and a
- * signer that counts its signing requests (a wallet's pop-ups).
+ * @degas/degas-sdk, and in-process gateways that reach it (test-utils' startTestGateway).
  */
-import { privateKeySigner } from '@degas/auth-eth';
 import { DegasServer } from '@degas/degas-sdk';
 import { type GatewayHandle, type GatewayOptions, startGateway } from '@degas/gateway';
 import { type MemoryAccountDirectory, startTestGateway } from '@degas/test-utils';
@@ -40,18 +38,4 @@ export async function startGatewayFor(
     degas: [{ degasId: degas.degasId, url, ...(token === undefined ? {} : { token }) }],
   });
   return gateway;
-}
-
-/** A signer of `key` that counts its signing requests. */
-export function countingWallet(key: Uint8Array) {
-  const inner = privateKeySigner(key);
-  const wallet = {
-    requests: 0,
-    address: inner.address,
-    signTypedData: (td: Parameters<typeof inner.signTypedData>[0]) => {
-      wallet.requests++;
-      return inner.signTypedData(td);
-    },
-  };
-  return wallet;
 }

@@ -6,9 +6,9 @@ import { randomBytes } from 'node:crypto';
 import { type DegasMessageEvent, DegasServer } from '@degas/degas-sdk';
 import type { GatewayHandle } from '@degas/gateway';
 import { idToHex, randomId } from '@degas/proto';
-import { memoryAccounts, spawnGateway, startNatsServer, tempDir, testAccount } from '@degas/test-utils';
+import { countingSigner, memoryAccounts, spawnGateway, startNatsServer, tempDir, testAccount } from '@degas/test-utils';
 import { type ClientState, DegasClient } from '../src/node.js';
-import { countingWallet, enc, startGatewayFor } from './fixtures.js';
+import { enc, startGatewayFor } from './fixtures.js';
 
 const TOKEN = 'client-resume-test-token';
 const degasId = randomId();
@@ -31,7 +31,7 @@ async function gateway(key: Uint8Array, port = 0): Promise<GatewayHandle> {
 function player(n: number, gw: GatewayHandle) {
   const a = testAccount(n);
   accounts.set(a);
-  const wallet = countingWallet(a.key);
+  const wallet = countingSigner(a.key);
   const client = new DegasClient({
     url: `ws://127.0.0.1:${gw.port}`,
     accountId: a.id,
@@ -143,7 +143,7 @@ test('a rolling restart of a cluster node: the client moves to the other node an
     ]);
   const nodes = [await node('a'), await node('b')];
   try {
-    const wallet = countingWallet(a.key);
+    const wallet = countingSigner(a.key);
     const urls = nodes.map((n) => `ws://127.0.0.1:${n.port}`);
     const client = new DegasClient({ url: urls, accountId: a.id, signer: wallet, reconnect: { initialDelayMs: 50 } });
     clients.push(client);

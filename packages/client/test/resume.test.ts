@@ -3,8 +3,9 @@
  * timers. The real gateway's side is in packages/gateway/test/resume-*.test.ts; the end-to-end
  * cases (real gateway, restarts, Chromium wallet) are in gateway.test.ts and browser/.
  */
-import { generatePrivateKey, privateKeySigner } from '@degas/auth-eth';
+import { generatePrivateKey } from '@degas/auth-eth';
 import { ErrorCode, randomId } from '@degas/proto';
+import { countingSigner } from '@degas/test-utils';
 import { jest } from '@jest/globals';
 import {
   type CloseEvent,
@@ -15,27 +16,13 @@ import {
   type TicketStore,
   webStorageTicketStore,
 } from '../src/index.js';
-import { FakeSocket, reach } from './fake-socket.js';
+import { establish, FakeSocket, useFakeGateway } from './fake-socket.js';
 
 const accountId = randomId();
 const key = generatePrivateKey();
 
-/** A viem-style account around a test key that counts its signing requests. */
-function countingSigner() {
-  const inner = privateKeySigner(key);
-  const counter = {
-    calls: 0,
-    address: inner.address,
-    signTypedData(td: Parameters<typeof inner.signTypedData>[0]) {
-      counter.calls++;
-      return inner.signTypedData(td);
-    },
-  };
-  return counter;
-}
-
 function makeClient(extra: Partial<DegasClientOptions> = {}) {
-  const signer = countingSigner();
+  const signer = countingSigner(key);
   const client = new DegasClient({ url: 'ws://gateway.test', accountId, signer, WebSocket: FakeSocket, ...extra });
   const closes: CloseEvent[] = [];
   client.on('close', (e) => closes.push(e));
@@ -48,11 +35,6 @@ function helloTicket(socket: FakeSocket): Uint8Array {
   return hello.value.resumeTicket;
 }
 
-async function establish(client: DegasClient): Promise<void> {
-  FakeSocket.last.open();
-  await reach(client, 'connected');
-}
-
 /** Drops the current connection and lets the reconnect timer fire. */
 async function dropAndReconnect(client: DegasClient, code = 1006): Promise<FakeSocket> {
   const before = FakeSocket.instances.length;
@@ -63,16 +45,8 @@ async function dropAndReconnect(client: DegasClient, code = 1006): Promise<FakeS
   return FakeSocket.last;
 }
 
-beforeEach(() => {
-  FakeSocket.reset();
+useFakeGateway(() => {
   FakeSocket.tickets = true;
-  jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] });
-  jest.spyOn(Math, 'random').mockReturnValue(0.5);
-});
-
-afterEach(() => {
-  jest.useRealTimers();
-  jest.restoreAllMocks();
 });
 
 test('the first login signs; a reconnect sends the latest ticket and resumes without calling the signer', async () => {
@@ -80,7 +54,7 @@ test('the first login signs; a reconnect sends the latest ticket and resumes wit
   void client.connect();
   await establish(client);
   expect(helloTicket(FakeSocket.last)).toHaveLength(0);
-  expect(signer.calls).toBe(1);
+  expect(signer.requests).toBe(1);
   expect(client.resumed).toBe(false);
   const first = client.sessionId;
   expect(first).toBe(1n);
@@ -88,14 +62,14 @@ test('the first login signs; a reconnect sends the latest ticket and resumes wit
   const s2 = await dropAndReconnect(client);
   expect(Buffer.from(helloTicket(s2)).toString('hex')).toBe('ee01');
   expect(s2.sent.map((m) => m.payload?.$case)).toEqual(['hello']);
-  expect(signer.calls).toBe(1);
+  expect(signer.requests).toBe(1);
   expect(client.resumed).toBe(true);
   expect(client.sessionId).toBe(2n);
 
   // Every reconnect sends the newest ticket (the one of the resumed session).
   const s3 = await dropAndReconnect(client);
   expect(Buffer.from(helloTicket(s3)).toString('hex')).toBe('ee02');
-  expect(signer.calls).toBe(1);
+  expect(signer.requests).toBe(1);
   expect(client.resumed).toBe(true);
   client.close();
 });
@@ -108,17 +82,22 @@ test('a refused ticket falls back to the signer on the same connection, transpar
   const s2 = await dropAndReconnect(client);
   expect(helloTicket(s2)).toHaveLength(2);
   expect(s2.sent.map((m) => m.payload?.$case)).toEqual(['hello', 'ethAuth']);
-  expect(signer.calls).toBe(2);
+  expect(signer.requests).toBe(2);
   expect(client.resumed).toBe(false);
   expect(closes.map((c) => c.code)).toEqual([1006]);
   client.close();
 });
 
-test('after GOING_AWAY the client reconnects within the short jitter, not the backoff', async () => {
+/** A connected client whose backoff (5–10 s) is far longer than the GOING_AWAY jitter; `n` sockets so far. */
+async function connectedWithLongBackoff(): Promise<{ client: DegasClient; n: number }> {
   const { client } = makeClient({ reconnect: { initialDelayMs: 5000, maxDelayMs: 10_000 } });
   void client.connect();
   await establish(client);
-  const n = FakeSocket.instances.length;
+  return { client, n: FakeSocket.instances.length };
+}
+
+test('after GOING_AWAY the client reconnects within the short jitter, not the backoff', async () => {
+  const { client, n } = await connectedWithLongBackoff();
   FakeSocket.last.receive({ payload: { $case: 'error', value: { code: ErrorCode.GOING_AWAY, detail: 'bye' } } });
   FakeSocket.last.drop(1001);
   // Math.random is 0.5: the jitter is half the bound.
@@ -132,10 +111,7 @@ test('after GOING_AWAY the client reconnects within the short jitter, not the ba
 });
 
 test('a 1001 without GOING_AWAY (e.g. a proxy) still waits for the backoff', async () => {
-  const { client } = makeClient({ reconnect: { initialDelayMs: 5000, maxDelayMs: 10_000 } });
-  void client.connect();
-  await establish(client);
-  const n = FakeSocket.instances.length;
+  const { client, n } = await connectedWithLongBackoff();
   FakeSocket.last.drop(1001);
   await jest.advanceTimersByTimeAsync(GOING_AWAY_JITTER_MS);
   expect(FakeSocket.instances.length).toBe(n);
@@ -152,7 +128,7 @@ test('close() (a logout) forgets the ticket: the next connect signs', async () =
   void client.connect();
   await establish(client);
   expect(helloTicket(FakeSocket.last)).toHaveLength(0);
-  expect(signer.calls).toBe(2);
+  expect(signer.requests).toBe(2);
   client.close();
 });
 
@@ -174,7 +150,7 @@ test('DUP_SESSION forgets the ticket', async () => {
   void client.connect();
   await establish(client);
   expect(helloTicket(FakeSocket.last)).toHaveLength(0);
-  expect(signer.calls).toBe(2);
+  expect(signer.requests).toBe(2);
   client.close();
 });
 
@@ -222,7 +198,7 @@ describe('ticket store', () => {
     void b.client.connect();
     await establish(b.client);
     expect(Buffer.from(helloTicket(FakeSocket.last)).toString('hex')).toBe('ee01');
-    expect(b.signer.calls).toBe(0);
+    expect(b.signer.requests).toBe(0);
     expect(b.client.resumed).toBe(true);
     expect(storage.get('ticket')).toBe('ee02');
     b.client.close();
@@ -241,7 +217,7 @@ describe('ticket store', () => {
     resolve(Uint8Array.of(0xaa, 0x55));
     await jest.advanceTimersByTimeAsync(0);
     await establish(client);
-    expect(signer.calls).toBe(0);
+    expect(signer.requests).toBe(0);
     expect(client.resumed).toBe(true);
     client.close();
   });
@@ -257,7 +233,7 @@ describe('ticket store', () => {
     });
     void client.connect();
     await establish(client);
-    expect(signer.calls).toBe(1);
+    expect(signer.requests).toBe(1);
     const s2 = await dropAndReconnect(client);
     expect(helloTicket(s2)).toHaveLength(2);
     client.close();

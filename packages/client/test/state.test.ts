@@ -13,7 +13,7 @@ import {
   NotConnectedError,
   TimeoutError,
 } from '../src/index.js';
-import { FakeSocket, reach } from './fake-socket.js';
+import { establish, FakeSocket, useFakeGateway } from './fake-socket.js';
 
 const accountId = randomId();
 const degasId = randomId();
@@ -28,23 +28,7 @@ function makeClient(extra: Partial<DegasClientOptions> = {}) {
   return { client, states, closes };
 }
 
-/** Opens the current fake socket and waits for the login to complete. */
-async function establish(client: DegasClient): Promise<void> {
-  FakeSocket.last.open();
-  await reach(client, 'connected');
-}
-
-beforeEach(() => {
-  FakeSocket.reset();
-  jest.useFakeTimers({ doNotFake: ['queueMicrotask', 'nextTick', 'setImmediate'] });
-  // Jitter at its midpoint, so delays are exact.
-  jest.spyOn(Math, 'random').mockReturnValue(0.5);
-});
-
-afterEach(() => {
-  jest.useRealTimers();
-  jest.restoreAllMocks();
-});
+useFakeGateway();
 
 test('connect: idle → connecting → authenticating → connected, hello then eth_auth, binary only', async () => {
   const { client, states } = makeClient();

@@ -70,6 +70,36 @@ export function freshDegasId(): Uint8Array {
   return testDegasId(freshCounter++);
 }
 
+/**
+ * A signer (an account-like object: `address` and `signTypedData` only) that counts its signing
+ * requests (a wallet's pop-ups): resume tests assert "no signature".
+ */
+export interface CountingSigner extends Pick<EthSigner, 'address' | 'signTypedData'> {
+  /** signTypedData calls so far. */
+  readonly requests: number;
+}
+
+/**
+ * A signer of `key` that counts its signing requests.
+ * @example
+ * const wallet = countingSigner(testKey(1));
+ * await client.connect(); expect(wallet.requests).toBe(1);
+ */
+export function countingSigner(key: Uint8Array): CountingSigner {
+  const inner = privateKeySigner(key);
+  let requests = 0;
+  return {
+    address: inner.address,
+    signTypedData(typedData) {
+      requests++;
+      return inner.signTypedData(typedData);
+    },
+    get requests() {
+      return requests;
+    },
+  };
+}
+
 /** An Ethereum signer as the gateway's account directory returns it. */
 export interface DirectorySigner {
   readonly type: 'ethereum';

@@ -21,6 +21,7 @@
  *   are chosen by the OS.
  */
 export type {
+  CountingSigner,
   DirectoryAccount,
   DirectorySigner,
   LookupDelay,
@@ -29,6 +30,7 @@ export type {
   TestAccount,
 } from './accounts.js';
 export {
+  countingSigner,
   freshDegasId,
   freshTestAccount,
   memoryAccounts,
