@@ -13,6 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loginTypedData } from '@degas/auth-eth';
 import { DegasServer } from '@degas/degas-sdk';
 import {
   createFileAccountDirectory,
@@ -389,31 +390,21 @@ test('a page with an injected wallet on chain 8453 that refuses other chains log
   });
   const loginMethods = [...methods];
   // The wallet really refuses mainnet typed data (what a client fixed to chain 1 would send).
-  const refusal = await page.evaluate(async (address) => {
-    const typed = {
-      domain: { name: 'Degas Authentication', version: '1', chainId: 1 },
-      types: {
-        EIP712Domain: [
-          { name: 'name', type: 'string' },
-          { name: 'version', type: 'string' },
-          { name: 'chainId', type: 'uint256' },
-        ],
-        Login: [
-          { name: 'Message', type: 'string' },
-          { name: 'Challenge', type: 'string' },
-        ],
-      },
-      primaryType: 'Login',
-      message: { Message: 'Sign in', Challenge: '00'.repeat(16) },
-    };
-    const ethereum = (globalThis as unknown as { ethereum: { request(a: object): Promise<unknown> } }).ethereum;
-    try {
-      await ethereum.request({ method: 'eth_signTypedData_v4', params: [address, JSON.stringify(typed)] });
-      return 'signed';
-    } catch (err) {
-      return (err as { message: string }).message;
-    }
-  }, result.address);
+  const mainnetTyped = JSON.stringify(
+    loginTypedData({ Message: 'Sign in', Challenge: '00'.repeat(16) }, { chainId: 1 }),
+  );
+  const refusal = await page.evaluate(
+    async ({ address, typed }) => {
+      const ethereum = (globalThis as unknown as { ethereum: { request(a: object): Promise<unknown> } }).ethereum;
+      try {
+        await ethereum.request({ method: 'eth_signTypedData_v4', params: [address, typed] });
+        return 'signed';
+      } catch (err) {
+        return (err as { message: string }).message;
+      }
+    },
+    { address: result.address, typed: mainnetTyped },
+  );
   await page.close();
   expect(refusal).toBe('Provided chainId "1" must match the active chainId "8453"');
   expect(pageErrors).toEqual([]);
