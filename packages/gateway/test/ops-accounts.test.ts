@@ -34,6 +34,19 @@ afterAll(async () => {
 let n = 0;
 const fresh = () => join(dir, `accounts-${++n}.json`);
 
+/** A watched directory of a fresh file holding account A (ADDR1), logging into `lines`. */
+async function watchedWithA(): Promise<{ p: string; lines: string[]; accounts: FileAccountDirectory }> {
+  const p = fresh();
+  await writeFile(p, file([account(A, ADDR1)]));
+  const lines: string[] = [];
+  const accounts = await createFileAccountDirectory({
+    path: p,
+    debounceMs: 20,
+    logger: createLogger({ level: 'info', write: (l) => lines.push(l) }),
+  });
+  return { p, lines, accounts };
+}
+
 /** Resolves with the next reload (or rejects on the next rejected file), within 5 s. */
 function next(accounts: FileAccountDirectory, event: 'reload' | 'reloadError'): Promise<unknown> {
   return new Promise((resolve, reject) => {
@@ -140,14 +153,7 @@ describe('createFileAccountDirectory', () => {
   });
 
   test('reloads when the file is rewritten in place, and when it is replaced by rename', async () => {
-    const p = fresh();
-    await writeFile(p, file([account(A, ADDR1)]));
-    const lines: string[] = [];
-    const accounts = await createFileAccountDirectory({
-      path: p,
-      debounceMs: 20,
-      logger: createLogger({ level: 'info', write: (l) => lines.push(l) }),
-    });
+    const { p, lines, accounts } = await watchedWithA();
     try {
       let reloaded = next(accounts, 'reload');
       await writeFile(p, file([account(A, ADDR1), account(B, ADDR2)]));
@@ -175,14 +181,7 @@ describe('createFileAccountDirectory', () => {
   });
 
   test('a bad file keeps the last good version and logs why; a good one is picked up again', async () => {
-    const p = fresh();
-    await writeFile(p, file([account(A, ADDR1)]));
-    const lines: string[] = [];
-    const accounts = await createFileAccountDirectory({
-      path: p,
-      debounceMs: 20,
-      logger: createLogger({ level: 'info', write: (l) => lines.push(l) }),
-    });
+    const { p, lines, accounts } = await watchedWithA();
     try {
       const rejected = next(accounts, 'reloadError');
       await writeFile(p, '{"accounts": [ {"id": "0x12"');
