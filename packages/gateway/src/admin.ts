@@ -10,6 +10,7 @@ import { idFromHex, idToHex, isIdHex } from '@degas/proto';
 import { isPlainObject, validateDegasUrl, validateToken } from './degas-directory.js';
 import { AdminHttpError } from './errors.js';
 import { METRICS_CONTENT_TYPE, renderMetrics } from './metrics.js';
+import { startRuntimeMetrics } from './runtime-metrics.js';
 import type { AdminServer, AdminServerOptions, DegasEndpoint } from './types.js';
 
 /** Largest accepted request body (PUT /v1/degas/…), in bytes. */
@@ -92,7 +93,10 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
           ? send(res, 200, 'text/plain; charset=utf-8', `ready\n${tail}`)
           : send(res, 503, 'text/plain; charset=utf-8', `not ready\n${tail}`);
       }
-      return send(res, 200, METRICS_CONTENT_TYPE, renderMetrics(opts.stats, opts.snapshot()));
+      // The gateway's own series first, from the same instant; the runtime series read /proc
+      // asynchronously.
+      const own = renderMetrics(opts.stats, opts.snapshot());
+      return send(res, 200, METRICS_CONTENT_TYPE, own + (await runtime.metrics()));
     }
     if (path === '/v1/degas') {
       if (!isRead) throw new AdminHttpError('ADMIN_METHOD_NOT_ALLOWED', 'method not allowed', { allow: 'GET, HEAD' });
@@ -166,8 +170,13 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
     else socket.destroy();
   });
 
+  // Stopped by close() (or a failed listen): the only collectors that run between scrapes.
+  const runtime = startRuntimeMetrics();
   await new Promise<void>((resolve, reject) => {
-    const onError = (err: Error) => reject(err);
+    const onError = (err: Error) => {
+      runtime.close();
+      reject(err);
+    };
     server.once('error', onError);
     server.listen(opts.port, opts.host, () => {
       server.off('error', onError);
@@ -191,6 +200,7 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
     server,
     close: () => {
       closing ??= new Promise<void>((resolve) => {
+        runtime.close();
         server.close(() => resolve());
         server.closeAllConnections();
       });

@@ -27,6 +27,29 @@ class Writer {
   sample(name: string, value: number, labels?: Labels): void {
     this.out += `${METRIC_PREFIX}${name}${formatLabels(labels)} ${formatValue(value)}\n`;
   }
+  /**
+   * The samples of one histogram kept as per-bucket counts in milliseconds (`counts` has one more
+   * entry than `bucketsMs`: the overflow): cumulative `_bucket` lines in seconds up to `+Inf`,
+   * then `_sum` and `_count`.
+   */
+  histogram(
+    name: string,
+    bucketsMs: readonly number[],
+    counts: ArrayLike<number>,
+    sumMs: number,
+    count: number,
+    labels: Labels = {},
+  ): void {
+    let cumulative = 0;
+    bucketsMs.forEach((ms, i) => {
+      cumulative += counts[i] ?? 0;
+      this.sample(`${name}_bucket`, cumulative, { ...labels, le: String(ms / 1000) });
+    });
+    cumulative += counts[bucketsMs.length] ?? 0;
+    this.sample(`${name}_bucket`, cumulative, { ...labels, le: '+Inf' });
+    this.sample(`${name}_sum`, sumMs / 1000, labels);
+    this.sample(`${name}_count`, count, labels);
+  }
 }
 
 function formatLabels(labels: Labels | undefined): string {
@@ -123,15 +146,13 @@ export function renderMetrics(stats: GatewayStats, snapshot: GatewaySnapshot): s
   for (const l of links) w.sample('link_buffered_bytes', l.bufferedBytes, { degas_id: l.hex });
 
   w.family('verify_duration_seconds', 'histogram', 'Login signature verification latency, queueing included.');
-  let cumulative = 0;
-  VERIFY_BUCKETS_MS.forEach((ms, i) => {
-    cumulative += stats.verifyBucketCounts[i] ?? 0;
-    w.sample('verify_duration_seconds_bucket', cumulative, { le: String(ms / 1000) });
-  });
-  cumulative += stats.verifyBucketCounts[VERIFY_BUCKETS_MS.length] ?? 0;
-  w.sample('verify_duration_seconds_bucket', cumulative, { le: '+Inf' });
-  w.sample('verify_duration_seconds_sum', stats.verifySumMs / 1000);
-  w.sample('verify_duration_seconds_count', stats.verifyCount);
+  w.histogram(
+    'verify_duration_seconds',
+    VERIFY_BUCKETS_MS,
+    stats.verifyBucketCounts,
+    stats.verifySumMs,
+    stats.verifyCount,
+  );
 
   w.family('verifier_pending', 'gauge', 'Signature verifications waiting or running.');
   w.sample('verifier_pending', snapshot.verifierPending);
@@ -189,15 +210,13 @@ export function renderMetrics(stats: GatewayStats, snapshot: GatewaySnapshot): s
     w.family('cluster_bus_dropped_total', 'counter', 'Malformed bus messages dropped (never delivered to a client).');
     w.sample('cluster_bus_dropped_total', r.busDropped ?? 0);
     w.family('cluster_registry_duration_seconds', 'histogram', 'Latency of registry writes (claims and releases).');
-    let acc = 0;
-    r.latencyBucketsMs.forEach((ms, i) => {
-      acc += r.latencyCounts[i] ?? 0;
-      w.sample('cluster_registry_duration_seconds_bucket', acc, { le: String(ms / 1000) });
-    });
-    acc += r.latencyCounts[r.latencyBucketsMs.length] ?? 0;
-    w.sample('cluster_registry_duration_seconds_bucket', acc, { le: '+Inf' });
-    w.sample('cluster_registry_duration_seconds_sum', r.latencySumMs / 1000);
-    w.sample('cluster_registry_duration_seconds_count', r.latencyCount);
+    w.histogram(
+      'cluster_registry_duration_seconds',
+      r.latencyBucketsMs,
+      r.latencyCounts,
+      r.latencySumMs,
+      r.latencyCount,
+    );
   }
 
   const endpoints = snapshot.ethRpc ?? [];
@@ -229,16 +248,10 @@ export function renderMetrics(stats: GatewayStats, snapshot: GatewaySnapshot): s
     }
     w.family('eth_rpc_call_duration_seconds', 'histogram', 'JSON-RPC call latency, failures included.');
     for (const e of endpoints) {
-      const chain_id = String(e.chainId);
-      let cumulative = 0;
-      ETH_RPC_BUCKETS_MS.forEach((ms, i) => {
-        cumulative += e.stats.latencyBuckets[i] ?? 0;
-        w.sample('eth_rpc_call_duration_seconds_bucket', cumulative, { chain_id, le: String(ms / 1000) });
+      const { latencyBuckets, latencySumMs, latencyCount } = e.stats;
+      w.histogram('eth_rpc_call_duration_seconds', ETH_RPC_BUCKETS_MS, latencyBuckets, latencySumMs, latencyCount, {
+        chain_id: String(e.chainId),
       });
-      cumulative += e.stats.latencyBuckets[ETH_RPC_BUCKETS_MS.length] ?? 0;
-      w.sample('eth_rpc_call_duration_seconds_bucket', cumulative, { chain_id, le: '+Inf' });
-      w.sample('eth_rpc_call_duration_seconds_sum', e.stats.latencySumMs / 1000, { chain_id });
-      w.sample('eth_rpc_call_duration_seconds_count', e.stats.latencyCount, { chain_id });
     }
     w.family('eth_rpc_in_flight', 'gauge', 'Contract-wallet checks running on the endpoint.');
     for (const e of endpoints) w.sample('eth_rpc_in_flight', e.inFlight, { chain_id: String(e.chainId) });
