@@ -194,7 +194,10 @@ export function startRuntimeMetrics(options: RuntimeMetricsOptions = {}): Runtim
         ...(i === 0 ? { collect: collectEventLoop } : {}),
       }),
   );
-  function collectEventLoop(): void {
+  async function collectEventLoop(): Promise<void> {
+    // A scrape handled right after a blocked stretch runs before the monitor's overdue timer, and
+    // reset() drops the interval in progress: let the timers run first, or the block is lost.
+    await new Promise((resolve) => setTimeout(resolve, 0));
     // No sample yet (two scrapes within one period) or stopped: keep the last window's values.
     if (!running || loop.count === 0) return;
     // The monitor records the whole interval between its timer's runs: the delay is what exceeds

@@ -2,60 +2,7 @@ import { ErrorCode, idFromHex } from '@degas/proto';
 import { renderMetrics } from '../src/metrics.js';
 import { countClose, createStats, observeVerify } from '../src/stats.js';
 import type { GatewaySnapshot } from '../src/types.js';
-
-interface Sample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
-
-/** A strict parser of the Prometheus text format (0.0.4) for what renderMetrics emits. */
-function parse(text: string): { samples: Sample[]; types: Map<string, string>; help: Map<string, string> } {
-  expect(text.endsWith('\n')).toBe(true);
-  const types = new Map<string, string>();
-  const help = new Map<string, string>();
-  const samples: Sample[] = [];
-  const sampleRe = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$/;
-  const labelRe = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"(,|$)/y;
-  for (const line of text.slice(0, -1).split('\n')) {
-    if (line.startsWith('# HELP ')) {
-      const [, name, h] = /^# HELP (\S+) (.+)$/.exec(line) ?? [];
-      expect(name).toBeDefined();
-      help.set(name!, h!);
-      continue;
-    }
-    if (line.startsWith('# TYPE ')) {
-      const [, name, t] = /^# TYPE (\S+) (counter|gauge|histogram|summary|untyped)$/.exec(line) ?? [];
-      expect(name).toBeDefined();
-      expect(types.has(name!)).toBe(false);
-      types.set(name!, t!);
-      continue;
-    }
-    const m = sampleRe.exec(line);
-    if (m === null) throw new Error(`bad sample line: ${line}`);
-    const labels: Record<string, string> = {};
-    if (m[3] !== undefined && m[3] !== '') {
-      labelRe.lastIndex = 0;
-      let pos = 0;
-      while (pos < m[3].length) {
-        labelRe.lastIndex = pos;
-        const lm = labelRe.exec(m[3]);
-        if (lm === null) throw new Error(`bad labels: ${m[3]}`);
-        labels[lm[1]!] = lm[2]!;
-        pos = labelRe.lastIndex;
-      }
-    }
-    const value = m[4] === '+Inf' ? Number.POSITIVE_INFINITY : Number(m[4]);
-    expect(Number.isNaN(value)).toBe(false);
-    // Every sample belongs to a family declared before it.
-    const family = [...types.keys()].find(
-      (f) => m[1] === f || (types.get(f) === 'histogram' && m[1]!.startsWith(`${f}_`)),
-    );
-    if (family === undefined) throw new Error(`sample without TYPE: ${line}`);
-    samples.push({ name: m[1]!, labels, value });
-  }
-  return { samples, types, help };
-}
+import { parseExposition as parse, type Sample } from './prom-text.js';
 
 const D1 = idFromHex('0x00112233445566778899aabbccddeeff');
 const D2 = idFromHex('0xffeeddccbbaa99887766554433221100');
@@ -110,43 +57,43 @@ describe('renderMetrics', () => {
       expect(help.has(name)).toBe(true);
       if (types.get(name) === 'counter') expect(name.endsWith('_total')).toBe(true);
     }
-    expect(get(samples, 'degas_gateway_connections', { state: 'auth' })).toBe(3);
-    expect(get(samples, 'degas_gateway_connections', { state: 'forward' })).toBe(7);
-    expect(get(samples, 'degas_gateway_connections_opened_total')).toBe(12);
-    expect(get(samples, 'degas_gateway_connections_closed_total')).toBe(2);
-    expect(get(samples, 'degas_gateway_upgrades_rejected_total', { reason: 'origin' })).toBe(1);
-    expect(get(samples, 'degas_gateway_upgrades_rejected_total', { reason: 'capacity' })).toBe(0);
-    expect(get(samples, 'degas_gateway_auth_successes_total')).toBe(9);
-    expect(get(samples, 'degas_gateway_auth_failures_total', { reason: 'bad_signature' })).toBe(4);
-    expect(get(samples, 'degas_gateway_auth_failures_total', { reason: 'hello_timeout' })).toBe(0);
-    expect(get(samples, 'degas_gateway_messages_forwarded_total', { direction: 'client_to_degas' })).toBe(100);
-    expect(get(samples, 'degas_gateway_messages_forwarded_total', { direction: 'degas_to_client' })).toBe(50);
-    expect(get(samples, 'degas_gateway_bytes_forwarded_total', { direction: 'client_to_degas' })).toBe(5000);
-    expect(get(samples, 'degas_gateway_bytes_forwarded_total', { direction: 'degas_to_client' })).toBe(2500);
-    expect(get(samples, 'degas_gateway_errors_sent_total', { code: 'DEGAS_ERROR', target: 'clients' })).toBe(6);
-    expect(get(samples, 'degas_gateway_errors_sent_total', { code: 'CLIENT_ERROR', target: 'degas' })).toBe(3);
-    expect(get(samples, 'degas_gateway_errors_sent_total', { code: 'GOING_AWAY', target: 'clients' })).toBe(0);
+    // [series without the prefix, labels, value]: one table, so a missing sample names itself.
+    const expected: Array<[string, Record<string, string>, number]> = [
+      ['connections', { state: 'auth' }, 3],
+      ['connections', { state: 'forward' }, 7],
+      ['connections_opened_total', {}, 12],
+      ['connections_closed_total', {}, 2],
+      ['upgrades_rejected_total', { reason: 'origin' }, 1],
+      ['upgrades_rejected_total', { reason: 'capacity' }, 0],
+      ['auth_successes_total', {}, 9],
+      ['auth_failures_total', { reason: 'bad_signature' }, 4],
+      ['auth_failures_total', { reason: 'hello_timeout' }, 0],
+      ['messages_forwarded_total', { direction: 'client_to_degas' }, 100],
+      ['messages_forwarded_total', { direction: 'degas_to_client' }, 50],
+      ['bytes_forwarded_total', { direction: 'client_to_degas' }, 5000],
+      ['bytes_forwarded_total', { direction: 'degas_to_client' }, 2500],
+      ['errors_sent_total', { code: 'DEGAS_ERROR', target: 'clients' }, 6],
+      ['errors_sent_total', { code: 'CLIENT_ERROR', target: 'degas' }, 3],
+      ['errors_sent_total', { code: 'GOING_AWAY', target: 'clients' }, 0],
+      ['closes_total', { code: '4001' }, 2],
+      ['closes_total', { code: '1001' }, 1],
+      ['dials_total', {}, 5],
+      ['dial_failures_total', {}, 1],
+      ['links', { state: 'open' }, 1],
+      ['links', { state: 'dialing' }, 1],
+      ['links', { state: 'backoff' }, 0],
+      ['link_state', { degas_id: '0x00112233445566778899aabbccddeeff', state: 'open' }, 1],
+      ['link_queued_bytes', { degas_id: '0xffeeddccbbaa99887766554433221100' }, 4096],
+      ['link_buffered_bytes', { degas_id: '0x00112233445566778899aabbccddeeff' }, 12],
+      ['verifier_info', { verifier: 'native', threads: '4' }, 1],
+      ['verifier_pending', {}, 2],
+      ['verifier_thread_nice', {}, 10],
+      ['draining', {}, 0],
+    ];
+    for (const [name, labels, value] of expected) {
+      expect([name, labels, get(samples, `degas_gateway_${name}`, labels)]).toEqual([name, labels, value]);
+    }
     expect(samples.filter((s) => s.name === 'degas_gateway_errors_sent_total')).toHaveLength(18);
-    expect(get(samples, 'degas_gateway_closes_total', { code: '4001' })).toBe(2);
-    expect(get(samples, 'degas_gateway_closes_total', { code: '1001' })).toBe(1);
-    expect(get(samples, 'degas_gateway_dials_total')).toBe(5);
-    expect(get(samples, 'degas_gateway_dial_failures_total')).toBe(1);
-    expect(get(samples, 'degas_gateway_links', { state: 'open' })).toBe(1);
-    expect(get(samples, 'degas_gateway_links', { state: 'dialing' })).toBe(1);
-    expect(get(samples, 'degas_gateway_links', { state: 'backoff' })).toBe(0);
-    expect(
-      get(samples, 'degas_gateway_link_state', { degas_id: '0x00112233445566778899aabbccddeeff', state: 'open' }),
-    ).toBe(1);
-    expect(get(samples, 'degas_gateway_link_queued_bytes', { degas_id: '0xffeeddccbbaa99887766554433221100' })).toBe(
-      4096,
-    );
-    expect(get(samples, 'degas_gateway_link_buffered_bytes', { degas_id: '0x00112233445566778899aabbccddeeff' })).toBe(
-      12,
-    );
-    expect(get(samples, 'degas_gateway_verifier_info', { verifier: 'native', threads: '4' })).toBe(1);
-    expect(get(samples, 'degas_gateway_verifier_pending')).toBe(2);
-    expect(get(samples, 'degas_gateway_verifier_thread_nice')).toBe(10);
-    expect(get(samples, 'degas_gateway_draining')).toBe(0);
     expect(get(samples, 'degas_gateway_resident_memory_bytes')).toBeGreaterThan(0);
     expect(types.get('degas_gateway_verify_duration_seconds')).toBe('histogram');
   });
