@@ -92,9 +92,11 @@ describe('startRuntimeMetrics', () => {
   test('the event-loop delay shows a blocked loop, beyond the sampling interval', async () => {
     const runtime = startRuntimeMetrics();
     try {
-      // The monitor's first run only starts its clock: block once to make sure it ran, then again.
+      // The monitor's first run only starts its clock. After 20 ms its timer (due 10 ms after the
+      // start) is more overdue than a new 0 ms one, so it runs first in the next timers phase;
+      // then block the loop for real.
       busy(20);
-      await new Promise((resolve) => setImmediate(resolve));
+      await new Promise((resolve) => setTimeout(resolve, 0));
       busy(100);
       // The monitor records the block at its next run: poll (bounded) until a scrape shows it.
       let max = 0;
