@@ -11,13 +11,30 @@
  * batches them: 2 of 108 collections counted in a burst, measured on Node 20). Everything else is
  * read at scrape time; nothing here runs per message.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { monitorEventLoopDelay, PerformanceObserver, constants as perfConstants, performance } from 'node:perf_hooks';
 import { getHeapSpaceStatistics } from 'node:v8';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /** Upper bounds (seconds) of `nodejs_gc_duration_seconds`: young-generation scavenges take 0.1–5 ms. */
 export const GC_BUCKETS_S: readonly number[] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
+
+/**
+ * Open descriptors of this process (Linux). Since Linux 6.2 the size of `/proc/self/fd` is their
+ * count, read from the descriptor bitmap in microseconds. Older kernels report 0: list the
+ * directory then, which costs about 2.5 µs of CPU per descriptor (a quarter of a second at
+ * 100 000 connections), on the thread pool.
+ */
+async function countOpenFds(): Promise<number | undefined> {
+  try {
+    const { size } = await stat('/proc/self/fd');
+    if (size > 0) return size;
+    // One of the listed descriptors is the directory being read.
+    return (await readdir('/proc/self/fd')).length - 1;
+  } catch {
+    return undefined;
+  }
+}
 
 /** Options of {@link startRuntimeMetrics}. */
 export interface RuntimeMetricsOptions {
@@ -153,11 +170,9 @@ export function startRuntimeMetrics(options: RuntimeMetricsOptions = {}): Runtim
       name: 'process_open_fds',
       help: 'Open file descriptors.',
       registers,
-      // Asynchronous: a gateway with 100 000 sockets has 100 000 entries to list.
       collect: async () => {
-        const entries = await readdir('/proc/self/fd').catch(() => undefined);
-        // One descriptor is the directory being listed.
-        if (entries !== undefined) openFds.set(entries.length - 1);
+        const n = await countOpenFds();
+        if (n !== undefined) openFds.set(n);
       },
     });
     const maxFds: Gauge = new Gauge({
