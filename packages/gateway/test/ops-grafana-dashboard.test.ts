@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { startEnv, type TestEnv } from './helpers.js';
+import { startTestGateway, type TestGateway } from '@degas/test-utils';
+import { startGateway } from '../src/gateway.js';
 import { parseExposition, promqlSeries } from './prom-text.js';
 
 const DASHBOARD = new URL('../../../examples/grafana/degas-gateway.json', import.meta.url);
@@ -32,12 +33,12 @@ describe('promqlSeries', () => {
 });
 
 describe('examples/grafana dashboard', () => {
-  let env: TestEnv;
+  let env: TestGateway;
   beforeAll(async () => {
-    env = await startEnv({ adminPort: 0, adminHost: '127.0.0.1' });
+    env = await startTestGateway(startGateway, { adminPort: 0, adminHost: '127.0.0.1' });
   });
   afterAll(async () => {
-    await env?.stop();
+    await env?.close();
   });
 
   test('parses, and every series its queries select is on a live gateway /metrics', async () => {
@@ -47,7 +48,7 @@ describe('examples/grafana dashboard', () => {
     const panels = allPanels(dashboard.panels ?? []).filter((p) => p.type !== 'row');
     expect(panels.length).toBeGreaterThan(10);
 
-    const res = await fetch(`http://127.0.0.1:${env.gw.adminPort}/metrics`);
+    const res = await fetch(`http://127.0.0.1:${env.adminPort}/metrics`);
     expect(res.status).toBe(200);
     const served = new Set(parseExposition(await res.text()).samples.map((s) => s.name));
 

@@ -1,8 +1,9 @@
 import { PerformanceObserver } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { startTestGateway, type TestGateway } from '@degas/test-utils';
+import { startGateway } from '../src/gateway.js';
 import { startRuntimeMetrics } from '../src/runtime-metrics.js';
-import { startEnv, type TestEnv } from './helpers.js';
 import { parseExposition, type Sample } from './prom-text.js';
 
 // A synchronous full collection on demand, without starting jest with --expose-gc.
@@ -152,19 +153,19 @@ describe('startRuntimeMetrics', () => {
 });
 
 describe('runtime series on a live gateway', () => {
-  let a: TestEnv;
-  let b: TestEnv;
+  let a: TestGateway;
+  let b: TestGateway;
   beforeAll(async () => {
-    a = await startEnv({ adminPort: 0, adminHost: '127.0.0.1' });
-    b = await startEnv({ adminPort: 0, adminHost: '127.0.0.1' });
+    a = await startTestGateway(startGateway, { adminPort: 0, adminHost: '127.0.0.1' });
+    b = await startTestGateway(startGateway, { adminPort: 0, adminHost: '127.0.0.1' });
   });
   afterAll(async () => {
-    await Promise.all([a?.stop(), b?.stop()]);
+    await Promise.all([a?.close(), b?.close()]);
   });
 
   test('two gateways in one process each serve their own series next to the degas_gateway_ ones', async () => {
     for (const env of [a, b, a]) {
-      const res = await fetch(`http://127.0.0.1:${env.gw.adminPort}/metrics`);
+      const res = await fetch(`http://127.0.0.1:${env.adminPort}/metrics`);
       expect(res.status).toBe(200);
       expect(res.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
       const { samples, types } = parseExposition(await res.text());
