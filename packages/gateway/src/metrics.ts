@@ -27,6 +27,11 @@ class Writer {
   sample(name: string, value: number, labels?: Labels): void {
     this.out += `${METRIC_PREFIX}${name}${formatLabels(labels)} ${formatValue(value)}\n`;
   }
+  /** A family of one sample. */
+  one(name: string, type: 'counter' | 'gauge', help: string, value: number, labels?: Labels): void {
+    this.family(name, type, help);
+    this.sample(name, value, labels);
+  }
   /**
    * The samples of one histogram kept as per-bucket counts in milliseconds (`counts` has one more
    * entry than `bucketsMs`: the overflow): cumulative `_bucket` lines in seconds up to `+Inf`,
@@ -86,16 +91,13 @@ export function renderMetrics(stats: GatewayStats, snapshot: GatewaySnapshot): s
   w.sample('connections', snapshot.connectionsAuth, { state: 'auth' });
   w.sample('connections', snapshot.connectionsForward, { state: 'forward' });
 
-  w.family('connections_opened_total', 'counter', 'Client WebSocket connections accepted.');
-  w.sample('connections_opened_total', stats.connectionsOpened);
-  w.family('connections_closed_total', 'counter', 'Client WebSocket connections ended.');
-  w.sample('connections_closed_total', stats.connectionsClosed);
+  w.one('connections_opened_total', 'counter', 'Client WebSocket connections accepted.', stats.connectionsOpened);
+  w.one('connections_closed_total', 'counter', 'Client WebSocket connections ended.', stats.connectionsClosed);
 
   w.family('upgrades_rejected_total', 'counter', 'Upgrade requests refused before the WebSocket handshake, by reason.');
   for (const [reason, n] of Object.entries(stats.upgradesRejected)) w.sample('upgrades_rejected_total', n, { reason });
 
-  w.family('auth_successes_total', 'counter', 'Successful logins.');
-  w.sample('auth_successes_total', stats.authSuccesses);
+  w.one('auth_successes_total', 'counter', 'Successful logins.', stats.authSuccesses);
   w.family('auth_failures_total', 'counter', 'Failed logins, by reason (the client only ever sees AUTH_FAIL).');
   for (const [reason, n] of Object.entries(stats.authFailures)) w.sample('auth_failures_total', n, { reason });
 
@@ -105,8 +107,7 @@ export function renderMetrics(stats: GatewayStats, snapshot: GatewaySnapshot): s
     'Resume tickets presented, by result (ok = resumed without a signature; anything else fell back to the challenge, or AUTH_FAIL/UNAVAILABLE).',
   );
   for (const [result, n] of Object.entries(stats.resumes)) w.sample('resumes_total', n, { result });
-  w.family('resume_tickets_issued_total', 'counter', 'Resume tickets issued with auth_ok.');
-  w.sample('resume_tickets_issued_total', stats.ticketsIssued);
+  w.one('resume_tickets_issued_total', 'counter', 'Resume tickets issued with auth_ok.', stats.ticketsIssued);
 
   w.family('messages_forwarded_total', 'counter', 'Messages forwarded, by direction.');
   w.sample('messages_forwarded_total', stats.clientToDegasMessages, { direction: 'client_to_degas' });
@@ -128,10 +129,8 @@ export function renderMetrics(stats: GatewayStats, snapshot: GatewaySnapshot): s
     w.sample('closes_total', n, { code: String(code) });
   }
 
-  w.family('dials_total', 'counter', 'Internal connections dialed to Degas instances.');
-  w.sample('dials_total', stats.dials);
-  w.family('dial_failures_total', 'counter', 'Dials to Degas instances that failed.');
-  w.sample('dial_failures_total', stats.dialFailures);
+  w.one('dials_total', 'counter', 'Internal connections dialed to Degas instances.', stats.dials);
+  w.one('dial_failures_total', 'counter', 'Dials to Degas instances that failed.', stats.dialFailures);
 
   const byState = new Map<LinkState, number>(LINK_STATES.map((s) => [s, 0]));
   for (const link of snapshot.links) byState.set(link.state, (byState.get(link.state) ?? 0) + 1);
@@ -154,14 +153,14 @@ export function renderMetrics(stats: GatewayStats, snapshot: GatewaySnapshot): s
     stats.verifyCount,
   );
 
-  w.family('verifier_pending', 'gauge', 'Signature verifications waiting or running.');
-  w.sample('verifier_pending', snapshot.verifierPending);
-  w.family(
+  w.one('verifier_pending', 'gauge', 'Signature verifications waiting or running.', snapshot.verifierPending);
+  w.one(
     'verifier_info',
     'gauge',
     'Signature verifier in use (native = libsecp256k1, noble = pure JS) and its worker threads.',
+    1,
+    { verifier: snapshot.verifier, threads: String(snapshot.verifierThreads) },
   );
-  w.sample('verifier_info', 1, { verifier: snapshot.verifier, threads: String(snapshot.verifierThreads) });
   w.family(
     'verifier_thread_nice',
     'gauge',
@@ -169,46 +168,54 @@ export function renderMetrics(stats: GatewayStats, snapshot: GatewaySnapshot): s
   );
   if (snapshot.verifierNice !== null) w.sample('verifier_thread_nice', snapshot.verifierNice);
 
-  w.family('logins_in_progress', 'gauge', 'Accepted connections logging in (not yet authenticated or closed).');
-  w.sample('logins_in_progress', snapshot.loginsInProgress);
-  w.family(
+  w.one(
+    'logins_in_progress',
+    'gauge',
+    'Accepted connections logging in (not yet authenticated or closed).',
+    snapshot.loginsInProgress,
+  );
+  w.one(
     'logins_waiting',
     'gauge',
     'Accepted connections waiting, unread, for a login slot (--max-logins-in-progress).',
+    snapshot.loginsWaiting,
   );
-  w.sample('logins_waiting', snapshot.loginsWaiting);
 
   const r = snapshot.registry;
   if (r !== undefined && r.kind === 'nats') {
-    w.family('cluster_info', 'gauge', 'Cluster and node name of this gateway (always 1).');
-    w.sample('cluster_info', 1, { cluster: r.cluster ?? '', node: r.node ?? '' });
-    w.family(
+    w.one('cluster_info', 'gauge', 'Cluster and node name of this gateway (always 1).', 1, {
+      cluster: r.cluster ?? '',
+      node: r.node ?? '',
+    });
+    w.one(
       'cluster_bus_connected',
       'gauge',
       '1 while the node is joined to the cluster bus (NATS) and accepts logins.',
+      r.busConnected ? 1 : 0,
     );
-    w.sample('cluster_bus_connected', r.busConnected ? 1 : 0);
-    w.family('cluster_nodes', 'gauge', 'Gateway nodes whose heartbeat is current, this one included.');
-    w.sample('cluster_nodes', r.liveNodes);
-    w.family('cluster_claims_total', 'counter', 'Accounts registered in the cluster by logins on this node.');
-    w.sample('cluster_claims_total', r.claims);
-    w.family(
+    w.one('cluster_nodes', 'gauge', 'Gateway nodes whose heartbeat is current, this one included.', r.liveNodes);
+    w.one('cluster_claims_total', 'counter', 'Accounts registered in the cluster by logins on this node.', r.claims);
+    w.one(
       'cluster_remote_kicks_total',
       'counter',
       'Local sessions replaced (DUP_SESSION) by a login on another node.',
+      r.remoteKicks,
     );
-    w.sample('cluster_remote_kicks_total', r.remoteKicks);
     w.family('cluster_deliveries_total', 'counter', 'Bus messages of Degas deliveries to other nodes, by direction.');
     w.sample('cluster_deliveries_total', r.deliveriesSent, { direction: 'sent' });
     w.sample('cluster_deliveries_total', r.deliveriesReceived, { direction: 'received' });
-    w.family(
+    w.one(
       'cluster_delivery_misses_total',
       'counter',
       'Deliveries sent to another node that found no session there (CLIENT_ERROR to the Degas).',
+      r.remoteMisses,
     );
-    w.sample('cluster_delivery_misses_total', r.remoteMisses);
-    w.family('cluster_bus_dropped_total', 'counter', 'Malformed bus messages dropped (never delivered to a client).');
-    w.sample('cluster_bus_dropped_total', r.busDropped ?? 0);
+    w.one(
+      'cluster_bus_dropped_total',
+      'counter',
+      'Malformed bus messages dropped (never delivered to a client).',
+      r.busDropped ?? 0,
+    );
     w.family('cluster_registry_duration_seconds', 'histogram', 'Latency of registry writes (claims and releases).');
     w.histogram(
       'cluster_registry_duration_seconds',
@@ -279,25 +286,29 @@ export function renderMetrics(stats: GatewayStats, snapshot: GatewaySnapshot): s
   }
 
   if (snapshot.tls !== undefined) {
-    w.family('tls_certificate_expiry_seconds', 'gauge', 'Expiry of the certificate in use (Unix time, seconds).');
-    w.sample('tls_certificate_expiry_seconds', Math.floor(snapshot.tls.notAfter / 1000));
+    w.one(
+      'tls_certificate_expiry_seconds',
+      'gauge',
+      'Expiry of the certificate in use (Unix time, seconds).',
+      Math.floor(snapshot.tls.notAfter / 1000),
+    );
     w.family('tls_reloads_total', 'counter', 'Certificate reloads after a file change, by result.');
     w.sample('tls_reloads_total', snapshot.tls.reloads, { result: 'ok' });
     w.sample('tls_reloads_total', snapshot.tls.reloadFailures, { result: 'refused' });
-    w.family('tls_handshake_failures_total', 'counter', 'TLS handshakes on the client port that failed.');
-    w.sample('tls_handshake_failures_total', stats.tlsHandshakeFailures);
+    w.one(
+      'tls_handshake_failures_total',
+      'counter',
+      'TLS handshakes on the client port that failed.',
+      stats.tlsHandshakeFailures,
+    );
   }
 
-  w.family('draining', 'gauge', '1 while the gateway is shutting down.');
-  w.sample('draining', snapshot.draining ? 1 : 0);
+  w.one('draining', 'gauge', '1 while the gateway is shutting down.', snapshot.draining ? 1 : 0);
 
   const mem = process.memoryUsage();
-  w.family('resident_memory_bytes', 'gauge', 'Resident set size of the process.');
-  w.sample('resident_memory_bytes', mem.rss);
-  w.family('heap_used_bytes', 'gauge', 'V8 heap in use.');
-  w.sample('heap_used_bytes', mem.heapUsed);
-  w.family('uptime_seconds', 'gauge', 'Seconds since the process started.');
-  w.sample('uptime_seconds', Math.round(process.uptime() * 1000) / 1000);
+  w.one('resident_memory_bytes', 'gauge', 'Resident set size of the process.', mem.rss);
+  w.one('heap_used_bytes', 'gauge', 'V8 heap in use.', mem.heapUsed);
+  w.one('uptime_seconds', 'gauge', 'Seconds since the process started.', Math.round(process.uptime() * 1000) / 1000);
 
   return w.out;
 }

@@ -61,6 +61,24 @@ const GC_KINDS: ReadonlyArray<[number, string]> = [
 
 const EVENT_LOOP_STATS = ['min', 'max', 'mean', 'stddev', 'p50', 'p90', 'p99'] as const;
 
+type CpuTime = { user: number; system: number };
+const CPU_COUNTERS: ReadonlyArray<readonly [string, string, (t: CpuTime) => number]> = [
+  ['process_cpu_user_seconds_total', 'User CPU time spent, in seconds.', (t) => t.user],
+  ['process_cpu_system_seconds_total', 'System CPU time spent, in seconds.', (t) => t.system],
+  ['process_cpu_seconds_total', 'User and system CPU time spent, in seconds.', (t) => t.user + t.system],
+];
+
+const MEMORY_GAUGES = [
+  ['process_resident_memory_bytes', 'Resident memory size, in bytes.', 'rss'],
+  ['nodejs_heap_size_total_bytes', 'V8 heap size, in bytes.', 'heapTotal'],
+  ['nodejs_heap_size_used_bytes', 'V8 heap in use, in bytes.', 'heapUsed'],
+  [
+    'nodejs_external_memory_bytes',
+    'Memory of C++ objects bound to JavaScript objects (buffers among them), in bytes.',
+    'external',
+  ],
+] as const;
+
 const HEAP_SPACE_FIELDS = [
   ['total', 'space_size'],
   ['used', 'space_used_size'],
@@ -88,33 +106,21 @@ export function startRuntimeMetrics(options: RuntimeMetricsOptions = {}): Runtim
   }
   const registry = new Registry();
   const registers = [registry];
+  // Groups read together: the first metric of a group collects for all of them (synchronously,
+  // so its siblings are written with the fresh values).
+  const collectsFor = (i: number, collect: () => void) => (i === 0 ? { collect } : {});
 
   // CPU: counters from process start (process.cpuUsage() is cumulative), moved by the delta.
   let lastCpu = { user: 0, system: 0 };
-  const cpuUser: Counter = new Counter({
-    name: 'process_cpu_user_seconds_total',
-    help: 'User CPU time spent, in seconds.',
-    registers,
-    collect: () => {
-      const now = process.cpuUsage();
-      const user = (now.user - lastCpu.user) / 1e6;
-      const system = (now.system - lastCpu.system) / 1e6;
-      lastCpu = now;
-      cpuUser.inc(user);
-      cpuSystem.inc(system);
-      cpuTotal.inc(user + system);
-    },
-  });
-  const cpuSystem = new Counter({
-    name: 'process_cpu_system_seconds_total',
-    help: 'System CPU time spent, in seconds.',
-    registers,
-  });
-  const cpuTotal = new Counter({
-    name: 'process_cpu_seconds_total',
-    help: 'User and system CPU time spent, in seconds.',
-    registers,
-  });
+  const cpu = CPU_COUNTERS.map(
+    ([name, help, pick], i) => [new Counter({ name, help, registers, ...collectsFor(i, collectCpu) }), pick] as const,
+  );
+  function collectCpu(): void {
+    const now = process.cpuUsage();
+    const delta = { user: now.user - lastCpu.user, system: now.system - lastCpu.system };
+    lastCpu = now;
+    for (const [counter, pick] of cpu) counter.inc(pick(delta) / 1e6);
+  }
 
   new Gauge({
     name: 'process_start_time_seconds',
@@ -123,25 +129,14 @@ export function startRuntimeMetrics(options: RuntimeMetricsOptions = {}): Runtim
   }).set(Math.round(performance.timeOrigin / 1000));
 
   // One read of process.memoryUsage() sets the four memory gauges.
-  const rss: Gauge = new Gauge({
-    name: 'process_resident_memory_bytes',
-    help: 'Resident memory size, in bytes.',
-    registers,
-    collect: () => {
-      const mem = process.memoryUsage();
-      rss.set(mem.rss);
-      heapTotal.set(mem.heapTotal);
-      heapUsed.set(mem.heapUsed);
-      external.set(mem.external);
-    },
-  });
-  const heapTotal = new Gauge({ name: 'nodejs_heap_size_total_bytes', help: 'V8 heap size, in bytes.', registers });
-  const heapUsed = new Gauge({ name: 'nodejs_heap_size_used_bytes', help: 'V8 heap in use, in bytes.', registers });
-  const external = new Gauge({
-    name: 'nodejs_external_memory_bytes',
-    help: 'Memory of C++ objects bound to JavaScript objects (buffers among them), in bytes.',
-    registers,
-  });
+  const memory = MEMORY_GAUGES.map(
+    ([name, help, field], i) =>
+      [new Gauge({ name, help, registers, ...collectsFor(i, collectMemory) }), field] as const,
+  );
+  function collectMemory(): void {
+    const mem = process.memoryUsage();
+    for (const [gauge, field] of memory) gauge.set(mem[field]);
+  }
 
   const heapSpaces = HEAP_SPACE_FIELDS.map(
     ([what, field], i) =>
@@ -151,8 +146,7 @@ export function startRuntimeMetrics(options: RuntimeMetricsOptions = {}): Runtim
           help: `V8 heap space size ${what}, in bytes, by space.`,
           labelNames: ['space'],
           registers,
-          // The first of the three reads the statistics for all of them.
-          ...(i === 0 ? { collect: collectHeapSpaces } : {}),
+          ...collectsFor(i, collectHeapSpaces),
         }),
         field,
       ] as const,
@@ -201,18 +195,26 @@ export function startRuntimeMetrics(options: RuntimeMetricsOptions = {}): Runtim
   loop.enable();
   let running = true;
   const loopGauges = EVENT_LOOP_STATS.map(
-    (stat, i) =>
+    (stat) =>
       new Gauge({
         name: `nodejs_eventloop_lag_${stat}_seconds`,
         help: `Event-loop delay beyond the sampling interval since the previous scrape: ${stat === 'stddev' ? 'standard deviation' : stat}, in seconds.`,
         registers,
-        ...(i === 0 ? { collect: collectEventLoop } : {}),
+        // All seven wait for the same reading: prom-client collects a registry's metrics in
+        // parallel, so the others would otherwise be written before an asynchronous first one.
+        collect: collectEventLoop,
       }),
   );
-  async function collectEventLoop(): Promise<void> {
+  let reading: Promise<void> | undefined;
+  function collectEventLoop(): Promise<void> {
+    reading ??= readEventLoop();
+    return reading;
+  }
+  async function readEventLoop(): Promise<void> {
     // A scrape handled right after a blocked stretch runs before the monitor's overdue timer, and
     // reset() drops the interval in progress: let the timers run first, or the block is lost.
     await new Promise((resolve) => setTimeout(resolve, 0));
+    reading = undefined;
     // No sample yet (two scrapes within one period) or stopped: keep the last window's values.
     if (!running || loop.count === 0) return;
     // The monitor records the whole interval between its timer's runs: the delay is what exceeds
