@@ -30,25 +30,9 @@ function payloadOf(n: number, seed = 1): Uint8Array {
   return Uint8Array.from({ length: n }, (_, i) => (i * 13 + seed) & 0xff);
 }
 
-function varint(n: number): number[] {
-  const out: number[] = [];
-  while (n > 0x7f) {
-    out.push((n & 0x7f) | 0x80);
-    n >>>= 7;
-  }
-  out.push(n);
-  return out;
-}
-
-/** A varint of `n` padded to `size` bytes (valid protobuf, not minimal). */
-function padded(n: number, size: number): number[] {
-  const out: number[] = [];
-  for (let i = 0; i < size; i++) {
-    out.push((n & 0x7f) | (i < size - 1 ? 0x80 : 0));
-    n >>>= 7;
-  }
-  return out;
-}
+/** The varint of `n` in `size` bytes: minimal by default; longer is valid protobuf, not minimal. */
+const varint = (n: number, size = varint32Size(n)): number[] =>
+  Array.from({ length: size }, (_, i) => ((n >>> (7 * i)) & 0x7f) | (i < size - 1 ? 0x80 : 0));
 
 function same(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
@@ -60,7 +44,7 @@ describe('readMinimalVarint32', () => {
     (n) => {
       const bytes = Uint8Array.from([0xff, ...varint(n), 0x55]);
       expect(readMinimalVarint32(bytes, 1)).toBe(n);
-      expect(varint32Size(n)).toBe(varint(n).length);
+      expect(varint32Size(n)).toBe(Math.max(1, Math.ceil((32 - Math.clz32(n)) / 7)));
     },
   );
 
@@ -80,7 +64,7 @@ describe('readMinimalVarint32', () => {
 });
 
 describe('canonicalToClientIdOffset + rewriteToClientFrame', () => {
-  test.each([1, 127, 128, 1024, 16383, 16384, 65536])(
+  test.each([1, 127, 128, 1023, 1024, 16383, 16384, 65535, 65536])(
     'a %i-byte payload becomes exactly what gatewayDegasEncoder writes',
     (n) => {
       const accountId = id(n);
@@ -126,8 +110,8 @@ describe('canonicalToClientIdOffset + rewriteToClientFrame', () => {
   });
 
   test.each([
-    ['outer length padded', [0x0a, ...padded(idField.length + payloadField.length, 3), ...idField, ...payloadField]],
-    ['payload length padded', wrap([...idField, 0x12, ...padded(PAYLOAD.length, 4), ...PAYLOAD])],
+    ['outer length padded', [0x0a, ...varint(idField.length + payloadField.length, 3), ...idField, ...payloadField]],
+    ['payload length padded', wrap([...idField, 0x12, ...varint(PAYLOAD.length, 4), ...PAYLOAD])],
     ['account id length padded', wrap([0x0a, 0x90, 0x00, ...ACCOUNT, ...payloadField])],
     ['unknown field after the payload', wrap([...idField, ...payloadField, 0x28, 0x01])],
     ['unknown field before the id', wrap([0x28, 0x01, ...idField, ...payloadField])],
@@ -135,6 +119,12 @@ describe('canonicalToClientIdOffset + rewriteToClientFrame', () => {
     ['empty payload field', wrap([...idField, 0x12, 0x00])],
     ['no payload field', wrap(idField)],
     ['15-byte id', wrap([0x0a, 15, ...ACCOUNT.subarray(0, 15), ...payloadField])],
+    ['17-byte id', wrap([0x0a, 17, ...ACCOUNT, 0, ...payloadField])],
+    ['id given twice (the last one wins)', wrap([0x0a, 16, ...id(8), ...idField, ...payloadField])],
+    [
+      'outer length one too long',
+      [0x0a, ...varint(idField.length + payloadField.length + 1), ...idField, ...payloadField],
+    ],
     ['degas_to_clients (tag 0x12)', wrap([...idField, ...payloadField], 0x12)],
     ['truncated by one byte', wrap([...idField, ...payloadField]).subarray(0, -1)],
     ['one trailing byte', Uint8Array.from([...wrap([...idField, ...payloadField]), 0x00])],
