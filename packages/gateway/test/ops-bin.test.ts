@@ -100,52 +100,11 @@ test('the bin serves a login and a round trip, reports on the admin port, and dr
   );
   const degasUrl = `ws://127.0.0.1:${(degasServer.address() as AddressInfo).port}`;
 
-  const child = spawn(
-    process.execPath,
-    [
-      BIN,
-      '--host=127.0.0.1',
-      '--port',
-      '0',
-      '--admin-port',
-      '0',
-      '--accounts',
-      accounts,
-      '--degas',
-      `${DEGAS}=${degasUrl}`,
-      '--auth-domain',
-      DOMAIN,
-      '--verifier-threads',
-      '1',
-      '--shutdown-timeout-ms',
-      '3000',
-    ],
-    {
-      env: { PATH: process.env.PATH, DEGAS_INTERNAL_TOKEN: INTERNAL_TOKEN, DEGAS_ADMIN_TOKEN: ADMIN_TOKEN },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
+  const { child, stderr, exited, line } = await startBin(
+    ['--accounts', accounts, '--degas', `${DEGAS}=${degasUrl}`, '--auth-domain', DOMAIN, '--shutdown-timeout-ms=3000'],
+    { DEGAS_INTERNAL_TOKEN: INTERNAL_TOKEN, DEGAS_ADMIN_TOKEN: ADMIN_TOKEN },
   );
   proc = child;
-  const logs: Record<string, unknown>[] = [];
-  const stderr: string[] = [];
-  const exited = new Promise<{ code: number | null; signal: string | null }>((r) =>
-    child.on('exit', (code, signal) => r({ code, signal })),
-  );
-  const listening = new Promise<Record<string, unknown>>((resolveLine, reject) => {
-    createInterface({ input: child.stderr! }).on('line', (line) => {
-      stderr.push(line);
-      try {
-        const rec = JSON.parse(line) as Record<string, unknown>;
-        logs.push(rec);
-        if (rec.msg === 'listening') resolveLine(rec);
-      } catch {
-        // not a log line
-      }
-    });
-    void exited.then(({ code }) => reject(new Error(`exited with ${code} before listening:\n${stderr.join('\n')}`)));
-    setTimeout(() => reject(new Error(`no "listening" line within 10 s:\n${stderr.join('\n')}`)), 10_000).unref();
-  });
-  const line = await listening;
   expect(line).toMatchObject({
     level: 'info',
     port: expect.any(Number),
@@ -163,36 +122,7 @@ test('the bin serves a login and a round trip, reports on the admin port, and dr
   expect(port).not.toBe(adminPort);
 
   // --- login
-  const inbox = new Inbox<GatewayMessage>();
-  const client: WebSocket = new WsClient(`ws://127.0.0.1:${port}`, {
-    perMessageDeflate: false,
-    maxPayload: 128 * 1024,
-  });
-  const closed = new Promise<{ code: number }>((r) => client.on('close', (code) => r({ code })));
-  client.on('message', (data: Buffer) => inbox.push(decodeGatewayMessage(data)));
-  await new Promise<void>((r, j) => {
-    client.once('open', () => r());
-    client.once('error', j);
-  });
-  client.send(
-    encodeClientMessage({
-      payload: {
-        $case: 'hello',
-        value: {
-          accountId: idFromHex(ACCOUNT),
-          signer: { $case: 'ethereumSigner', value: { address: signer.address } },
-        },
-      },
-    }),
-  );
-  const req = await inbox.next();
-  if (req.payload?.$case !== 'authRequest' || req.payload.value.request?.$case !== 'ethereumAuth') {
-    throw new Error(`expected auth_request, got ${JSON.stringify(req.payload?.$case)}`);
-  }
-  const fields = parseChallenge(req.payload.value.request.value.challenge);
-  const signature = await signer.signTypedData(loginTypedData(fields, { domainName: DOMAIN }));
-  client.send(encodeClientMessage({ payload: { $case: 'ethAuth', value: { signature } } }));
-  const ok = await inbox.next();
+  const { answer: ok, ws: client, closed, inbox, signature } = await login(port, ACCOUNT, KEY, DOMAIN);
   expect(ok.payload?.$case).toBe('authOk');
   if (ok.payload?.$case === 'authOk') expect(idToHex(ok.payload.value.accountId)).toBe(ACCOUNT);
 
@@ -251,7 +181,7 @@ test('the bin serves a login and a round trip, reports on the admin port, and dr
   const bye = await inbox.next();
   expect(bye.payload?.$case).toBe('error');
   if (bye.payload?.$case === 'error') expect(bye.payload.value.code).toBe(ErrorCode.GOING_AWAY);
-  expect((await closed).code).toBe(CloseCode.GOING_AWAY);
+  expect(await closed).toBe(CloseCode.GOING_AWAY);
   const notice = await degasInbox.next();
   expect(notice.payload?.$case).toBe('sessionClosed');
   if (notice.payload?.$case === 'sessionClosed') {
@@ -260,12 +190,13 @@ test('the bin serves a login and a round trip, reports on the admin port, and dr
   }
   expect(await exited).toEqual({ code: 0, signal: null });
   expect(performance.now() - started).toBeLessThan(5000);
+  const logs = stderr.flatMap((l) => (l.startsWith('{') ? [JSON.parse(l) as Record<string, unknown>] : []));
   expect(logs.some((l) => l.msg === 'shutting down' && l.signal === 'SIGTERM')).toBe(true);
   // Nothing secret in the logs.
   const all = stderr.join('\n');
   expect(all).not.toContain(INTERNAL_TOKEN);
   expect(all).not.toContain(ADMIN_TOKEN);
-  expect(all).not.toContain(Buffer.from(signature).toString('hex'));
+  expect(all).not.toContain(Buffer.from(signature!).toString('hex'));
 });
 
 /** Spawns the bin (on 127.0.0.1 unless `args` has a --host) and resolves with its "listening" log line. */
@@ -286,11 +217,14 @@ async function startBin(args: string[], env: NodeJS.ProcessEnv = {}) {
     });
     void exited.then(({ code }) => reject(new Error(`exited with ${code} before listening:\n${stderr.join('\n')}`)));
   });
-  return { child, stderr, exited, port: line.port as number, adminPort: line.adminPort as number };
+  return { child, stderr, exited, line, port: line.port as number, adminPort: line.adminPort as number };
 }
 
-/** Logs in over a fresh connection; resolves with the first answer to eth_auth (auth_ok or an error) and the socket. */
-async function login(port: number, accountHex: string, key: string) {
+/**
+ * Logs in over a fresh connection (EIP-712 domain `domain`, default "Degas"); resolves with the
+ * first answer to eth_auth (auth_ok or an error), the socket and its later messages.
+ */
+async function login(port: number, accountHex: string, key: string, domain?: string) {
   const signer = privateKeySigner(key);
   const inbox = new Inbox<GatewayMessage>();
   const ws: WebSocket = new WsClient(`ws://127.0.0.1:${port}`, { perMessageDeflate: false, maxPayload: 128 * 1024 });
@@ -313,11 +247,11 @@ async function login(port: number, accountHex: string, key: string) {
   );
   const first = await inbox.next();
   if (first.payload?.$case !== 'authRequest' || first.payload.value.request?.$case !== 'ethereumAuth')
-    return { answer: first, ws, closed };
+    return { answer: first, ws, closed, inbox, signature: undefined };
   const fields = parseChallenge(first.payload.value.request.value.challenge);
-  const signature = await signer.signTypedData(loginTypedData(fields));
+  const signature = await signer.signTypedData(loginTypedData(fields, { domainName: domain }));
   ws.send(encodeClientMessage({ payload: { $case: 'ethAuth', value: { signature } } }));
-  return { answer: await inbox.next(), ws, closed };
+  return { answer: await inbox.next(), ws, closed, inbox, signature };
 }
 
 function runBin(args: string[]): Promise<{ code: number | null; stdout: string }> {
