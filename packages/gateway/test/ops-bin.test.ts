@@ -25,7 +25,7 @@ import {
   idFromHex,
   idToHex,
 } from '@degas/proto';
-import { createTestCa } from '@degas/test-utils';
+import { createTestCa, runGatewayBin } from '@degas/test-utils';
 import { type WebSocket, WebSocketServer, WebSocket as WsClient } from 'ws';
 
 const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '../dist/bin.js');
@@ -254,18 +254,9 @@ async function login(port: number, accountHex: string, key: string, domain?: str
   return { answer: await inbox.next(), ws, closed, inbox, signature };
 }
 
-function runBin(args: string[]): Promise<{ code: number | null; stdout: string }> {
-  return new Promise((done) => {
-    const c = spawn(process.execPath, [BIN, ...args], {
-      env: { PATH: process.env.PATH },
-      stdio: ['ignore', 'pipe', 'ignore'],
-    });
-    let stdout = '';
-    c.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    c.on('close', (code) => done({ code, stdout }));
-  });
+async function runBin(args: string[]): Promise<{ code: number | null; stdout: string }> {
+  const { code, stdout } = await runGatewayBin(args, { bin: BIN });
+  return { code, stdout };
 }
 
 test('an account added with "accounts add" while the gateway runs can log in without a restart', async () => {

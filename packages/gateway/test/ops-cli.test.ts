@@ -1,10 +1,10 @@
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { privateKeyToAddress } from '@degas/auth-eth';
+import { type BinRun, runGatewayBin } from '@degas/test-utils';
 
 // The real command, as users run it (built by `pnpm run build` before the tests).
 const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '../dist/bin.js');
@@ -14,32 +14,9 @@ const PKG = JSON.parse(await readFile(resolve(dirname(fileURLToPath(import.meta.
 const ADDR1 = privateKeyToAddress(`0x${'33'.repeat(32)}`);
 const ADDR2 = privateKeyToAddress(`0x${'44'.repeat(32)}`);
 
-function run(
-  args: string[],
-  env: NodeJS.ProcessEnv = {},
-  cwd?: string,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      env: { PATH: process.env.PATH, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      ...(cwd === undefined ? {} : { cwd }),
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => {
-      stdout += c.toString();
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString();
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    child.on('error', fail);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      done({ code, stdout, stderr });
-    });
-  });
+/** Runs the bin to completion with only PATH and `env` in its environment. */
+function run(args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Promise<BinRun> {
+  return runGatewayBin(args, { env, bin: BIN, ...(cwd === undefined ? {} : { cwd }) });
 }
 
 let dir: string;

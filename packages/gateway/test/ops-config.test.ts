@@ -1,11 +1,10 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { privateKeyToAddress } from '@degas/auth-eth';
 import { idFromHex, idToHex, Limits } from '@degas/proto';
-import { buildGatewayOptions, ConfigError, loadConfig, usage } from '../src/config.js';
+import { buildGatewayOptions, loadConfig, usage } from '../src/config.js';
 import { isMutableDegasDirectory } from '../src/degas-directory.js';
 import { OPTION_ROWS } from '../src/options.js';
+import { A, ADDR, builtOptions, configError, useConfigDir } from './config-fixture.js';
 
 // Port numbers as configuration values only: nothing in this file listens on them.
 const DEFAULT_PORT = 8080;
@@ -14,45 +13,9 @@ const ENV_PORT = 2222;
 const FLAG_PORT = 3333;
 const OTHER_FILE_PORT = 4444;
 
-const A = '0x00112233445566778899aabbccddeeff';
 const B = '0xffeeddccbbaa99887766554433221100';
-const ADDR = privateKeyToAddress(`0x${'22'.repeat(32)}`);
-
-let dir: string;
-let accountsFile: string;
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'degas-config-'));
-  accountsFile = join(dir, 'accounts.json');
-  await writeFile(
-    accountsFile,
-    JSON.stringify({ accounts: [{ id: A, signers: [{ type: 'ethereum', address: ADDR }] }] }),
-  );
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
-const cfg = async (name: string, value: unknown) => {
-  const p = join(dir, name);
-  await writeFile(p, typeof value === 'string' ? value : JSON.stringify(value));
-  return p;
-};
-const load = (argv: string[], env: NodeJS.ProcessEnv = {}) => loadConfig(argv, env, { cwd: dir });
-
-/** The ConfigError of `p`, asserting it is one line and names `flag`. */
-async function configError(p: Promise<unknown>, flag: string): Promise<string> {
-  const err = await p.then(
-    () => {
-      throw new Error('expected a ConfigError');
-    },
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ConfigError);
-  const { message } = err as ConfigError;
-  expect(message).not.toMatch(/[\r\n]/);
-  expect(message).toContain(flag);
-  expect((err as ConfigError).flag).toBe(flag);
-  return message;
-}
+const fixture = useConfigDir('degas-config-');
+const { cfg, load } = fixture;
 
 describe('loadConfig', () => {
   test('defaults', async () => {
@@ -62,7 +25,7 @@ describe('loadConfig', () => {
       port: DEFAULT_PORT,
       adminPort: 9090,
       adminHost: '127.0.0.1',
-      accounts: join(dir, 'accounts.json'),
+      accounts: join(fixture.dir, 'accounts.json'),
       accountsRpc: undefined,
       degas: [],
       degasFileEntries: [],
@@ -156,14 +119,8 @@ describe('loadConfig', () => {
       env,
     );
     expect(fromFlags).toMatchObject({ handshakeRate: 20, trustedProxies: ['127.0.0.1', '192.168.0.0/16'] });
-    const built = await buildGatewayOptions(
-      await load(['--accounts', accountsFile, '--handshake-rate', '20', '--trusted-proxy', '127.0.0.1']),
-    );
-    try {
-      expect(built.options).toMatchObject({ handshakeRate: 20, trustedProxies: ['127.0.0.1'] });
-    } finally {
-      await built.close();
-    }
+    const args = ['--accounts', fixture.accountsFile, '--handshake-rate', '20', '--trusted-proxy', '127.0.0.1'];
+    expect(await builtOptions(load(args))).toMatchObject({ handshakeRate: 20, trustedProxies: ['127.0.0.1'] });
     expect(usage()).toMatch(/--handshake-rate N .*\(default 50\)/);
     expect(usage()).toMatch(/--trusted-proxy ADDR .*repeatable/);
   });
@@ -203,12 +160,16 @@ describe('loadConfig', () => {
   });
 
   test('relative paths in the config file are relative to the file', async () => {
-    await rm(join(dir, 'sub'), { recursive: true, force: true });
+    await rm(join(fixture.dir, 'sub'), { recursive: true, force: true });
     const { mkdir } = await import('node:fs/promises');
-    await mkdir(join(dir, 'sub'));
+    await mkdir(join(fixture.dir, 'sub'));
     const file = await cfg('sub/c.json', { accounts: 'acc.json' });
-    expect((await loadConfig(['--config', file], {}, { cwd: '/' })).accounts).toBe(join(dir, 'sub', 'acc.json'));
-    expect((await loadConfig(['--accounts', 'x.json'], {}, { cwd: dir })).accounts).toBe(join(dir, 'x.json'));
+    expect((await loadConfig(['--config', file], {}, { cwd: '/' })).accounts).toBe(
+      join(fixture.dir, 'sub', 'acc.json'),
+    );
+    expect((await loadConfig(['--accounts', 'x.json'], {}, { cwd: fixture.dir })).accounts).toBe(
+      join(fixture.dir, 'x.json'),
+    );
   });
 
   test('--admin-port off disables the admin server', async () => {
@@ -311,7 +272,7 @@ describe('buildGatewayOptions', () => {
   test('file accounts + static and template Degas, with every option passed on', async () => {
     const c = await load([
       '--accounts',
-      accountsFile,
+      fixture.accountsFile,
       '--degas',
       `${A}=ws://127.0.0.1:7000`,
       '--degas-url-template',
@@ -388,19 +349,19 @@ describe('TLS options', () => {
   test('--tls-cert/--tls-key are paths; --admin-tls is a switch (flag, env or config file)', async () => {
     const both = ['--tls-cert', 'c.pem', '--tls-key', 'k.pem'];
     expect(await load(both)).toMatchObject({
-      tlsCert: join(dir, 'c.pem'),
-      tlsKey: join(dir, 'k.pem'),
+      tlsCert: join(fixture.dir, 'c.pem'),
+      tlsKey: join(fixture.dir, 'k.pem'),
       adminTls: false,
     });
     expect((await load([...both, '--admin-tls'])).adminTls).toBe(true);
     expect((await load([...both, '--admin-tls=false'])).adminTls).toBe(false);
     // The switch takes no value: what follows it is the next option.
-    expect(await load(['--admin-tls', ...both])).toMatchObject({ adminTls: true, tlsCert: join(dir, 'c.pem') });
+    expect(await load(['--admin-tls', ...both])).toMatchObject({ adminTls: true, tlsCert: join(fixture.dir, 'c.pem') });
     expect((await load([], { DEGAS_TLS_CERT: 'c.pem', DEGAS_TLS_KEY: 'k.pem', DEGAS_ADMIN_TLS: 'yes' })).adminTls).toBe(
       true,
     );
     const file = await cfg('tls.json', { tlsCert: 'c.pem', tlsKey: 'k.pem', adminTls: true });
-    expect(await load(['--config', file])).toMatchObject({ tlsCert: join(dir, 'c.pem'), adminTls: true });
+    expect(await load(['--config', file])).toMatchObject({ tlsCert: join(fixture.dir, 'c.pem'), adminTls: true });
   });
 
   test.each([

@@ -3,12 +3,12 @@
 // bin (`--check-config`: exit 0, or exit 2 with one line naming the flag and the source), and
 // through startGateway (starts, or TypeError/RangeError naming the option). The two must agree.
 // A new numeric option is walked without changing this file.
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type BinRun, runGatewayBin } from '@degas/test-utils';
 import { createStaticDegasDirectory, type GatewayOptions, startGateway } from '../src/index.js';
 import { GATEWAY_OPTIONS, OPTION_ROWS, type OptionRow } from '../src/options.js';
 
@@ -29,29 +29,8 @@ const casesOf = (row: OptionRow): Case[] => {
   return [min - 1, min, max, max + 1].map((value) => ({ row, value, valid: value >= min && value <= max }));
 };
 
-interface BinResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function runBin(args: string[], env: NodeJS.ProcessEnv): Promise<BinResult> {
-  return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [BIN, '--check-config', ...args], {
-      env: { PATH: process.env.PATH, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => {
-      stdout += c.toString();
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString();
-    });
-    child.on('error', fail);
-    child.on('close', (code) => done({ code, stdout, stderr }));
-  });
+function runBin(args: string[], env: NodeJS.ProcessEnv): Promise<BinRun> {
+  return runGatewayBin(['--check-config', ...args], { env, bin: BIN, timeoutMs: 60_000 });
 }
 
 let dir: string;
@@ -59,7 +38,7 @@ let accountsFile: string;
 let fileSeq = 0;
 
 /** Runs the bin with `values` set from `source`. */
-async function binWith(source: Source, values: readonly Case[]): Promise<BinResult> {
+async function binWith(source: Source, values: readonly Case[]): Promise<BinRun> {
   // Cluster options need --nats; --check-config never dials it.
   const args = ['--accounts', accountsFile, '--nats', 'nats://127.0.0.1:4222'];
   const env: NodeJS.ProcessEnv = {};
@@ -89,8 +68,8 @@ async function pool<T>(jobs: (() => Promise<T>)[]): Promise<T[]> {
 
 // Results of the bin, by source and case. Valid values are set all at once per source and bound
 // (exit 0 proves that each was accepted); each invalid value runs in a process of its own.
-const validRuns = new Map<string, BinResult>();
-const invalidRuns = new Map<string, BinResult>();
+const validRuns = new Map<string, BinRun>();
+const invalidRuns = new Map<string, BinRun>();
 const key = (source: Source, c: Case) => `${source} ${c.row.flag} ${c.value}`;
 
 beforeAll(async () => {

@@ -2,46 +2,11 @@
  * The wallet options of the command line: `--auth-chain-id` (repeatable) from flags, environment
  * and config file, and their validation (exit 2 with a one-line reason).
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { privateKeyToAddress } from '@degas/auth-eth';
-import { buildGatewayOptions, ConfigError, loadConfig, usage } from '../src/config.js';
+import { usage } from '../src/config.js';
+import { builtOptions, configError, useConfigDir } from './config-fixture.js';
 
-const A = '0x00112233445566778899aabbccddeeff';
-const ADDR = privateKeyToAddress(`0x${'22'.repeat(32)}`);
-
-let dir: string;
-let accountsFile: string;
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'degas-wallet-config-'));
-  accountsFile = join(dir, 'accounts.json');
-  await writeFile(
-    accountsFile,
-    JSON.stringify({ accounts: [{ id: A, signers: [{ type: 'ethereum', address: ADDR }] }] }),
-  );
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
-const cfg = async (name: string, value: unknown) => {
-  const p = join(dir, name);
-  await writeFile(p, JSON.stringify(value));
-  return p;
-};
-const load = (argv: string[], env: NodeJS.ProcessEnv = {}) => loadConfig(argv, env, { cwd: dir });
-
-async function configError(p: Promise<unknown>, flag: string): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    expect((err as ConfigError).flag).toBe(flag);
-    expect((err as Error).message).not.toMatch(/\n/);
-    return (err as Error).message;
-  }
-  throw new Error('expected a ConfigError');
-}
+const fixture = useConfigDir('degas-wallet-config-');
+const { cfg, load } = fixture;
 
 test('--auth-chain-id (repeatable) from flags, env (comma-separated) and file; none = any', async () => {
   expect((await load([])).authChainIds).toBeUndefined();
@@ -52,18 +17,9 @@ test('--auth-chain-id (repeatable) from flags, env (comma-separated) and file; n
   expect(
     (await load(['--auth-chain-id', '8453', '--auth-chain-id=8453', '--auth-chain-id', '1'], env)).authChainIds,
   ).toEqual([8453, 1]);
-  const built = await buildGatewayOptions(await load(['--accounts', accountsFile, '--auth-chain-id', '8453']));
-  try {
-    expect(built.options.authChainIds).toEqual([8453]);
-  } finally {
-    await built.close();
-  }
-  const any = await buildGatewayOptions(await load(['--accounts', accountsFile]));
-  try {
-    expect(any.options.authChainIds).toBeUndefined();
-  } finally {
-    await any.close();
-  }
+  const accounts = ['--accounts', fixture.accountsFile];
+  expect((await builtOptions(load([...accounts, '--auth-chain-id', '8453']))).authChainIds).toEqual([8453]);
+  expect((await builtOptions(load(accounts))).authChainIds).toBeUndefined();
   expect(usage()).toMatch(/--auth-chain-id ID .*repeatable; none = any/);
 });
 
@@ -113,24 +69,15 @@ test('--eth-rpc CHAINID=URL (repeatable) from flags, env and file; with its conc
     { chainId: 8453, url: 'http://127.0.0.1:8545' },
     { chainId: 1, url: 'http://127.0.0.1:8546' },
   ]);
-  const built = await buildGatewayOptions(
-    await load(['--accounts', accountsFile, '--eth-rpc', '8453=http://127.0.0.1:8545', '--eth-rpc-timeout-ms', '900']),
-  );
-  try {
-    expect(built.options).toMatchObject({
-      ethRpc: [{ chainId: 8453, url: 'http://127.0.0.1:8545' }],
-      ethRpcConcurrency: 8,
-      ethRpcTimeoutMs: 900,
-    });
-  } finally {
-    await built.close();
-  }
-  const plain = await buildGatewayOptions(await load(['--accounts', accountsFile]));
-  try {
-    expect(plain.options.ethRpc).toBeUndefined();
-  } finally {
-    await plain.close();
-  }
+  const accounts = ['--accounts', fixture.accountsFile];
+  expect(
+    await builtOptions(load([...accounts, '--eth-rpc', '8453=http://127.0.0.1:8545', '--eth-rpc-timeout-ms', '900'])),
+  ).toMatchObject({
+    ethRpc: [{ chainId: 8453, url: 'http://127.0.0.1:8545' }],
+    ethRpcConcurrency: 8,
+    ethRpcTimeoutMs: 900,
+  });
+  expect((await builtOptions(load(accounts))).ethRpc).toBeUndefined();
   expect(usage()).toMatch(/--eth-rpc CHAINID=URL .*repeatable/);
   expect(usage()).toMatch(/--eth-rpc-concurrency N .*\(default 8\)/);
   expect(usage()).toMatch(/--eth-rpc-timeout-ms N .*\(default 5000\)/);

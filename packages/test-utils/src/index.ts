@@ -67,8 +67,8 @@ export type {
   UpgradeResult,
 } from './raw-client.js';
 export { closePayload, encodeFrame, httpUpgrade, Opcode, RawClient, UpgradeRejectedError } from './raw-client.js';
-export type { SpawnedGateway } from './spawn.js';
-export { gatewayBin, spawnGateway } from './spawn.js';
+export type { BinRun, SpawnedGateway } from './spawn.js';
+export { gatewayBin, runGatewayBin, spawnGateway } from './spawn.js';
 export type { GatewayLike, TestGateway, TestGatewayDegas, TestGatewayFixture } from './test-gateway.js';
 export { startTestGateway, TEST_GATEWAY_DEFAULTS } from './test-gateway.js';
 export { AsyncQueue, deferred, TimeoutError, until, within } from './wait.js';

@@ -26,6 +26,51 @@ export function gatewayBin(from: string | URL = pathToFileURL(join(process.cwd()
   return join(dirname(manifest), rel);
 }
 
+/** How a run of the bin ended, with everything it printed. */
+export interface BinRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs the gateway bin to completion (`--help`, `--check-config`, `accounts add`, a failing
+ * start) with a clean environment: only PATH and `env`, so no DEGAS_* variable of the test run
+ * leaks in. Killed after `timeoutMs` (then `code` is null).
+ * @example
+ * const r = await runGatewayBin(['--ping-interval-ms', '5']);
+ * expect(r.code).toBe(2);
+ */
+export function runGatewayBin(
+  args: readonly string[],
+  options: { env?: NodeJS.ProcessEnv; cwd?: string; bin?: string; timeoutMs?: number } = {},
+): Promise<BinRun> {
+  return new Promise((done, fail) => {
+    const child = spawn(process.execPath, [options.bin ?? gatewayBin(), ...args], {
+      env: { PATH: process.env.PATH, ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => {
+      stdout += c.toString();
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 10_000);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      fail(e);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      done({ code, stdout, stderr });
+    });
+  });
+}
+
 /** A running gateway process. */
 export interface SpawnedGateway {
   port: number;
