@@ -2,11 +2,14 @@
 
 import { hashTypedData, loginTypedData, parseChallenge } from '@degas/auth-eth';
 import {
+  bigIntTo32,
   degasFrame,
   ethAuthFrame,
   helloAndChallenge,
+  highSTwin,
   loginRaw,
   type RawClient,
+  SECP256K1_N,
   type TestAccount,
   testAccount,
 } from '@degas/test-utils';
@@ -21,8 +24,8 @@ import {
   startCatalogueEnv,
 } from './catalogue-env.js';
 
-const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
-const to32 = (n: bigint) => Buffer.from(n.toString(16).padStart(64, '0'), 'hex');
+const N = SECP256K1_N;
+const to32 = bigIntTo32;
 
 let env: CatalogueEnv;
 beforeAll(async () => {
@@ -99,11 +102,7 @@ describe('F. Ethereum signature authentication', () => {
 
   it('#57 the high-s twin (s′ = n − s, v flipped) → AUTH_FAIL', async () => {
     const { c, a, json } = await challenged();
-    const sig = Buffer.from(validSig(a, json));
-    const s = BigInt(`0x${sig.subarray(32, 64).toString('hex')}`);
-    to32(N - s).copy(sig, 32);
-    sig[64] = sig[64] === 27 ? 28 : 27;
-    c.binary(ethAuthFrame(sig));
+    c.binary(ethAuthFrame(highSTwin(validSig(a, json))));
     await expectAuthFail(c);
   });
 

@@ -9,6 +9,7 @@ import {
   loginTypedData,
   privateKeySigner,
 } from '@degas/auth-eth';
+import { bytesToBigInt, SECP256K1_N, SECP256K1_P, signatureOf } from '@degas/test-utils';
 import { createLogger, silentLogger } from '../src/logger.js';
 import { createStats } from '../src/stats.js';
 import { createVerifier } from '../src/verifier.js';
@@ -23,29 +24,10 @@ import {
   verifyDigestNoble,
 } from '../src/verify-core.js';
 
-const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
-const P = 0xfffffffffffffffffffffffffffffffffffffffffffffffffffffffefffffc2fn;
-
-function to32(n: bigint): Uint8Array {
-  const out = new Uint8Array(32);
-  for (let i = 31; i >= 0; i--) {
-    out[i] = Number(n & 0xffn);
-    n >>= 8n;
-  }
-  return out;
-}
-function toBig(b: Uint8Array): bigint {
-  let n = 0n;
-  for (const x of b) n = (n << 8n) | BigInt(x);
-  return n;
-}
-function sig(r: bigint, s: bigint, v: number): Uint8Array {
-  const out = new Uint8Array(65);
-  out.set(to32(r), 0);
-  out.set(to32(s), 32);
-  out[64] = v;
-  return out;
-}
+const N = SECP256K1_N;
+const P = SECP256K1_P;
+const toBig = bytesToBigInt;
+const sig = signatureOf;
 
 const native = loadNativeSecp256k1();
 

@@ -67,6 +67,14 @@ export type {
   UpgradeResult,
 } from './raw-client.js';
 export { closePayload, encodeFrame, httpUpgrade, Opcode, RawClient, UpgradeRejectedError } from './raw-client.js';
+export {
+  bigIntTo32,
+  bytesToBigInt,
+  highSTwin,
+  SECP256K1_N,
+  SECP256K1_P,
+  signatureOf,
+} from './signatures.js';
 export type { BinRun, SpawnedGateway } from './spawn.js';
 export { gatewayBin, runGatewayBin, spawnGateway } from './spawn.js';
 export type { GatewayLike, TestGateway, TestGatewayDegas, TestGatewayFixture } from './test-gateway.js';
