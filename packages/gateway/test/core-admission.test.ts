@@ -93,8 +93,7 @@ test(`a burst of 30 logins through a bound of ${BOUND}: all authenticate, never 
 
 test('a waiting connection that went away gives up its turn as soon as it is reached', async () => {
   env = await boundedEnv(1);
-  const a = env.client();
-  await a.opened;
+  const a = await env.connect();
   // A raw TCP connection that waits, then resets. An unread socket learns of its peer's reset only
   // when it is read, i.e. when its turn comes: it then closes at once and the next one starts.
   const raw: Socket = connect(env.gateway.port, '127.0.0.1');
@@ -117,8 +116,7 @@ test('a slot held by a client that never says hello ends with its hello deadline
     maxPendingPerIp: 1000,
     handshakeRate: 0,
   });
-  const silent = env.client();
-  await silent.opened;
+  const silent = await env.connect();
   const next = env.client();
   await until(() => snap().waiting === 1, 5000, 'one waiting');
   expect((await silent.closed()).code).toBe(CloseCode.AUTH_FAILED);
@@ -127,8 +125,7 @@ test('a slot held by a client that never says hello ends with its hello deadline
 
 test('a shutdown answers waiting connections 503', async () => {
   env = await boundedEnv(1);
-  const a = env.client();
-  await a.opened;
+  const a = await env.connect();
   const waiting = [env.client(), env.client()];
   await until(() => snap().waiting === 2, 5000, 'two waiting');
   const closing = env.gateway.close();

@@ -38,10 +38,8 @@ test('auth_ok carries the account id; v of 27/28 and 0/1 are both accepted', asy
   env = await startTestGateway(startGateway);
   const account = env.account();
   for (const shift of [0, -27]) {
-    const c = env.client();
-    await c.opened;
-    c.hello(account);
-    const sig = await signChallenge(account.signer, await c.authRequest());
+    const { client: c, challenge } = await env.challenged(account);
+    const sig = await signChallenge(account.signer, challenge);
     const s = Uint8Array.from(sig);
     s[64] = (s[64]! < 27 ? s[64]! + 27 : s[64]!) + shift;
     c.ethAuth(s);
@@ -57,8 +55,7 @@ test('challenge JSON is {Message, Challenge} with 32 lowercase hex and never rep
   const account = env.account();
   const seen = new Set<string>();
   for (let i = 0; i < 5; i++) {
-    const c = env.client();
-    await c.opened;
+    const c = await env.connect();
     c.hello(account);
     const obj = JSON.parse(await c.authRequest());
     expect(Object.keys(obj)).toEqual(['Message', 'Challenge']);
@@ -72,8 +69,7 @@ test('challenge JSON is {Message, Challenge} with 32 lowercase hex and never rep
 
 test('hello deadline → AUTH_FAIL + 4001', async () => {
   env = await startTestGateway(startGateway, { helloTimeoutMs: 150 });
-  const c = env.client();
-  await c.opened;
+  const c = await env.connect();
   await expectAuthFail(c);
   expect(env.gateway.stats.authFailures.hello_timeout).toBe(1);
 });
@@ -81,10 +77,7 @@ test('hello deadline → AUTH_FAIL + 4001', async () => {
 test('eth_auth deadline → AUTH_FAIL + 4001; a late signature is not accepted', async () => {
   env = await startTestGateway(startGateway, { authTimeoutMs: 150 });
   const account = env.account();
-  const c = env.client();
-  await c.opened;
-  c.hello(account);
-  await c.authRequest();
+  const { client: c } = await env.challenged(account);
   await expectAuthFail(c);
   expect(env.gateway.stats.authFailures.auth_timeout).toBe(1);
 });
@@ -98,8 +91,7 @@ test('wrong first frames: eth_auth before hello, degas before hello, garbage, em
     (c: WsTestClient) => c.send(new Uint8Array(0)),
   ];
   for (const f of frames) {
-    const c = env.client();
-    await c.opened;
+    const c = await env.connect();
     f(c);
     await expectAuthFail(c);
   }
@@ -109,15 +101,11 @@ test('second hello, and a data frame while the lookup or the verification is pen
   env = await startTestGateway(startGateway);
   const account = env.account();
   // second hello after auth_request
-  let c = env.client();
-  await c.opened;
-  c.hello(account);
-  await c.authRequest();
+  let c = (await env.challenged(account)).client;
   c.hello(account);
   await expectAuthFail(c);
   // during the verification
-  c = env.client();
-  await c.opened;
+  c = await env.connect();
   c.hello(account);
   const sig = await signChallenge(account.signer, await c.authRequest());
   c.ethAuth(sig);
@@ -125,8 +113,7 @@ test('second hello, and a data frame while the lookup or the verification is pen
   await expectAuthFail(c);
   // during the (slow) directory lookup
   env.accounts.delayMs = 100;
-  c = env.client();
-  await c.opened;
+  c = await env.connect();
   c.hello(account);
   c.send(degasFrame(new Uint8Array(16), testBytes(1)));
   await expectAuthFail(c);
@@ -149,8 +136,7 @@ test('signer failures all look the same: unknown account, disabled signer, anoth
     { id: new Uint8Array(15), address: a.address }, // short account id
   ];
   for (const hello of cases) {
-    const c = env.client();
-    await c.opened;
+    const c = await env.connect();
     c.hello(hello);
     await expectAuthFail(c);
   }
@@ -161,8 +147,7 @@ test('lowercase, checksummed and all-uppercase addresses are accepted', async ()
   const a = env.account();
   const hex = a.address.slice(2);
   for (const address of [a.address, `0x${hex.toLowerCase()}`, `0x${hex.toUpperCase()}`]) {
-    const c = env.client();
-    await c.opened;
+    const c = await env.connect();
     c.hello({ id: a.id, address });
     c.ethAuth(await signChallenge(a.signer, await c.authRequest()));
     expect((await c.nextMessage()).payload?.$case).toBe('authOk');
@@ -189,8 +174,7 @@ test('bad signatures: other key, high-s twin, wrong domain, wrong lengths, v out
     async () => new Uint8Array(65),
   ];
   for (const make of attempts) {
-    const c = env.client();
-    await c.opened;
+    const c = await env.connect();
     c.hello(a);
     const sig = await make(await c.authRequest());
     c.ethAuth(sig);
@@ -209,10 +193,7 @@ test('bad signatures: other key, high-s twin, wrong domain, wrong lengths, v out
   ca.ethAuth(sigA);
   expect((await ca.nextMessage()).payload?.$case).toBe('authOk');
   // replay of the successful eth_auth on a new connection fails
-  const cr = env.client();
-  await cr.opened;
-  cr.hello(a);
-  await cr.authRequest();
+  const { client: cr } = await env.challenged(a);
   cr.ethAuth(sigA);
   await expectAuthFail(cr);
 });
@@ -220,15 +201,11 @@ test('bad signatures: other key, high-s twin, wrong domain, wrong lengths, v out
 test('text frame → 1003 before hello and in AuthState (no AUTH_FAIL)', async () => {
   env = await startTestGateway(startGateway);
   const a = env.account();
-  let c = env.client();
-  await c.opened;
+  let c = await env.connect();
   c.send('hi');
   expect((await c.closed()).code).toBe(1003);
   expect(c.messages).toHaveLength(0);
-  c = env.client();
-  await c.opened;
-  c.hello(a);
-  await c.authRequest();
+  c = (await env.challenged(a)).client;
   c.send('hi');
   expect((await c.closed()).code).toBe(1003);
   expect(c.messages).toHaveLength(1);
@@ -238,10 +215,7 @@ test('a failed login never affects the live session of the account', async () =>
   env = await startTestGateway(startGateway);
   const degas = await env.startDegas({ echo: true });
   const { client, account } = await env.loggedIn();
-  const attacker = env.client();
-  await attacker.opened;
-  attacker.hello(account);
-  await attacker.authRequest();
+  const { client: attacker } = await env.challenged(account);
   attacker.ethAuth(
     await signChallenge(freshTestAccount().signer, '{"Message":"x","Challenge":"00000000000000000000000000000000"}'),
   );
@@ -255,15 +229,13 @@ test('directory errors fail authentication (no crash)', async () => {
   env = await startTestGateway(startGateway);
   const a = env.account();
   env.accounts.getAccount = () => Promise.reject(new Error('rpc down'));
-  const c = env.client();
-  await c.opened;
+  const c = await env.connect();
   c.hello(a);
   await expectAuthFail(c);
   env.accounts.getAccount = () => {
     throw new Error('sync failure');
   };
-  const d = env.client();
-  await d.opened;
+  const d = await env.connect();
   d.hello(a);
   await expectAuthFail(d);
   expect(env.gateway.stats.authFailures.directory_error).toBe(2);

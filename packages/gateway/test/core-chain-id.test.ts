@@ -27,8 +27,7 @@ async function attempt(
   wireChain: bigint,
   signature?: Uint8Array,
 ): Promise<{ client: WsTestClient; first: Awaited<ReturnType<WsTestClient['nextMessage']>> }> {
-  const client = env.client();
-  await client.opened;
+  const client = await env.connect();
   client.hello(account);
   const challenge = await client.authRequest();
   client.ethAuth(signature ?? (await signChallenge(account.signer, challenge, { chainId: signChain })), wireChain);

@@ -82,8 +82,7 @@ async function login(
   sign: Signed,
   chainId = CHAIN,
 ): Promise<{ outcome: 'ok' | 'fail'; detail?: string; close?: number; ms: number }> {
-  const c = env.client();
-  await c.opened;
+  const c = await env.connect();
   c.hello(account);
   const json = await c.authRequest();
   const started = performance.now();
@@ -232,8 +231,7 @@ describe('contract wallets on a real EVM', () => {
       { id: known.id, address: wallets.reverting },
       { id: randomId(), address: wallets.owner },
     ]) {
-      const c = env.client();
-      await c.opened;
+      const c = await env.connect();
       c.hello(hello);
       const e = await c.nextError();
       expect(e.code).toBe(ErrorCode.AUTH_FAIL);
@@ -350,8 +348,7 @@ describe('endpoint limits (createEthRpc against the same chain)', () => {
     try {
       const account = accountOf(wallets.owner, owner, short);
       proxy.mode = 'slow';
-      const c = short.client();
-      await c.opened;
+      const c = await short.connect();
       c.hello(account);
       const json = await c.authRequest();
       c.ethAuth(await bySigner()(json, CHAIN), BigInt(CHAIN));
@@ -424,8 +421,7 @@ describe('endpoint limits (createEthRpc against the same chain)', () => {
       await c.login(eoa);
       proxy.mode = 'pass';
       const account = accountOf(wallets.owner, owner, late);
-      const w = late.client();
-      await w.opened;
+      const w = await late.connect();
       w.hello(account);
       const json = await w.authRequest();
       w.ethAuth(await bySigner()(json, CHAIN), BigInt(CHAIN));
@@ -445,8 +441,7 @@ test('a resume ticket of a contract-wallet session resumes it with no RPC call',
   });
   try {
     const account = accountOf(wallets.owner, owner, resumable);
-    const first = resumable.client();
-    await first.opened;
+    const first = await resumable.connect();
     first.hello(account);
     const json = await first.authRequest();
     first.ethAuth(await bySigner()(json, CHAIN), BigInt(CHAIN));
@@ -471,8 +466,7 @@ test('without ethRpc, a contract-wallet signature is a plain AUTH_FAIL', async (
   try {
     expect(plain.gateway.snapshot().ethRpc).toEqual([]);
     const account = accountOf(wallets.owner, owner, plain);
-    const c = plain.client();
-    await c.opened;
+    const c = await plain.connect();
     c.hello(account);
     const json = await c.authRequest();
     c.ethAuth(await bySigner()(json, CHAIN), BigInt(CHAIN));

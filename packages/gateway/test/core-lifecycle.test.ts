@@ -44,8 +44,7 @@ test('graceful close: GOING_AWAY + 1001 in both states, session_closed to the De
   const { client: fwd } = await env.loggedIn();
   fwd.send(degasFrame(degas.degasId, testBytes(1)));
   await degas.waitUntil((r) => r.length === 1);
-  const auth = env.client();
-  await auth.opened;
+  const auth = await env.connect();
   auth.hello(env.account());
   await auth.authRequest();
   const linkClosed = new Promise<number>((resolve) => [...degas.links][0]!.once('close', (c) => resolve(c)));
@@ -88,8 +87,7 @@ test('upgrade guard: foreign Origin → 403, per-IP pending cap → 429, maxConn
   expect(await upgradeStatus(env.url)).toBe(429);
   // authenticating frees the per-IP slot
   await a.login(env.account()).catch(() => {});
-  const c = env.client();
-  await c.opened;
+  await env.connect();
   expect(await upgradeStatus(env.url)).toBe(503);
   expect(env.gateway.stats.upgradesRejected.per_ip).toBe(1);
   expect(env.gateway.stats.upgradesRejected.capacity).toBe(1);
@@ -199,8 +197,7 @@ test('options are validated with precise errors', async () => {
 test('snapshot counts connections by state and reports the verifier', async () => {
   env = await startTestGateway(startGateway);
   await env.loggedIn();
-  const pending = env.client();
-  await pending.opened;
+  await env.connect();
   await until(() => env!.gateway.snapshot().connectionsAuth === 1, 5000, 'auth connection');
   const snap = env.gateway.snapshot();
   expect(snap.connectionsForward).toBe(1);

@@ -51,8 +51,7 @@ async function resume(
   account: TestAccount,
   ticket: Uint8Array,
 ): Promise<{ client: WsTestClient; ok: AuthOk }> {
-  const client = env.client();
-  await client.opened;
+  const client = await env.connect();
   hello(client, account, ticket);
   const ok = await nextAuthOk(client);
   expect(ok.resumed).toBe(true);
@@ -313,8 +312,7 @@ test('a disabled signer: AUTH_FAIL, even with a valid ticket', async () => {
   const { client, ok } = await login(env, a);
   await drop(env, client);
   env.accounts.set(a, { disabled: true });
-  const c2 = env.client();
-  await c2.opened;
+  const c2 = await env.connect();
   hello(c2, a, ok.resumeTicket);
   expect((await c2.nextError()).code).toBe(ErrorCode.AUTH_FAIL);
   expect((await c2.closed()).code).toBe(CloseCode.AUTH_FAILED);

@@ -50,10 +50,14 @@ export interface TestGateway<H extends GatewayLike = GatewayLike> {
   readonly directory: MemoryDegasDirectory;
   /** A new client to {@link TestGateway.url}, not awaited (see `opened`); terminated by close(). */
   client(options?: WebSocket.ClientOptions): WsTestClient;
+  /** {@link TestGateway.client}, once open. */
+  connect(options?: WebSocket.ClientOptions): Promise<WsTestClient>;
   /** A fresh account, registered in {@link TestGateway.accounts}. */
   account(options?: SetAccountOptions): TestAccount;
   /** A started test Degas registered in {@link TestGateway.directory}; closed by close(). */
   startDegas(options?: { degasId?: Uint8Array; echo?: boolean; token?: string }): Promise<TestDegas>;
+  /** A client that sent `hello` as `account` and got its `auth_request` (the challenge JSON). */
+  challenged(account: Pick<TestAccount, 'id' | 'address'>): Promise<{ client: WsTestClient; challenge: string }>;
   /** A client logged in as `account` (default: a fresh one). */
   loggedIn(account?: TestAccount): Promise<{ client: WsTestClient; account: TestAccount }>;
   /** Terminates the clients, closes the gateway, then the Degas servers. */
@@ -120,6 +124,11 @@ export async function startTestGateway<O extends object, H extends GatewayLike>(
       clients.push(c);
       return c;
     },
+    async connect(clientOptions) {
+      const c = env.client(clientOptions);
+      await c.opened;
+      return c;
+    },
     account(accountOptions) {
       if (ownAccounts) throw new Error('startTestGateway: account() needs the in-memory account directory');
       const a = freshTestAccount();
@@ -132,6 +141,11 @@ export async function startTestGateway<O extends object, H extends GatewayLike>(
       degasServers.push(d);
       directory.set(d.degasId, d.endpoint);
       return d;
+    },
+    async challenged(account) {
+      const client = await env.connect();
+      client.hello(account);
+      return { client, challenge: await client.authRequest() };
     },
     async loggedIn(account) {
       const a = account ?? env.account();
