@@ -1,7 +1,3 @@
-/** docs/CATALOGUE.md section I: lifecycle — shutdown of the real bin, dead peers, clocks. */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { idEquals, idToHex } from '@degas/proto';
 import {
   degasFrame,
@@ -12,6 +8,7 @@ import {
   RawClient,
   spawnGateway,
   startTestDegas,
+  tempDir,
   testAccount,
   testDegasId,
 } from '@degas/test-utils';
@@ -20,20 +17,11 @@ import { type CatalogueEnv, expectError, startCatalogueEnv } from './catalogue-e
 
 describe('I. SIGTERM drain of the real bin', () => {
   it('#87/#88 SIGTERM: GOING_AWAY + 1001 to every client (AuthState too), session_closed to the Degas, new upgrades refused, exit 0', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'degas-cat-'));
+    const dir = await tempDir('degas-cat-');
     const degas = await startTestDegas({ degasId: testDegasId(77), echo: true });
     const a = testAccount(77);
     const b = testAccount(78);
-    const file = join(dir, 'accounts.json');
-    writeFileSync(
-      file,
-      JSON.stringify({
-        accounts: [a, b].map((x) => ({
-          id: x.idHex,
-          signers: [{ type: 'ethereum', address: x.address, disabled: false }],
-        })),
-      }),
-    );
+    const file = await dir.writeAccounts('accounts.json', [a, b]);
     const gw = await spawnGateway([
       '--accounts',
       file,
@@ -74,7 +62,7 @@ describe('I. SIGTERM drain of the real bin', () => {
     } finally {
       gw.kill('SIGKILL');
       await degas.close();
-      rmSync(dir, { recursive: true, force: true });
+      await dir.remove();
     }
   });
 });

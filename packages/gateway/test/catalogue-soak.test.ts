@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { idToHex } from '@degas/proto';
 import {
+  accountsFileJson,
   degasFrame,
   loginRaw,
   RawClient,
@@ -51,15 +52,7 @@ describe('#93 real bin memory', () => {
     dir = mkdtempSync(join(tmpdir(), 'degas-soak-'));
     degas = await startTestDegas({ degasId: testDegasId(93), echo: true });
     const file = join(dir, 'accounts.json');
-    writeFileSync(
-      file,
-      JSON.stringify({
-        accounts: [canary, flooder, slowReader].map((x) => ({
-          id: x.idHex,
-          signers: [{ type: 'ethereum', address: x.address, disabled: false }],
-        })),
-      }),
-    );
+    writeFileSync(file, accountsFileJson([canary, flooder, slowReader]));
     gw = await spawnGateway([
       '--accounts',
       file,

@@ -1,9 +1,3 @@
-// Cluster mode through the real `degas-gateway` bin and a real nats-server (PROTOCOL.md 8):
-// the listening line, node loss (SIGKILL), bus outage (nats-server killed and restarted), an
-// unreachable bus at start, and bad cluster flags.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { loginTypedData, parseChallenge } from '@degas/auth-eth';
 import { CloseCode, ErrorCode, type GatewayMessage, idEquals, idToHex } from '@degas/proto';
 import {
@@ -16,8 +10,10 @@ import {
   spawnGateway,
   startNatsServer,
   startTestDegas,
+  type TempDir,
   type TestAccount,
   type TestDegas,
+  tempDir,
   testAccount,
   testDegasId,
   until,
@@ -25,24 +21,18 @@ import {
 } from '@degas/test-utils';
 
 const ACCOUNTS = Array.from({ length: 12 }, (_, i) => testAccount(100 + i));
-let dir: string;
+let dir: TempDir;
 let accountsFile: string;
 let degas: TestDegas;
 let nats: NatsServer | undefined;
 let gateways: SpawnedGateway[] = [];
 let clients: WsTestClient[] = [];
 
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'degas-cluster-'));
-  accountsFile = join(dir, 'accounts.json');
-  writeFileSync(
-    accountsFile,
-    JSON.stringify({
-      accounts: ACCOUNTS.map((a) => ({ id: a.idHex, signers: [{ type: 'ethereum', address: a.address }] })),
-    }),
-  );
+beforeAll(async () => {
+  dir = await tempDir('degas-cluster-');
+  accountsFile = await dir.writeAccounts('accounts.json', ACCOUNTS);
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => dir.remove());
 beforeEach(async () => {
   degas = await startTestDegas({ degasId: testDegasId(7), echo: true });
 });
@@ -140,9 +130,21 @@ test('the listening line names the cluster, the node and the NATS server it join
   expect(metrics).toContain('degas_gateway_cluster_bus_connected 1');
 });
 
+/** A nats-server and two nodes of one cluster on it. */
+async function twoNodes(): Promise<[SpawnedGateway, SpawnedGateway, NatsServer]> {
+  const bus = await startNatsServer();
+  nats = bus;
+  return [await node('a'), await node('b'), bus];
+}
+
+/** The Degas sends `text` to `account`, and `client` (logged in as it) receives it. */
+async function expectFromDegas(client: WsTestClient, account: TestAccount, text: string): Promise<void> {
+  degas.sendToClient(account.id, Buffer.from(text));
+  expect(Buffer.from((await client.nextDegas()).payload).toString()).toBe(text);
+}
+
 test('a node killed with SIGKILL: its accounts log in elsewhere at once, and count as absent within 5 s', async () => {
-  nats = await startNatsServer();
-  const [a, b] = [await node('a'), await node('b')];
+  const [a, b] = await twoNodes();
   const [x1, x2, y] = [ACCOUNTS[0]!, ACCOUNTS[1]!, ACCOUNTS[2]!];
   const onA1 = await login(a, x1);
   const onA2 = await login(a, x2);
@@ -150,8 +152,7 @@ test('a node killed with SIGKILL: its accounts log in elsewhere at once, and cou
   // Only node B has a link to the Degas.
   await roundTrip(onB, Buffer.from('hello from b'));
   // Delivery over B's link crosses to the client on A.
-  degas.sendToClient(x1.id, Buffer.from('to a'));
-  expect((await onA1.nextMessage()).payload?.$case).toBe('degas');
+  await expectFromDegas(onA1, x1, 'to a');
 
   const killedAt = performance.now();
   a.kill('SIGKILL');
@@ -176,17 +177,15 @@ test('a node killed with SIGKILL: its accounts log in elsewhere at once, and cou
 });
 
 test('nats-server killed and restarted: local forwarding goes on, logins get UNAVAILABLE/1013 and /readyz 503, then all recovers', async () => {
-  nats = await startNatsServer();
-  const [a, b] = [await node('a'), await node('b')];
+  const [a, b, bus] = await twoNodes();
   const [x, y, z] = [ACCOUNTS[3]!, ACCOUNTS[4]!, ACCOUNTS[5]!];
   const onA = await login(a, x);
   const onB = await login(b, y);
   // Only node A dials the Degas: Degas messages for y cross the bus.
   await roundTrip(onA, Buffer.from('before'));
-  degas.sendToClient(y.id, Buffer.from('to b'));
-  expect((await onB.nextMessage()).payload?.$case).toBe('degas');
+  await expectFromDegas(onB, y, 'to b');
 
-  await nats.kill();
+  await bus.kill();
   await until(async () => (await readyz(a)) === 503 && (await readyz(b)) === 503, 5000, '/readyz 503 on both nodes');
   await expectUnavailable(a, z);
   await expectUnavailable(b, z);
@@ -200,7 +199,7 @@ test('nats-server killed and restarted: local forwarding goes on, logins get UNA
   const metrics = await (await fetch(`http://127.0.0.1:${a.adminPort}/metrics`)).text();
   expect(metrics).toContain('degas_gateway_cluster_bus_connected 0');
 
-  await nats.restart();
+  await bus.restart();
   await until(async () => (await readyz(a)) === 200 && (await readyz(b)) === 200, 15_000, '/readyz 200 again');
   const onBz = await login(b, z);
   await roundTrip(onA, Buffer.from('after'));

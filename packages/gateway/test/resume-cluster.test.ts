@@ -3,9 +3,6 @@
  * processes joined by a real nats-server, sharing `--resume-key`.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { CloseCode, ErrorCode, idToHex } from '@degas/proto';
 import {
   degasFrame,
@@ -16,7 +13,9 @@ import {
   spawnGateway,
   startNatsServer,
   startTestDegas,
+  type TempDir,
   type TestDegas,
+  tempDir,
   testBytes,
   until,
   WsTestClient,
@@ -26,7 +25,7 @@ import { type AuthOk, presentTicket, walletLogin } from './resume-helpers.js';
 const KEY = randomBytes(32).toString('hex');
 const ACCOUNTS = Array.from({ length: 8 }, () => freshTestAccount());
 
-let dir: string;
+let dir: TempDir;
 let accountsFile: string;
 let nats: NatsServer;
 let degas: TestDegas;
@@ -35,24 +34,15 @@ let nodes: SpawnedGateway[] = [];
 let clients: WsTestClient[] = [];
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'degas-resume-cluster-'));
-  accountsFile = join(dir, 'accounts.json');
-  await writeFile(
-    accountsFile,
-    JSON.stringify({
-      accounts: ACCOUNTS.map((a) => ({
-        id: idToHex(a.id),
-        signers: [{ type: 'ethereum', address: a.address.toLowerCase() }],
-      })),
-    }),
-  );
+  dir = await tempDir('degas-resume-cluster-');
+  accountsFile = await dir.writeAccounts('accounts.json', ACCOUNTS);
   nats = await startNatsServer();
   degas = await startTestDegas({ degasId: freshDegasId() });
 }, 30_000);
 afterAll(async () => {
   await degas?.kill();
   await nats?.stop();
-  await rm(dir, { recursive: true, force: true });
+  await dir?.remove();
 });
 let round = 0;
 beforeEach(() => {

@@ -3,38 +3,32 @@
  * command line), with the keys given as flags.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { CloseCode, ErrorCode } from '@degas/proto';
-import { freshTestAccount, type SpawnedGateway, spawnGateway, type TestAccount, WsTestClient } from '@degas/test-utils';
+import {
+  freshTestAccount,
+  type SpawnedGateway,
+  spawnGateway,
+  type TempDir,
+  type TestAccount,
+  tempDir,
+  WsTestClient,
+} from '@degas/test-utils';
 import { resumeKeyId } from '../src/resume-ticket.js';
 import { presentTicket, walletLogin } from './resume-helpers.js';
 
 const OLD_KEY = randomBytes(32);
 const NEW_KEY = randomBytes(48);
 
-let dir: string;
+let dir: TempDir;
 let accountsFile: string;
 let alice: TestAccount;
 const procs: SpawnedGateway[] = [];
 const clients: WsTestClient[] = [];
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'degas-resume-process-'));
+  dir = await tempDir('degas-resume-process-');
   alice = freshTestAccount();
-  accountsFile = join(dir, 'accounts.json');
-  await writeFile(
-    accountsFile,
-    JSON.stringify({
-      accounts: [
-        {
-          id: `0x${Buffer.from(alice.id).toString('hex')}`,
-          signers: [{ type: 'ethereum', address: alice.address.toLowerCase() }],
-        },
-      ],
-    }),
-  );
+  accountsFile = await dir.writeAccounts('accounts.json', [alice]);
 });
 afterEach(async () => {
   for (const c of clients.splice(0)) c.terminate();
@@ -44,7 +38,7 @@ afterEach(async () => {
   }
 });
 afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
+  await dir.remove();
 });
 
 async function gateway(...keys: Buffer[]): Promise<SpawnedGateway> {
