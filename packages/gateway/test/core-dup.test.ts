@@ -30,12 +30,18 @@ test('registry release compares the session object, never only the account id', 
   expect(registry.local('a')).toBeUndefined();
 });
 
-test('sequential replacement: DUP_SESSION + 4002 to the old one, Degas traffic goes to the new one', async () => {
+/** A gateway, a Degas, and a session S1 that has sent it one message. */
+async function firstSessionAtDegas() {
   env = await startTestGateway(startGateway);
   const degas = await env.startDegas();
   const { client: s1, account } = await env.loggedIn();
   s1.send(degasFrame(degas.degasId, testBytes(1)));
   await degas.waitUntil((r) => r.length === 1);
+  return { degas, s1, account };
+}
+
+test('sequential replacement: DUP_SESSION + 4002 to the old one, Degas traffic goes to the new one', async () => {
+  const { degas, s1, account } = await firstSessionAtDegas();
   const s2 = env.client();
   await s2.login(account);
   const e = await s1.nextError();
@@ -67,11 +73,7 @@ test('a late close of the replaced (half-open) connection never removes the new 
 });
 
 test('session_closed of the replaced session reaches the Degas before the new session’s first message', async () => {
-  env = await startTestGateway(startGateway);
-  const degas = await env.startDegas();
-  const { client: s1, account } = await env.loggedIn();
-  s1.send(degasFrame(degas.degasId, testBytes(1)));
-  await degas.waitUntil((r) => r.length === 1);
+  const { degas, account } = await firstSessionAtDegas();
   const firstSession = degas.clientMessages()[0]!.sessionId;
   const s2 = env.client();
   await s2.login(account);

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { ErrorCode, encodeDegasToClient, idEquals, idToHex, randomId } from '@degas/proto';
-import { degasFrame, startTestGateway, type TestGateway, testBytes } from '@degas/test-utils';
+import { degasFrame, startTestGateway, type TestGateway, testBytes, varintBytes } from '@degas/test-utils';
 import { type GatewayHandle, startGateway } from '../src/gateway.js';
 
 let env: TestGateway<GatewayHandle>;
@@ -143,7 +143,7 @@ test('Degas → absent account gets CLIENT_ERROR; bad account id and oversized p
   // payload of 65537 bytes, hand-built (the SDK encoder refuses it)
   const big = testBytes(65537);
   const body = [0x0a, 16, ...account.id, 0x12, 0x81, 0x80, 0x04, ...big];
-  const frame = Uint8Array.from([0x0a, ...varint(body.length), ...body]);
+  const frame = Uint8Array.from([0x0a, ...varintBytes(body.length), ...body]);
   await degas.send(frame);
   await degas.waitUntil(() => degas.errors().length === 3);
   expect(degas.errors()[2]!.code).toBe(ErrorCode.PAYLOAD_TOO_LARGE);
@@ -176,13 +176,3 @@ test('text frame from a Degas closes the link with 1003; the next message re-dia
   expect((await client.nextDegas()).payload).toEqual(testBytes(2));
   expect(degas.upgradeHeaders).toHaveLength(2);
 });
-
-function varint(n: number): number[] {
-  const out: number[] = [];
-  while (n > 0x7f) {
-    out.push((n & 0x7f) | 0x80);
-    n >>>= 7;
-  }
-  out.push(n);
-  return out;
-}

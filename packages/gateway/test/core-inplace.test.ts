@@ -4,20 +4,10 @@
 // and every non-canonical layout must still reach the client intact, through one path or the other.
 import { randomBytes } from 'node:crypto';
 import { ErrorCode, encodeDegasToClient, idEquals, randomId } from '@degas/proto';
-import { degasFrame, startTestGateway, type TestGateway, testBytes } from '@degas/test-utils';
+import { degasFrame, startTestGateway, type TestGateway, testBytes, varintBytes } from '@degas/test-utils';
 import { type GatewayHandle, startGateway } from '../src/gateway.js';
 
 const SIZES = [0, 1, 127, 128, 1023, 1024, 16383, 16384, 65535, 65536];
-
-function varint(n: number): number[] {
-  const out: number[] = [];
-  while (n > 0x7f) {
-    out.push((n & 0x7f) | 0x80);
-    n >>>= 7;
-  }
-  out.push(n);
-  return out;
-}
 
 /** A varint of `n` padded to `size` bytes (valid protobuf, not minimal). */
 function overlongVarint(n: number, size: number): number[] {
@@ -31,11 +21,11 @@ function overlongVarint(n: number, size: number): number[] {
 
 /** `DegasMessage{degas_to_client{…}}` around hand-assembled body bytes (minimal outer varint). */
 function wrap(body: number[] | Uint8Array, tag = 0x0a): Uint8Array {
-  return Uint8Array.from([tag, ...varint(body.length), ...body]);
+  return Uint8Array.from([tag, ...varintBytes(body.length), ...body]);
 }
 
 function field(tag: number, value: Uint8Array): number[] {
-  return [tag, ...varint(value.length), ...value];
+  return [tag, ...varintBytes(value.length), ...value];
 }
 
 // Each case: a frame that the generated decoder accepts as degas_to_client{accountId, payload}
@@ -110,7 +100,7 @@ const NON_CANONICAL: Case[] = [
   },
   {
     name: 'outer length one too long',
-    frame: Uint8Array.from([0x0a, ...varint(idField.length + payloadField.length + 1), ...idField, ...payloadField]),
+    frame: Uint8Array.from([0x0a, ...varintBytes(idField.length + payloadField.length + 1), ...idField, ...payloadField]),
     delivers: undefined,
   },
   { name: 'empty frame', frame: new Uint8Array(0), delivers: undefined },

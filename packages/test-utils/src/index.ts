@@ -39,7 +39,7 @@ export {
   testDegasId,
   testKey,
 } from './accounts.js';
-export { testBytes } from './bytes.js';
+export { testBytes, varintBytes } from './bytes.js';
 export type { TestCa, TestCertificate } from './certs.js';
 export { createTestCa } from './certs.js';
 export type { MemoryDegasDirectory, TestDegas, TestDegasMode, TestDegasOptions } from './degas.js';
