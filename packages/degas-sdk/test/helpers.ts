@@ -105,22 +105,3 @@ export class FakeGateway {
     });
   }
 }
-
-/** Attempts an upgrade and resolves with the HTTP status of the refusal, or 101. */
-export function upgradeStatus(url: string, headers: Record<string, string>): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { headers, perMessageDeflate: false });
-    ws.once('unexpected-response', (req, res) => {
-      resolve(res.statusCode ?? 0);
-      res.resume();
-      req.destroy();
-    });
-    ws.once('open', () => {
-      ws.once('close', () => resolve(101));
-      ws.close();
-    });
-    ws.on('error', (err) => {
-      if (ws.readyState !== WebSocket.CLOSED) reject(err);
-    });
-  });
-}

@@ -11,10 +11,11 @@ import {
   Limits,
   randomId,
 } from '@degas/proto';
+import { upgradeStatus } from '@degas/test-utils';
 import { jest } from '@jest/globals';
 import { WebSocket } from 'ws';
 import { DegasServer, type DegasServerOptions } from '../src/index.js';
-import { collect, FakeGateway, next, upgradeStatus } from './helpers.js';
+import { collect, FakeGateway, next } from './helpers.js';
 
 const TOKEN = 'internal-secret-token';
 const degasId = randomId();

@@ -9,6 +9,7 @@ import {
   type TestGateway,
   testBytes,
   until,
+  upgradeStatus,
   WsTestClient,
 } from '@degas/test-utils';
 import WebSocket from 'ws';
@@ -20,23 +21,6 @@ afterEach(async () => {
   await env?.close();
   env = undefined;
 });
-
-/** The HTTP status of an upgrade attempt (101 when it was accepted). */
-function upgradeStatus(url: string, headers: Record<string, string> = {}): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { headers, perMessageDeflate: false });
-    ws.on('error', () => {});
-    ws.once('unexpected-response', (_req, res) => {
-      resolve(res.statusCode ?? 0);
-      ws.terminate();
-    });
-    ws.once('open', () => {
-      resolve(101);
-      ws.close();
-    });
-    ws.once('close', () => reject(new Error('closed without a response')));
-  });
-}
 
 test('graceful close: GOING_AWAY + 1001 in both states, session_closed to the Degas, 503 for new upgrades; idempotent', async () => {
   env = await startTestGateway(startGateway);

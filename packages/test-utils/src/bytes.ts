@@ -23,7 +23,8 @@ export function testBytes(n: number, seed = 1): Uint8Array {
  * const frame = Uint8Array.from([0x12, ...varintBytes(payload.length), ...payload]);
  */
 export function varintBytes(n: number): number[] {
-  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`varintBytes: n must be a non-negative integer, got ${n}`);
+  if (!Number.isSafeInteger(n) || n < 0)
+    throw new RangeError(`varintBytes: n must be a non-negative integer, got ${n}`);
   const out: number[] = [];
   while (n > 0x7f) {
     out.push((n % 0x80) | 0x80);

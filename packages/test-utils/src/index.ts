@@ -81,4 +81,4 @@ export type { GatewayLike, TestGateway, TestGatewayDegas, TestGatewayFixture } f
 export { startTestGateway, TEST_GATEWAY_DEFAULTS } from './test-gateway.js';
 export { AsyncQueue, deferred, TimeoutError, until, within } from './wait.js';
 export type { WsCloseResult, WsTestClientOptions } from './ws-client.js';
-export { WsTestClient } from './ws-client.js';
+export { upgradeStatus, WsTestClient } from './ws-client.js';

@@ -185,3 +185,27 @@ export class WsTestClient {
     this.ws.terminate();
   }
 }
+
+/**
+ * The HTTP status of a WebSocket upgrade to `url` with `headers`: 101 when accepted (the
+ * connection is then closed again), else the refusal's status. Rejects on a connection error.
+ * @example
+ * expect(await upgradeStatus(degas.url, { 'Degas-Id': 'nope' })).toBe(403);
+ */
+export function upgradeStatus(url: string, headers: Record<string, string> = {}): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { headers, perMessageDeflate: false });
+    ws.once('unexpected-response', (req, res) => {
+      resolve(res.statusCode ?? 0);
+      res.resume();
+      req.destroy();
+    });
+    ws.once('open', () => {
+      ws.once('close', () => resolve(101));
+      ws.close();
+    });
+    ws.on('error', (err) => {
+      if (ws.readyState !== WebSocket.CLOSED) reject(err);
+    });
+  });
+}

@@ -3,7 +3,7 @@ import { type AddressInfo, connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { createChallenge, loginTypedData, verifyLogin } from '@degas/auth-eth';
 import { encodeDegasToClient, idToHex } from '@degas/proto';
-import WebSocket, { WebSocketServer } from 'ws';
+import { WebSocketServer } from 'ws';
 import {
   encodeFrame,
   freshDegasId,
@@ -21,6 +21,7 @@ import {
   testAccount,
   testBytes,
   testDegasId,
+  upgradeStatus,
   WsTestClient,
   within,
 } from '../src/index.js';
@@ -220,19 +221,7 @@ describe('startTestDegas', () => {
     const degasId = testDegasId(1);
     const degas = await startTestDegas({ degasId, token: 't0k', echo: true });
     try {
-      const open = (headers: Record<string, string>) =>
-        new Promise<number>((resolve) => {
-          const ws = new WebSocket(degas.url, { headers });
-          ws.on('unexpected-response', (_q, res) => {
-            resolve(res.statusCode ?? 0);
-            ws.terminate();
-          });
-          ws.on('open', () => {
-            resolve(101);
-            ws.close();
-          });
-          ws.on('error', () => {});
-        });
+      const open = (headers: Record<string, string>) => upgradeStatus(degas.url, headers);
       expect(await open({ Authorization: 'Bearer nope', 'Degas-Id': idToHex(degasId) })).toBe(401);
       expect(await open({ Authorization: 'Bearer t0k', 'Degas-Id': idToHex(testDegasId(2)) })).toBe(403);
       expect(await open({ Authorization: 'Bearer t0k', 'Degas-Id': idToHex(degasId) })).toBe(101);
