@@ -5,20 +5,12 @@
  * client and a raw RFC 6455 client for hostile framing, deterministic test accounts and an
  * in-memory account directory, a nats-server, a test CA, and waits.
  *
- * How to extend it:
- * - A helper that a second test file would copy belongs here, not in that package's test/
- *   directory: add it to the module of its concern (accounts, degas, login, ws-client,
- *   test-gateway, spawn, wait, …) or a new module, export it below, and give it a doc comment
- *   with an `@example`. Test it in test/test-utils.test.ts when it has logic of its own.
- * - test-utils depends only on published packages that do not use it (`@degas/proto`,
- *   `@degas/auth-eth`). It must not import `@degas/gateway`, `@degas/client` or
- *   `@degas/degas-sdk`: their tests use test-utils, so that would be a dependency cycle. Take
- *   what it needs from them as a parameter (as {@link startTestGateway} takes `startGateway`)
- *   or describe it structurally (as {@link GatewayLike} and the account directory types do).
- *   Nothing here reaches into another package's files by relative path; the gateway bin is
- *   resolved through the `@degas/gateway` package of the caller ({@link gatewayBin}).
- * - Waits are events or bounded polls ({@link within}, {@link until}), never fixed sleeps; ports
- *   are chosen by the OS.
+ * How to extend it (README.md has the details): a helper that a second test file would copy
+ * belongs here, in the module of its concern, exported below with a doc comment and an
+ * `@example`. test-utils must not import `@degas/gateway`, `@degas/client` or
+ * `@degas/degas-sdk` (their tests use it: a dependency cycle); take what it needs as a parameter,
+ * as {@link startTestGateway} takes `startGateway`, or describe it structurally
+ * ({@link GatewayLike}), and never reach into another package's files by relative path.
  */
 export type {
   CountingSigner,
