@@ -100,7 +100,12 @@ const NON_CANONICAL: Case[] = [
   },
   {
     name: 'outer length one too long',
-    frame: Uint8Array.from([0x0a, ...varintBytes(idField.length + payloadField.length + 1), ...idField, ...payloadField]),
+    frame: Uint8Array.from([
+      0x0a,
+      ...varintBytes(idField.length + payloadField.length + 1),
+      ...idField,
+      ...payloadField,
+    ]),
     delivers: undefined,
   },
   { name: 'empty frame', frame: new Uint8Array(0), delivers: undefined },
