@@ -1,16 +1,10 @@
 /** docs/CATALOGUE.md section A: the HTTP upgrade, before any WebSocket frame. */
 import { connect } from 'node:net';
 import { httpUpgrade, loginRaw, Opcode, RawClient, until, within } from '@degas/test-utils';
-import { type CatalogueEnv, expectClose, startCatalogueEnv } from './catalogue-env.js';
+import { type CatalogueEnv, expectClose, startCatalogueEnv, useCatalogueEnv } from './catalogue-env.js';
 
 const GOOD_ORIGIN = 'https://good.example';
-let env: CatalogueEnv;
-beforeAll(async () => {
-  env = await startCatalogueEnv({ allowedOrigins: [GOOD_ORIGIN], headersTimeoutMs: 1000 });
-});
-afterAll(async () => {
-  await env.close();
-});
+const env = useCatalogueEnv({ allowedOrigins: [GOOD_ORIGIN], headersTimeoutMs: 1000 });
 
 describe('A. HTTP upgrade', () => {
   it('#1 foreign Origin → 403, no 101; allowlisted or absent Origin → 101', async () => {

@@ -3,31 +3,12 @@
  * version or configuration regressions.
  */
 import { decodeClientMessage, idEquals } from '@degas/proto';
-import { degasFrame, encodeFrame, helloAndChallenge, Opcode, type RawClient } from '@degas/test-utils';
-import {
-  type CatalogueEnv,
-  expectAuthFail,
-  expectClose,
-  expectErrorThenClose,
-  startCatalogueEnv,
-} from './catalogue-env.js';
+import { degasFrame, encodeFrame, Opcode, type RawClient } from '@degas/test-utils';
+import { expectAuthFail, expectClose, expectErrorThenClose, useCatalogueEnv } from './catalogue-env.js';
 
-let env: CatalogueEnv;
-beforeAll(async () => {
-  env = await startCatalogueEnv();
-});
-afterAll(async () => {
-  await env.close();
-});
+const env = useCatalogueEnv();
 
 /** A client in each state: before hello, in AuthState (challenge received), in ForwardState. */
-async function clientIn(state: 'pre-hello' | 'auth' | 'forward'): Promise<RawClient> {
-  if (state === 'forward') return (await env.rawLoggedIn()).client;
-  const c = await env.raw();
-  if (state === 'auth') await helloAndChallenge(c, env.account());
-  return c;
-}
-
 /** An exact-size ClientMessage{degas} envelope: the frame payload is `total` bytes. */
 export function envelopeOfSize(degasId: Uint8Array, total: number, fill = (i: number) => (i * 31 + 7) & 0xff): Buffer {
   for (let plen = total; plen >= 0; plen--) {
@@ -45,7 +26,7 @@ describe('B. framing', () => {
     '#11 unmasked binary frame (%s) → 1002 at once, TCP closed',
     async (state) => {
       const mark = env.mark();
-      const c = await clientIn(state);
+      const c = await env.clientIn(state);
       const t0 = performance.now();
       c.binary(degasFrame(env.degasId, Buffer.from('unmasked')), { mask: false });
       const r = await expectClose(c, 1002);
@@ -83,12 +64,7 @@ describe('B. framing', () => {
         const r = await expectClose(client, 1002);
         expect(r.code).toBe(1002);
         expect(client.takePongs()).toEqual([]);
-        const got = await env.degas.waitFor(
-          (m) => m.payload?.$case === 'clientMessage' && idEquals(m.payload.value.accountId, account.id),
-          5000,
-          from,
-        );
-        expect(got.payload?.$case === 'clientMessage' && Buffer.from(got.payload.value.payload)).toEqual(valid);
+        await env.expectForwarded(account, valid, from);
         env.accounts.delete(account.id);
       }
     }
@@ -111,12 +87,7 @@ describe('B. framing', () => {
         );
         await expectClose(client, 1002);
         expect(client.takePongs()).toEqual([]);
-        const got = await env.degas.waitFor(
-          (m) => m.payload?.$case === 'clientMessage' && idEquals(m.payload.value.accountId, account.id),
-          5000,
-          from,
-        );
-        expect(got.payload?.$case === 'clientMessage' && Buffer.from(got.payload.value.payload)).toEqual(valid);
+        await env.expectForwarded(account, valid, from);
       }
     }
     await env.assertHealthy(env.mark(), { allow: [] });
@@ -127,7 +98,7 @@ describe('B. framing', () => {
       for (const chop of [0, 1]) {
         for (const state of ['pre-hello', 'forward'] as const) {
           const mark = env.mark();
-          const c = await clientIn(state);
+          const c = await env.clientIn(state);
           const bytes = encodeFrame({ opcode: Opcode.CONTINUATION, fin, payload: 'orphan' });
           if (chop) await c.writeChopped(bytes, 1);
           else c.writeRaw(bytes);
@@ -157,7 +128,7 @@ describe('B. framing', () => {
   ])('#16 absurd 64-bit length (%s) → 1009 within milliseconds, before the payload', async (_n, length) => {
     const mark = env.mark();
     for (const state of ['pre-hello', 'forward'] as const) {
-      const c = await clientIn(state);
+      const c = await env.clientIn(state);
       const t0 = performance.now();
       c.writeRaw(encodeFrame({ opcode: Opcode.BINARY, declaredLength: length, lengthEncoding: 64, payload: 'abc' }));
       const r = await expectClose(c, 1009);
@@ -168,7 +139,7 @@ describe('B. framing', () => {
 
   it('#17 a header declaring 16 MiB, then a slow trickle → 1009 at header time', async () => {
     const mark = env.mark();
-    const c = await clientIn('forward');
+    const c = await env.clientIn('forward');
     const t0 = performance.now();
     c.writeRaw(encodeFrame({ opcode: Opcode.BINARY, declaredLength: 16 * 1024 * 1024, payload: '' }));
     const trickle = (async () => {
@@ -214,13 +185,13 @@ describe('B. framing', () => {
       }
     };
     for (const fragmented of [false, true]) {
-      const pre = await clientIn('pre-hello');
+      const pre = await env.clientIn('pre-hello');
       writeEmpty(pre, fragmented);
       await expectAuthFail(pre);
-      const auth = await clientIn('auth');
+      const auth = await env.clientIn('auth');
       writeEmpty(auth, fragmented);
       await expectAuthFail(auth);
-      const fwd = await clientIn('forward');
+      const fwd = await env.clientIn('forward');
       writeEmpty(fwd, fragmented);
       await expectErrorThenClose(fwd, 4, 4003);
     }
@@ -251,7 +222,7 @@ describe('B. framing', () => {
     '#21 text frame → 1003 in every state (%s), no AUTH_FAIL instead',
     async (state) => {
       const mark = env.mark();
-      const c = await clientIn(state);
+      const c = await env.clientIn(state);
       c.text('{"hello":"as json"}');
       const r = await expectClose(c, 1003);
       expect(r.code).toBe(1003);
@@ -267,7 +238,7 @@ describe('B. framing', () => {
   ])('#22 text frame with invalid UTF-8 (%s) → 1007', async (_n, bytes) => {
     const mark = env.mark();
     for (const state of ['pre-hello', 'forward'] as const) {
-      const c = await clientIn(state);
+      const c = await env.clientIn(state);
       c.text(bytes);
       await expectClose(c, 1007);
     }

@@ -1,25 +1,11 @@
 /** docs/CATALOGUE.md section C: control frames and the closing handshake. */
 import { idEquals } from '@degas/proto';
 import { degasFrame, encodeFrame, Opcode, type RawClient } from '@degas/test-utils';
-import { type CatalogueEnv, expectClose, silentFor, startCatalogueEnv } from './catalogue-env.js';
+import { expectClose, silentFor, useCatalogueEnv } from './catalogue-env.js';
 import { pingFlood } from './hostile-cases.js';
 
 const CLOSE_TIMEOUT_MS = 800;
-let env: CatalogueEnv;
-beforeAll(async () => {
-  env = await startCatalogueEnv({ closeTimeoutMs: CLOSE_TIMEOUT_MS });
-});
-afterAll(async () => {
-  await env.close();
-});
-
-async function clientIn(
-  state: 'pre-hello' | 'forward',
-  options: { autoCloseReply?: boolean; autoPong?: boolean } = {},
-) {
-  if (state === 'forward') return (await env.rawLoggedIn(undefined, options)).client;
-  return env.raw(options);
-}
+const env = useCatalogueEnv({ closeTimeoutMs: CLOSE_TIMEOUT_MS });
 
 const nonUtf8 = Buffer.from(Array.from({ length: 125 }, (_, i) => 0x80 + (i % 0x7f)));
 
@@ -28,7 +14,7 @@ describe('C. control frames and the closing handshake', () => {
     '#24 Ping echo (empty, "hello", 125 non-UTF-8 bytes, octet-chopped), %s',
     async (state) => {
       const mark = env.mark();
-      const c = await clientIn(state);
+      const c = await env.clientIn(state);
       for (const payload of [Buffer.alloc(0), Buffer.from('hello'), nonUtf8]) {
         c.ping(payload);
         expect(await c.nextPong()).toEqual(payload);
@@ -42,7 +28,7 @@ describe('C. control frames and the closing handshake', () => {
   it('#25 Ping of 126 bytes → 1002', async () => {
     const mark = env.mark();
     for (const state of ['pre-hello', 'forward'] as const) {
-      const c = await clientIn(state);
+      const c = await env.clientIn(state);
       c.ping(Buffer.alloc(126, 1));
       await expectClose(c, 1002);
     }
@@ -51,7 +37,7 @@ describe('C. control frames and the closing handshake', () => {
 
   it.each([Opcode.PING, Opcode.PONG])('#26 fragmented control frame (opcode %i, FIN=0) → 1002', async (opcode) => {
     const mark = env.mark();
-    const c = await clientIn('forward');
+    const c = await env.clientIn('forward');
     c.frame({ opcode, fin: false, payload: 'frag' });
     await expectClose(c, 1002);
     await env.assertHealthy(mark);
@@ -94,7 +80,7 @@ describe('C. control frames and the closing handshake', () => {
     const mark = env.mark();
     for (const code of [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999]) {
       for (const state of ['pre-hello', 'forward'] as const) {
-        const c = await clientIn(state);
+        const c = await env.clientIn(state);
         c.close(code, 'bye');
         const r = await expectClose(c, code);
         expect(r.closeFrameReceived).toBe(true);
@@ -106,24 +92,24 @@ describe('C. control frames and the closing handshake', () => {
 
   it('#30 close payload edge cases', async () => {
     const mark = env.mark();
-    let c = await clientIn('forward');
+    let c = await env.clientIn('forward');
     c.frame({ opcode: Opcode.CLOSE, payload: Buffer.alloc(0) });
     const empty = await c.closed();
     expect([1000, 1005]).toContain(empty.code);
 
-    c = await clientIn('forward');
+    c = await env.clientIn('forward');
     c.frame({ opcode: Opcode.CLOSE, payload: Buffer.from([3]) });
     await expectClose(c, 1002);
 
-    c = await clientIn('forward');
+    c = await env.clientIn('forward');
     c.close(4000, 'r'.repeat(123));
     await expectClose(c, 4000);
 
-    c = await clientIn('forward');
+    c = await env.clientIn('forward');
     c.close(4000, 'r'.repeat(124));
     await expectClose(c, 1002);
 
-    c = await clientIn('forward');
+    c = await env.clientIn('forward');
     c.close(4000, Buffer.from([0xff, 0xfe]));
     await expectClose(c, 1007);
     await env.assertHealthy(mark);
@@ -132,7 +118,7 @@ describe('C. control frames and the closing handshake', () => {
   it('#31 invalid close codes → 1002', async () => {
     const mark = env.mark();
     for (const code of [0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535]) {
-      const c = await clientIn('pre-hello');
+      const c = await env.clientIn('pre-hello');
       c.close(code);
       await expectClose(c, 1002);
     }
@@ -215,7 +201,7 @@ describe('C. control frames and the closing handshake', () => {
   });
 
   it('#27/#24 a pre-auth ping does not advance the state machine', async () => {
-    const c: RawClient = await clientIn('pre-hello');
+    const c: RawClient = await env.clientIn('pre-hello');
     c.ping('x');
     await c.nextPong();
     expect(await silentFor(c, 200)).toBe(true);

@@ -1,7 +1,7 @@
 /** docs/CATALOGUE.md section D: limits and resource exhaustion after the upgrade. */
 import { idEquals } from '@degas/proto';
 import { degasFrame, encodeFrame, helloAndChallenge, Opcode, RawClient } from '@degas/test-utils';
-import { type CatalogueEnv, expectClose, expectError, startCatalogueEnv } from './catalogue-env.js';
+import { type CatalogueEnv, expectClose, expectError, startCatalogueEnv, useCatalogueEnv } from './catalogue-env.js';
 import { slowConsumer } from './hostile-cases.js';
 
 const HELLO_MS = 400;
@@ -140,13 +140,7 @@ describe('D. limits', () => {
 });
 
 describe('D. rate limit', () => {
-  let rl: CatalogueEnv;
-  beforeAll(async () => {
-    rl = await startCatalogueEnv({ rateLimit: 100, rateLimitGraceMs: 500 });
-  });
-  afterAll(async () => {
-    await rl.close();
-  });
+  const rl = useCatalogueEnv({ rateLimit: 100, rateLimitGraceMs: 500 });
 
   it('#39 message flood → RATE_LIMITED per dropped message, then 4008; the Degas receives at most the configured rate', async () => {
     const { client, account } = await rl.rawLoggedIn();

@@ -10,23 +10,10 @@ import {
   RawClient,
   type TestAccount,
 } from '@degas/test-utils';
-import {
-  type CatalogueEnv,
-  expectAuthFail,
-  expectError,
-  expectErrorThenClose,
-  silentFor,
-  startCatalogueEnv,
-} from './catalogue-env.js';
+import { expectAuthFail, expectError, expectErrorThenClose, silentFor, useCatalogueEnv } from './catalogue-env.js';
 
 const PROMPT = 'Sign in to play.example. Signing is free and sends no transaction.';
-let env: CatalogueEnv;
-beforeAll(async () => {
-  env = await startCatalogueEnv({ authMessage: PROMPT });
-});
-afterAll(async () => {
-  await env.close();
-});
+const env = useCatalogueEnv({ authMessage: PROMPT });
 
 const garbage: [string, Buffer][] = [
   ['deadbeefcafebabe0102', Buffer.from('deadbeefcafebabe0102', 'hex')],

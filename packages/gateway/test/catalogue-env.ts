@@ -9,6 +9,7 @@ import { type GatewayErrorMessage, type GatewayMessage, idEquals, idToHex } from
 import {
   type CloseResult,
   degasFrame,
+  helloAndChallenge,
   loginRaw,
   type MemoryAccountDirectory,
   memoryAccounts,
@@ -68,6 +69,16 @@ export interface CatalogueEnv {
     account?: TestAccount,
     options?: Partial<UpgradeOptions>,
   ): Promise<{ client: RawClient; account: TestAccount }>;
+  /**
+   * A raw client in `state`: connected only ("pre-hello"), after hello and its auth_request
+   * ("auth", a fresh account), or logged in ("forward", a fresh account).
+   */
+  clientIn(state: 'pre-hello' | 'auth' | 'forward', options?: Partial<UpgradeOptions>): Promise<RawClient>;
+  /**
+   * Waits for the Degas to receive `payload` from `account` (a client message at index `from` or
+   * later) and expects exactly those bytes.
+   */
+  expectForwarded(account: TestAccount, payload: Uint8Array, from: number): Promise<void>;
   /** Index into `degas.received` to check against later. */
   mark(): number;
   /** The standard after-check (a)–(c). `allow` lists accounts whose client messages may reach the Degas. */
@@ -123,6 +134,22 @@ export async function startCatalogueEnv(
       await loginRaw(client, a);
       return { client, account: a };
     },
+    async clientIn(state, options = {}) {
+      if (state === 'forward') return (await env.rawLoggedIn(undefined, options)).client;
+      const c = await env.raw(options);
+      if (state === 'auth') await helloAndChallenge(c, env.account());
+      return c;
+    },
+    async expectForwarded(account, payload, from) {
+      const got = await degas.waitFor(
+        (m) => m.payload?.$case === 'clientMessage' && idEquals(m.payload.value.accountId, account.id),
+        5000,
+        from,
+      );
+      expect(got.payload?.$case === 'clientMessage' && Buffer.from(got.payload.value.payload)).toEqual(
+        Buffer.from(payload),
+      );
+    },
     mark() {
       return degas.received.length;
     },
@@ -162,6 +189,32 @@ export async function startCatalogueEnv(
   // One round trip up front, so the internal link exists before any test starts.
   await env.assertHealthy(0);
   return env;
+}
+
+/**
+ * A {@link startCatalogueEnv} for the tests of the calling file or describe block: started in
+ * beforeAll, closed in afterAll. Use it only inside tests and hooks that run after it.
+ * @example
+ * const env = useCatalogueEnv({ authTimeoutMs: 1500 });
+ */
+export function useCatalogueEnv(
+  overrides: Partial<GatewayOptions> = {},
+  fixture: { accountDelayMs?: () => number } = {},
+): CatalogueEnv {
+  let current: CatalogueEnv | undefined;
+  beforeAll(async () => {
+    current = await startCatalogueEnv(overrides, fixture);
+  });
+  afterAll(async () => {
+    await current?.close();
+  });
+  return new Proxy({} as CatalogueEnv, {
+    get(_target, key) {
+      if (current === undefined)
+        throw new Error('useCatalogueEnv: the environment is not started (used outside a test?)');
+      return Reflect.get(current, key);
+    },
+  });
 }
 
 /** Expects the next message to be `error{code}` and returns it. */

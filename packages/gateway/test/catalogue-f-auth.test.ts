@@ -14,26 +14,12 @@ import {
   testAccount,
 } from '@degas/test-utils';
 import { jest } from '@jest/globals';
-import {
-  type CatalogueEnv,
-  expectAuthFail,
-  expectError,
-  signDigest,
-  signTyped,
-  silentFor,
-  startCatalogueEnv,
-} from './catalogue-env.js';
+import { expectAuthFail, expectError, signDigest, signTyped, silentFor, useCatalogueEnv } from './catalogue-env.js';
 
 const N = SECP256K1_N;
 const to32 = bigIntTo32;
 
-let env: CatalogueEnv;
-beforeAll(async () => {
-  env = await startCatalogueEnv({ authTimeoutMs: 1500 });
-});
-afterAll(async () => {
-  await env.close();
-});
+const env = useCatalogueEnv({ authTimeoutMs: 1500 });
 
 async function challenged(account?: TestAccount): Promise<{ c: RawClient; a: TestAccount; json: string }> {
   const a = account ?? env.account();

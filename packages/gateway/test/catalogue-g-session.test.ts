@@ -1,15 +1,9 @@
 /** docs/CATALOGUE.md section G: one session per account. */
 import { idEquals } from '@degas/proto';
 import { degasFrame, loginRaw, type RawClient, until } from '@degas/test-utils';
-import { type CatalogueEnv, expectError, startCatalogueEnv } from './catalogue-env.js';
+import { expectError, startCatalogueEnv, useCatalogueEnv } from './catalogue-env.js';
 
-let env: CatalogueEnv;
-beforeAll(async () => {
-  env = await startCatalogueEnv({ closeTimeoutMs: 800 });
-});
-afterAll(async () => {
-  await env.close();
-});
+const env = useCatalogueEnv({ closeTimeoutMs: 800 });
 
 const sessionClosedFor = (id: Uint8Array) => (m: { payload?: { $case: string; value: unknown } | undefined }) =>
   m.payload?.$case === 'sessionClosed' && idEquals((m.payload.value as { accountId: Uint8Array }).accountId, id);

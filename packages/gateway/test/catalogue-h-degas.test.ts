@@ -11,15 +11,9 @@ import {
   testDegasId,
   until,
 } from '@degas/test-utils';
-import { type CatalogueEnv, expectError, startCatalogueEnv } from './catalogue-env.js';
+import { expectError, useCatalogueEnv } from './catalogue-env.js';
 
-let env: CatalogueEnv;
-beforeAll(async () => {
-  env = await startCatalogueEnv({ dialTimeoutMs: 600, degasQueueLimit: 256 * 1024 });
-});
-afterAll(async () => {
-  await env.close();
-});
+const env = useCatalogueEnv({ dialTimeoutMs: 600, degasQueueLimit: 256 * 1024 });
 
 let nextDegas = 10;
 async function extraDegas(options: { token?: string; echo?: boolean } = {}): Promise<TestDegas> {

@@ -13,7 +13,7 @@ import {
   testDegasId,
 } from '@degas/test-utils';
 import { jest } from '@jest/globals';
-import { type CatalogueEnv, expectError, startCatalogueEnv } from './catalogue-env.js';
+import { expectError, useCatalogueEnv } from './catalogue-env.js';
 
 describe('I. SIGTERM drain of the real bin', () => {
   it('#87/#88 SIGTERM: GOING_AWAY + 1001 to every client (AuthState too), session_closed to the Degas, new upgrades refused, exit 0', async () => {
@@ -68,13 +68,7 @@ describe('I. SIGTERM drain of the real bin', () => {
 });
 
 describe('I. dead peers and clocks', () => {
-  let env: CatalogueEnv;
-  beforeAll(async () => {
-    env = await startCatalogueEnv({ pingIntervalMs: 200, authTimeoutMs: 1500 });
-  });
-  afterAll(async () => {
-    await env.close();
-  });
+  const env = useCatalogueEnv({ pingIntervalMs: 200, authTimeoutMs: 1500 });
 
   it('#89 half-open client (stops reading and answering pings) → terminated within ~2 ping intervals; session_closed sent', async () => {
     const { client, account } = await env.rawLoggedIn(undefined, { autoPong: false });
