@@ -18,6 +18,7 @@ import {
   signChallenge,
   startNatsServer,
   startTestDegas,
+  startTestGateway,
   type TestAccount,
   type TestDegas,
   testBytes,
@@ -70,17 +71,9 @@ async function startNode(cluster = 'core', name = `n${nodes.length}`): Promise<N
     heartbeatMs: 100,
     nodeTimeoutMs: 1000,
   });
-  const gw = await startGateway({
-    host: '127.0.0.1',
-    port: 0,
-    adminPort: false,
-    verifierThreads: 1,
-    accounts,
-    degas: directory,
-    registry,
-  });
+  const { gateway: gw, url } = await startTestGateway(startGateway, { degas: directory, registry }, { accounts });
   expect(await registry.whenUp(10_000)).toBe(true);
-  const node = { gw, registry, url: `ws://127.0.0.1:${gw.port}` };
+  const node = { gw, registry, url };
   nodes.push(node);
   return node;
 }
@@ -234,11 +227,16 @@ test('degas_to_clients spanning three nodes reaches each account exactly once; o
   expect(errorsOn(link)).toEqual([]);
 });
 
-test('CLIENT_ERROR for an account held nowhere, and for one whose session on another node just ended', async () => {
+/** Two nodes, and the Degas link that node A dialed (for a probe client), recording its errors. */
+async function twoNodesAndALinkFromA() {
   const [a, b] = [await startNode(), await startNode()];
-  const probe = await loggedIn(a);
-  const link = await linkFrom(probe);
+  const link = await linkFrom(await loggedIn(a));
   recordErrors(link);
+  return { a, b, link };
+}
+
+test('CLIENT_ERROR for an account held nowhere, and for one whose session on another node just ended', async () => {
+  const { a, b, link } = await twoNodesAndALinkFromA();
   const nobody = account();
   link.send(encodeDegasToClient(nobody.id, testBytes(3)));
   await until(() => errorsOn(link).length === 1, 5000, 'CLIENT_ERROR for an unknown account');
@@ -268,10 +266,7 @@ test('CLIENT_ERROR for an account held nowhere, and for one whose session on ano
 });
 
 test('a miss on the node the registry names comes back to the sending link as CLIENT_ERROR', async () => {
-  const [a, b] = [await startNode(), await startNode()];
-  const probe = await loggedIn(a);
-  const link = await linkFrom(probe);
-  recordErrors(link);
+  const { a, b, link } = await twoNodesAndALinkFromA();
   const acc = account();
   const there = await loggedIn(b, acc);
   await seen(acc, b);
