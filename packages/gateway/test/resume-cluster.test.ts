@@ -110,12 +110,18 @@ async function drop(gw: SpawnedGateway, c: WsTestClient): Promise<void> {
   await registryWrite(gw, before);
 }
 
-test('a session dropped on node A resumes on node B: no challenge, resumed_from reaches the Degas from B', async () => {
+/** Nodes A and B, and a wallet login of `ACCOUNTS[n]` on node A. */
+async function loggedInOnA(n: number) {
   const a = await node('a');
   const b = await node('b');
-  const alice = ACCOUNTS[0]!;
+  const account = ACCOUNTS[n]!;
   const c1 = client(a);
-  const ok1 = await walletLogin(c1, alice);
+  const ok1 = await walletLogin(c1, account);
+  return { a, b, account, c1, ok1 };
+}
+
+test('a session dropped on node A resumes on node B: no challenge, resumed_from reaches the Degas from B', async () => {
+  const { a, b, account: alice, c1, ok1 } = await loggedInOnA(0);
   c1.send(degasFrame(degas.degasId, testBytes(1)));
   await degas.waitUntil(() => degas.clientMessages().length === 1);
   await drop(a, c1);
@@ -179,11 +185,7 @@ test('a rolling restart: SIGTERM of node A sends its players to node B, which re
 }, 60_000);
 
 test('a logout (close 1000) on node A revokes the ticket on node B', async () => {
-  const a = await node('a');
-  const b = await node('b');
-  const acc = ACCOUNTS[6]!;
-  const c1 = client(a);
-  const ok1 = await walletLogin(c1, acc);
+  const { a, b, account: acc, c1, ok1 } = await loggedInOnA(6);
   const writes = await metric(a, 'cluster_registry_duration_seconds_count');
   c1.ws.close(1000);
   await c1.closed();

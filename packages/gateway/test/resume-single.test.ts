@@ -131,12 +131,18 @@ test('resume on the same node after a drop: no challenge, a new session and tick
   expect((await c2.nextDegas()).payload).toEqual(testBytes(9));
 });
 
-test('a replayed ticket gets the challenge; the newest ticket still resumes', async () => {
-  const env = await start();
+/** A gateway with `options`, an account's wallet login, its drop, and the resume of its ticket. */
+async function resumedOnce(options: Partial<GatewayOptions> = {}) {
+  const env = await start(options);
   const a = env.account();
   const { client: c1, ok: ok1 } = await login(env, a);
   await drop(env, c1);
   const { client: c2, ok: ok2 } = await resume(env, a, ok1.resumeTicket);
+  return { env, a, ok1, c2, ok2 };
+}
+
+test('a replayed ticket gets the challenge; the newest ticket still resumes', async () => {
+  const { env, a, ok1, c2, ok2 } = await resumedOnce();
   await drop(env, c2);
   const c3 = await refused(env, a, ok1.resumeTicket);
   expect(resumes(env).superseded).toBe(1);
@@ -189,11 +195,7 @@ test('after the window: challenge', async () => {
 });
 
 test('after the maximum age of the chain (counted from the wallet login, across resumes): challenge', async () => {
-  const env = await start({ resumeMaxAgeMs: 400 });
-  const a = env.account();
-  const { client: c1, ok: ok1 } = await login(env, a);
-  await drop(env, c1);
-  const { client: c2, ok: ok2 } = await resume(env, a, ok1.resumeTicket);
+  const { env, a, c2, ok2 } = await resumedOnce({ resumeMaxAgeMs: 400 });
   await new Promise((r) => setTimeout(r, 450));
   await drop(env, c2);
   await refused(env, a, ok2.resumeTicket);
