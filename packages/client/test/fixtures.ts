@@ -39,3 +39,11 @@ export async function startGatewayFor(
   });
   return gateway;
 }
+
+/** After each test: closes the clients and gateways the test left in these lists (and empties them). */
+export function closeAfterEach(clients: { close(): void }[], gateways: GatewayHandle[]): void {
+  afterEach(async () => {
+    for (const c of clients.splice(0)) c.close();
+    await Promise.all(gateways.splice(0).map((g) => g.close()));
+  });
+}

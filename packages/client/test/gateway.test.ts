@@ -19,7 +19,7 @@ import {
   type GatewayErrorEvent,
   privateKeySigner,
 } from '../src/node.js';
-import { dec, enc, startEchoDegas, startGatewayFor } from './fixtures.js';
+import { closeAfterEach, dec, enc, startEchoDegas, startGatewayFor } from './fixtures.js';
 
 const TOKEN = 'client-test-internal-token';
 const degasId = randomId();
@@ -102,10 +102,7 @@ beforeAll(async () => {
   degas = await startEchoDegas(degasId, TOKEN);
 });
 
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close();
-  await Promise.all(gateways.splice(0).map((g) => g.close()));
-});
+closeAfterEach(clients, gateways);
 
 afterAll(async () => {
   await degas.close();

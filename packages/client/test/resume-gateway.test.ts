@@ -8,7 +8,7 @@ import type { GatewayHandle } from '@degas/gateway';
 import { idToHex, randomId } from '@degas/proto';
 import { countingSigner, memoryAccounts, spawnGateway, startNatsServer, tempDir, testAccount } from '@degas/test-utils';
 import { type ClientState, DegasClient } from '../src/node.js';
-import { enc, startGatewayFor } from './fixtures.js';
+import { closeAfterEach, enc, startGatewayFor } from './fixtures.js';
 
 const TOKEN = 'client-resume-test-token';
 const degasId = randomId();
@@ -66,10 +66,7 @@ beforeAll(async () => {
   degas.on('message', (m) => seen.push(m));
   await degas.listen();
 });
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close();
-  await Promise.all(gateways.splice(0).map((g) => g.close()));
-});
+closeAfterEach(clients, gateways);
 afterAll(async () => {
   await degas.close();
 });

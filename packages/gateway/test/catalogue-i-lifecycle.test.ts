@@ -1,5 +1,6 @@
-import { idEquals, idToHex } from '@degas/proto';
+import { idEquals } from '@degas/proto';
 import {
+  degasFlag,
   degasFrame,
   helloAndChallenge,
   httpUpgrade,
@@ -22,14 +23,7 @@ describe('I. SIGTERM drain of the real bin', () => {
     const a = testAccount(77);
     const b = testAccount(78);
     const file = await dir.writeAccounts('accounts.json', [a, b]);
-    const gw = await spawnGateway([
-      '--accounts',
-      file,
-      '--degas',
-      `${idToHex(degas.degasId)}=${degas.url}`,
-      '--log-level',
-      'info',
-    ]);
+    const gw = await spawnGateway(['--accounts', file, '--degas', degasFlag(degas), '--log-level', 'info']);
     try {
       const fwd = await RawClient.connect({ port: gw.port });
       await loginRaw(fwd, a);

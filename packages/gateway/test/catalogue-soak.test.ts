@@ -11,9 +11,9 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { idToHex } from '@degas/proto';
 import {
   accountsFileJson,
+  degasFlag,
   degasFrame,
   loginRaw,
   RawClient,
@@ -57,7 +57,7 @@ describe('#93 real bin memory', () => {
       '--accounts',
       file,
       '--degas',
-      `${idToHex(degas.degasId)}=${degas.url}`,
+      degasFlag(degas),
       '--send-buffer-limit',
       String(512 * 1024),
       '--verifier-threads',

@@ -3,8 +3,9 @@
  * processes joined by a real nats-server, sharing `--resume-key`.
  */
 import { randomBytes } from 'node:crypto';
-import { CloseCode, ErrorCode, idToHex } from '@degas/proto';
+import { CloseCode, ErrorCode } from '@degas/proto';
 import {
+  degasFlag,
   degasFrame,
   freshDegasId,
   freshTestAccount,
@@ -62,7 +63,7 @@ async function node(name: string, extra: readonly string[] = ['--resume-key', KE
     '--accounts',
     accountsFile,
     '--degas',
-    `${idToHex(degas.degasId)}=${degas.url}`,
+    degasFlag(degas),
     '--nats',
     nats.url,
     '--cluster',

@@ -131,6 +131,14 @@ test('resume on the same node after a drop: no challenge, a new session and tick
   expect((await c2.nextDegas()).payload).toEqual(testBytes(9));
 });
 
+/** A gateway (test defaults) and a wallet login of a fresh account on it. */
+async function freshLogin() {
+  const env = await start();
+  const a = env.account();
+  const { client, ok } = await login(env, a);
+  return { env, a, client, ok };
+}
+
 /** A gateway with `options`, an account's wallet login, its drop, and the resume of its ticket. */
 async function resumedOnce(options: Partial<GatewayOptions> = {}) {
   const env = await start(options);
@@ -203,9 +211,7 @@ test('after the maximum age of the chain (counted from the wallet login, across 
 });
 
 test('tampered, truncated, 513-byte, empty and random tickets: challenge, before any registry read', async () => {
-  const env = await start();
-  const a = env.account();
-  const { client, ok } = await login(env, a);
+  const { env, a, client, ok } = await freshLogin();
   await drop(env, client);
   const t = ok.resumeTicket;
   const flipped = Uint8Array.from(t);
@@ -262,9 +268,7 @@ test('a client close 1000 (a logout) revokes; any other client close code allows
 });
 
 test('a protocol error (4003) revokes', async () => {
-  const env = await start();
-  const a = env.account();
-  const { client, ok } = await login(env, a);
+  const { env, a, client, ok } = await freshLogin();
   client.hello(a); // a second hello in ForwardState
   expect((await client.nextError()).code).toBe(ErrorCode.PROTOCOL_ERROR);
   expect((await client.closed()).code).toBe(CloseCode.PROTOCOL_VIOLATION);
@@ -309,9 +313,7 @@ test('a half-open old connection (its socket silently stopped) is replaced with 
 });
 
 test('a disabled signer: AUTH_FAIL, even with a valid ticket', async () => {
-  const env = await start();
-  const a = env.account();
-  const { client, ok } = await login(env, a);
+  const { env, a, client, ok } = await freshLogin();
   await drop(env, client);
   env.accounts.set(a, { disabled: true });
   const c2 = await env.connect();

@@ -68,7 +68,7 @@ export {
   signatureOf,
 } from './signatures.js';
 export type { BinRun, SpawnedGateway } from './spawn.js';
-export { gatewayBin, runGatewayBin, spawnGateway } from './spawn.js';
+export { degasFlag, gatewayBin, runGatewayBin, spawnGateway } from './spawn.js';
 export type { GatewayLike, TestGateway, TestGatewayDegas, TestGatewayFixture } from './test-gateway.js';
 export { startTestGateway, TEST_GATEWAY_DEFAULTS } from './test-gateway.js';
 export { AsyncQueue, deferred, TimeoutError, until, within } from './wait.js';

@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
+import { idToHex } from '@degas/proto';
 import { deferred, within } from './wait.js';
 
 /**
@@ -24,6 +25,15 @@ export function gatewayBin(from: string | URL = pathToFileURL(join(process.cwd()
   const rel = bin?.['degas-gateway'];
   if (rel === undefined) throw new Error(`${manifest} declares no degas-gateway bin`);
   return join(dirname(manifest), rel);
+}
+
+/**
+ * The value of `--degas` for a Degas: `<id hex>=<url>`.
+ * @example
+ * await spawnGateway(['--accounts', file, '--degas', degasFlag(degas)]);
+ */
+export function degasFlag(degas: { degasId: Uint8Array; url: string }): string {
+  return `${idToHex(degas.degasId)}=${degas.url}`;
 }
 
 /** How a run of the bin ended, with everything it printed. */
