@@ -27,11 +27,7 @@ export function bigIntTo32(n: bigint): Uint8Array {
 
 /** The 65-byte signature r ‖ s ‖ v. */
 export function signatureOf(r: bigint, s: bigint, v: number): Uint8Array {
-  const out = new Uint8Array(65);
-  out.set(bigIntTo32(r), 0);
-  out.set(bigIntTo32(s), 32);
-  out[64] = v;
-  return out;
+  return Uint8Array.from([...bigIntTo32(r), ...bigIntTo32(s), v]);
 }
 
 /**
