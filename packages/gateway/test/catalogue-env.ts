@@ -15,6 +15,7 @@ import {
   memoryAccounts,
   RawClient,
   startTestDegas,
+  startTestGateway,
   type TestAccount,
   type TestDegas,
   testAccount,
@@ -102,7 +103,11 @@ export async function startCatalogueEnv(
     [canaryAccount],
     fixture.accountDelayMs === undefined ? {} : { delayMs: fixture.accountDelayMs },
   );
-  const gateway = await startGateway({ ...TEST_DEFAULTS, accounts, degas: degasDir, ...overrides });
+  const { gateway } = await startTestGateway(
+    startGateway,
+    { ...TEST_DEFAULTS, degas: degasDir, ...overrides },
+    { accounts },
+  );
   const port = gateway.port;
   const canary = await WsTestClient.connect(port);
   await loginRaw(canary, canaryAccount);
