@@ -19,6 +19,7 @@ import {
   until,
   WsTestClient,
 } from '@degas/test-utils';
+import { scrapeMetrics } from './prom-text.js';
 
 const ACCOUNTS = Array.from({ length: 12 }, (_, i) => testAccount(100 + i));
 let dir: TempDir;
@@ -125,7 +126,7 @@ test('the listening line names the cluster, the node and the NATS server it join
   const line = gw.logs.find((l) => l.msg === 'listening')!;
   expect(line).toMatchObject({ cluster: 'east', node: 'alpha', nats: `127.0.0.1:${nats.port}` });
   expect(await readyz(gw)).toBe(200);
-  const metrics = await (await fetch(`http://127.0.0.1:${gw.adminPort}/metrics`)).text();
+  const metrics = await scrapeMetrics(gw.adminPort);
   expect(metrics).toContain('degas_gateway_cluster_info{cluster="east",node="alpha"} 1');
   expect(metrics).toContain('degas_gateway_cluster_bus_connected 1');
 });
@@ -196,7 +197,7 @@ test('nats-server killed and restarted: local forwarding goes on, logins get UNA
   degas.sendToClient(y.id, Buffer.from('lost'));
   await until(() => clientErrorsFor(y) > before, 5000, 'CLIENT_ERROR during the outage');
   expect(onB.pendingMessages()).toBe(0);
-  const metrics = await (await fetch(`http://127.0.0.1:${a.adminPort}/metrics`)).text();
+  const metrics = await scrapeMetrics(a.adminPort);
   expect(metrics).toContain('degas_gateway_cluster_bus_connected 0');
 
   await bus.restart();

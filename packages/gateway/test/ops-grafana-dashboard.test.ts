@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { startTestGateway, type TestGateway } from '@degas/test-utils';
 import { startGateway } from '../src/gateway.js';
-import { parseExposition, promqlSeries } from './prom-text.js';
+import { parseExposition, promqlSeries, scrapeMetrics } from './prom-text.js';
 
 const DASHBOARD = new URL('../../../examples/grafana/degas-gateway.json', import.meta.url);
 
@@ -48,9 +48,7 @@ describe('examples/grafana dashboard', () => {
     const panels = allPanels(dashboard.panels ?? []).filter((p) => p.type !== 'row');
     expect(panels.length).toBeGreaterThan(10);
 
-    const res = await fetch(`http://127.0.0.1:${env.adminPort}/metrics`);
-    expect(res.status).toBe(200);
-    const served = new Set(parseExposition(await res.text()).samples.map((s) => s.name));
+    const served = new Set(parseExposition(await scrapeMetrics(env.adminPort)).samples.map((s) => s.name));
 
     const missing: string[] = [];
     const queried = new Set<string>();

@@ -3,6 +3,14 @@
  * names a PromQL expression selects (for checking dashboards against a live gateway).
  */
 
+/** GETs `/metrics` from a gateway's admin port on 127.0.0.1; throws unless it answers 200. */
+export async function scrapeMetrics(adminPort: number | undefined): Promise<string> {
+  if (adminPort === undefined) throw new Error('the gateway has no admin server');
+  const res = await fetch(`http://127.0.0.1:${adminPort}/metrics`);
+  if (res.status !== 200) throw new Error(`/metrics answered ${res.status}`);
+  return res.text();
+}
+
 export interface Sample {
   name: string;
   labels: Record<string, string>;

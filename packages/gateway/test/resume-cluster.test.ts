@@ -21,6 +21,7 @@ import {
   until,
   WsTestClient,
 } from '@degas/test-utils';
+import { scrapeMetrics } from './prom-text.js';
 import { type AuthOk, presentTicket, walletLogin } from './resume-helpers.js';
 
 const KEY = randomBytes(32).toString('hex');
@@ -85,7 +86,7 @@ function client(gw: SpawnedGateway): WsTestClient {
 }
 
 async function metric(gw: SpawnedGateway, name: string, labels = ''): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${gw.adminPort}/metrics`)).text();
+  const text = await scrapeMetrics(gw.adminPort);
   const line = text.split('\n').find((l) => l.startsWith(`degas_gateway_${name}${labels} `));
   return line === undefined ? Number.NaN : Number(line.split(' ').at(-1));
 }
