@@ -38,6 +38,8 @@ const USAGE = `usage: node src/run.js [${[...SCENARIOS, ...EXTRA_SCENARIOS].join
   login-storm:  --logins N (default 5000)  --calm N (default 100)  --calm-interval-ms N (default 20;
                 0 = unpaced closed loop)  --storm-nice N (default 10)  --verifier native|noble
                 --noble-logins N (default 1000; a second storm with --verifier noble, 0 = skip)
+                --no-storm-control (skip the control: the same storm against a second gateway process
+                while the calm clients measure the first)
   idle:         --idle N (default 20000, capped by the open-files limit)
   reconnect-storm: --reconnect-clients N (default 2000)  --reconnect-variants single,cluster
                 (default both when nats-server is installed, else single; --quick: single)
@@ -80,6 +82,7 @@ function main() {
       'calm-interval-ms': { type: 'string' },
       'storm-nice': { type: 'string' },
       'noble-logins': { type: 'string' },
+      'no-storm-control': { type: 'boolean', default: false },
       verifier: { type: 'string' },
       idle: { type: 'string' },
       'reconnect-clients': { type: 'string' },
@@ -166,6 +169,7 @@ function main() {
       rawBaseline: true,
       stormNice: num(v['storm-nice'], 10),
       nobleLogins: num(v['noble-logins'], q ? 0 : 1000),
+      control: !v['no-storm-control'],
     },
     reconnect: {
       clients: num(v['reconnect-clients'], q ? 20 : 2000),

@@ -238,3 +238,45 @@ export class LoadGen {
     await stopProcess(this.child, 5000);
   }
 }
+
+/**
+ * The gateway main thread's event-loop delay and GC pauses over a window: call `start()` before
+ * and `end()` after it. Each /metrics scrape resets the gateway's event-loop monitor, so the
+ * delay figures cover exactly the window (sampled every 10 ms: how late a timer ran); the GC
+ * figures are the difference of the pause histogram's sum and count (main thread only).
+ * @param {number} adminPort
+ */
+export function loopWindow(adminPort) {
+  /** @param {string} text */
+  const gc = (text) => {
+    let sum = 0;
+    let count = 0;
+    for (const m of text.matchAll(/^nodejs_gc_duration_seconds_(sum|count)\{[^}]*\} ([0-9.e+-]+)$/gm)) {
+      if (m[1] === 'sum') sum += Number(m[2]);
+      else count += Number(m[2]);
+    }
+    return { sum, count };
+  };
+  /** @param {string} text @param {string} stat */
+  const lag = (text, stat) => {
+    const m = new RegExp(`^nodejs_eventloop_lag_${stat}_seconds ([0-9.e+-]+)$`, 'm').exec(text);
+    return m ? Math.round(Number(m[1]) * 1e4) / 10 : null;
+  };
+  /** @type {{ sum: number, count: number } | undefined} */
+  let g0;
+  return {
+    async start() {
+      g0 = gc(await fetchMetrics(adminPort));
+    },
+    async end() {
+      const text = await fetchMetrics(adminPort);
+      const g1 = gc(text);
+      return {
+        main_thread_loop_delay_p99_ms: lag(text, 'p99'),
+        main_thread_loop_delay_max_ms: lag(text, 'max'),
+        main_thread_gc_pauses: g0 ? g1.count - g0.count : null,
+        main_thread_gc_pause_ms: g0 ? Math.round((g1.sum - g0.sum) * 1e4) / 10 : null,
+      };
+    },
+  };
+}

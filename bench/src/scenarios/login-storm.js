@@ -10,16 +10,16 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEGAS_ID_HEX, writeAccountsFile } from '../lib/keys.js';
-import { measureLoop, measureWindow, round1 } from '../lib/measure.js';
+import { measureWindow, round1 } from '../lib/measure.js';
 import { localAddresses } from '../lib/net.js';
-import { fetchMetrics, LoadGen, startGateway, startServer, stopProcess, verifierFromMetrics } from '../lib/procs.js';
+import { fetchMetrics, LoadGen, loopWindow, startGateway, startServer, stopProcess, verifierFromMetrics } from '../lib/procs.js';
 import { cpuPercent, cpuSeconds, sampleProc, sampleSched, sampleThread, waitPercent } from '../lib/procstat.js';
 import { concatSamples, round3, summarize } from '../lib/stats.js';
 
 /**
  * @typedef {{ logins: number, calm: number, stormProcs: number, payloadBytes: number, warmupMs: number,
  *   durationMs: number, intervalMs: number, verifier?: string | undefined, rawBaseline: boolean,
- *   stormNice: number, nobleRate?: number }} StormConfig
+ *   stormNice: number, nobleRate?: number, control?: boolean }} StormConfig
  */
 
 /**
@@ -163,17 +163,25 @@ export async function runLoginStorm(cfg, ctx) {
       intervalMs: cfg.intervalMs,
     };
     // Without the storm.
+    // The gateway's own view of each window: its main thread's event-loop delay and GC pauses.
+    const loop = loopWindow(gw.adminPort);
+    await calm.call('run', { payloadBytes: cfg.payloadBytes, intervalMs: cfg.intervalMs });
+    await sleep(cfg.warmupMs);
     const qw0 = sampleSched(gw.pid, gw.pid);
-    const quiet = await measureLoop({ ...base, warmupMs: cfg.warmupMs, durationMs: cfg.durationMs });
+    await loop.start();
+    const quiet = await measureWindow({ ...base, warmupMs: 0, durationMs: 0 }, () => sleep(cfg.durationMs));
+    const quietLoop = await loop.end();
     const quietWait = round1(waitPercent(qw0, sampleSched(gw.pid, gw.pid)));
     // With the storm: the calm loop runs, the window is exactly the storm.
     await calm.call('run', { payloadBytes: cfg.payloadBytes, intervalMs: cfg.intervalMs });
     await sleep(cfg.warmupMs);
     /** @type {any} */
     let st;
+    await loop.start();
     const during = await measureWindow({ ...base, warmupMs: 0, durationMs: 0 }, async () => {
       st = await fireStorm(storm, gw.pid);
     });
+    const stormLoop = await loop.end();
     const verifier = verifierFromMetrics(await fetchMetrics(gw.adminPort).catch(() => ''));
     const g = during.figures;
     const q = quiet.figures;
@@ -187,11 +195,12 @@ export async function runLoginStorm(cfg, ctx) {
       gateway: {
         ...g,
         ...st,
+        ...stormLoop,
         verifier,
         verifier_threads: gw.info.verifierThreads ?? null,
         masking: gw.info.masking ?? null,
       },
-      baseline: { kind: 'same-clients-without-storm', ...q, main_thread_runqueue_wait_percent: quietWait },
+      baseline: { kind: 'same-clients-without-storm', ...q, main_thread_runqueue_wait_percent: quietWait, ...quietLoop },
       ratio: q.p99_ms > 0 ? round3(/** @type {number} */ (g.p99_ms) / /** @type {number} */ (q.p99_ms)) : null,
     };
     if (verifier === 'noble' && cfg.nobleRate !== undefined) {
@@ -201,11 +210,59 @@ export async function runLoginStorm(cfg, ctx) {
       row.gateway.noble_pool_bound_per_s = Math.round(threads * cfg.nobleRate);
       row.ratio_vs_noble_pool = round3(st.logins_per_s / (threads * cfg.nobleRate));
     }
+    if (cfg.control) {
+      // Control: the very same storm, from the same load generators, against a second gateway
+      // process on this machine, while the calm clients keep measuring the first one. The machine
+      // carries the same CPU load, but none of it passes through the measured gateway's event
+      // loop: what the calm p99 gains here is the cost of sharing the cores, not of the gateway's
+      // login path. The difference between the two storm rows is what the gateway itself adds.
+      for (const l of storm) await l.call('close');
+      const gw2 = await startGateway({
+        accountsFile,
+        degasUrl: degas.url,
+        degasIdHex: DEGAS_ID_HEX,
+        extraArgs: [...(cfg.verifier ? ['--verifier', cfg.verifier] : []), ...ctx.gatewayArgs],
+      });
+      try {
+        await prepareStorm(storm, cfg, { mode: 'gateway', url: gw2.url });
+        await calm.call('run', { payloadBytes: cfg.payloadBytes, intervalMs: cfg.intervalMs });
+        await sleep(cfg.warmupMs);
+        const cw0 = sampleSched(gw.pid, gw.pid);
+        await loop.start();
+        /** @type {any} */
+        let st2;
+        const elsewhere = await measureWindow({ ...base, warmupMs: 0, durationMs: 0 }, async () => {
+          st2 = await fireStorm(storm, gw2.pid);
+        });
+        const elsewhereLoop = await loop.end();
+        const e = elsewhere.figures;
+        row.storm_elsewhere = {
+          kind: 'same-storm-against-a-second-gateway-process',
+          ...e,
+          main_thread_runqueue_wait_percent: round1(waitPercent(cw0, sampleSched(gw.pid, gw.pid))),
+          ...elsewhereLoop,
+          storm_logins_per_s: st2.logins_per_s,
+          storm_logins_failed: st2.logins_failed,
+        };
+        row.ratio_storm_elsewhere = q.p99_ms > 0 ? round3(/** @type {number} */ (e.p99_ms) / q.p99_ms) : null;
+        // What the gateway's own login work adds to the players' p99, beyond the shared machine.
+        row.ratio_storm_vs_elsewhere =
+          e.p99_ms > 0 ? round3(/** @type {number} */ (g.p99_ms) / /** @type {number} */ (e.p99_ms)) : null;
+      } finally {
+        await stopProcess(gw2.child);
+      }
+    }
     ctx.log(
       `login-storm ${cfg.logins} (${verifier}): ${st.logins_per_s} logins/s, all in ${st.time_to_all_authenticated_ms} ms, ` +
         `${st.cpu_us_per_login} µs gateway CPU/login (main thread ${st.main_thread_cpu_us_per_login}), ` +
         `main thread waiting for a CPU ${quietWait} % calm → ${st.main_thread_runqueue_wait_percent} % storm, ` +
-        `p99 calm ${q.p99_ms} ms → storm ${g.p99_ms} ms (ratio ${row.ratio})`,
+        `p99 calm ${q.p99_ms} ms → storm ${g.p99_ms} ms (ratio ${row.ratio}), ` +
+        `main-thread loop delay max ${quietLoop.main_thread_loop_delay_max_ms} → ${stormLoop.main_thread_loop_delay_max_ms} ms, ` +
+        `GC ${quietLoop.main_thread_gc_pause_ms} → ${stormLoop.main_thread_gc_pause_ms} ms` +
+        (row.storm_elsewhere
+          ? `; the same storm against a second gateway: calm p99 ${row.storm_elsewhere.p99_ms} ms (ratio ${row.ratio_storm_elsewhere}), ` +
+            `loop delay max ${row.storm_elsewhere.main_thread_loop_delay_max_ms} ms`
+          : ''),
     );
   } finally {
     for (const l of [calm, ...storm]) await l.call('close').catch(() => {});
