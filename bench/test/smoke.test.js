@@ -118,6 +118,18 @@ test('login-storm: every login succeeds and the verifier is reported', async () 
   expectThroughput(s.baseline);
   expect(positive(s.gateway.p99_ms)).toBe(true);
   expect(s.ratio).toBeCloseTo(s.gateway.p99_ms / s.baseline.p99_ms, 2);
+  // The control: the same storm against a second gateway, measured from the first one's clients.
+  expect(s.storm_elsewhere.storm_logins_per_s).toBeGreaterThan(0);
+  expect(s.storm_elsewhere.storm_logins_failed).toBe(0);
+  expect(s.ratio_storm_elsewhere).toBeCloseTo(s.storm_elsewhere.p99_ms / s.baseline.p99_ms, 2);
+  expect(s.ratio_storm_vs_elsewhere).toBeCloseTo(s.gateway.p99_ms / s.storm_elsewhere.p99_ms, 2);
+  // The gateway's own view of each window, read from its /metrics.
+  for (const w of [s.baseline, s.gateway, s.storm_elsewhere]) {
+    expect(w.main_thread_loop_delay_max_ms).toBeGreaterThanOrEqual(0);
+    expect(w.main_thread_loop_delay_max_ms).toBeGreaterThanOrEqual(w.main_thread_loop_delay_p99_ms);
+    expect(w.main_thread_gc_pauses).toBeGreaterThanOrEqual(0);
+    expect(w.main_thread_gc_pause_ms).toBeGreaterThanOrEqual(0);
+  }
 });
 
 test('login-cost: main-thread CPU, allocations and (with strace) system calls per login, gateway and raw', async () => {

@@ -232,6 +232,43 @@ export function formatReport(result) {
       ]),
     );
   }
+  const controlled = storm.filter((s) => s.storm_elsewhere);
+  if (controlled.length > 0) {
+    out.push(
+      '',
+      'Login storm, where the latency comes from: the calm p99 with the storm through this gateway, and with the same storm',
+      "sent to a second gateway process on the machine (the machine's share); the measured gateway's main-thread event-loop",
+      'delay (max over the window, sampled every 10 ms) and GC pauses in each window',
+    );
+    out.push(
+      table([
+        [
+          'logins',
+          'verifier',
+          'calm p99',
+          'storm p99',
+          'elsewhere p99',
+          'storm ÷ calm',
+          'elsewhere ÷ calm',
+          'storm ÷ elsewhere',
+          'loop max calm/storm/elsewhere ms',
+          'GC ms calm/storm/elsewhere',
+        ],
+        ...controlled.map((s) => [
+          s.clients,
+          s.gateway.verifier,
+          s.baseline.p99_ms,
+          s.gateway.p99_ms,
+          s.storm_elsewhere.p99_ms,
+          s.ratio,
+          s.ratio_storm_elsewhere,
+          s.ratio_storm_vs_elsewhere,
+          [s.baseline, s.gateway, s.storm_elsewhere].map((w) => w.main_thread_loop_delay_max_ms ?? '?').join(' / '),
+          [s.baseline, s.gateway, s.storm_elsewhere].map((w) => w.main_thread_gc_pause_ms ?? '?').join(' / '),
+        ]),
+      ]),
+    );
+  }
   const cost = by('login-cost');
   if (cost.length > 0) {
     out.push('', 'Login cost (server main thread per login; ratio = gateway ÷ raw ws connect + 2 echoes)');
