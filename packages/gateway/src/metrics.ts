@@ -171,7 +171,7 @@ export function renderMetrics(stats: GatewayStats, snapshot: GatewaySnapshot): s
   w.one(
     'logins_in_progress',
     'gauge',
-    'Accepted connections logging in (not yet authenticated or closed).',
+    'Logins the gateway is working on: admitted connections until their challenge is sent, or until they authenticate, fail or close.',
     snapshot.loginsInProgress,
   );
   w.one(

@@ -317,6 +317,9 @@ export class ClientSession implements LinkSender, RegisteredSession {
         payload: { $case: 'authRequest', value: { request: { $case: 'ethereumAuth', value: { challenge: json } } } },
       }),
     );
+    // The gateway's part of the login is done until the client signs (a wallet prompt can take
+    // many seconds): its admission slot goes to the next waiting connection now.
+    this.ctx.guard.loginEnded(this.ticket);
   }
 
   private onEthAuth(signature: Uint8Array, wireChainId: bigint): void {

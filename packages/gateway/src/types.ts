@@ -60,7 +60,7 @@ export interface GatewaySnapshot {
   verifierThreads: number;
   /** Nice value of the verifier threads, or null where it cannot be set (not Linux). */
   verifierNice: number | null;
-  /** Accepted connections logging in (admitted, not yet authenticated or closed). */
+  /** Logins the gateway is working on: admitted connections until their challenge is sent, or until they authenticate, fail or close. */
   loginsInProgress: number;
   /** Accepted connections waiting, unread, for a login slot (`maxLoginsInProgress`). */
   loginsWaiting: number;

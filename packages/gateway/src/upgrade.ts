@@ -302,7 +302,10 @@ export class UpgradeGuard {
    */
   readonly pendingByIp = new Map<string, number>();
   draining = false;
-  /** Connections admitted by {@link gate} that have not authenticated, failed or closed yet. */
+  /**
+   * Connections admitted by {@link gate} whose login the gateway is working on: until their
+   * challenge is sent, or until they authenticate, fail or close.
+   */
   loginsInProgress = 0;
   /** Most logins in progress; 0 = no bound. */
   readonly maxLoginsInProgress: number;
@@ -448,7 +451,10 @@ export class UpgradeGuard {
     this.waitingAt = 0;
   }
 
-  /** The connection's login ended (refused or closing): its slot goes to the next waiting socket. */
+  /**
+   * The gateway's work on the connection's login is over for now (challenge sent, authenticated,
+   * refused or closing): its slot goes to the next waiting socket. Idempotent.
+   */
   loginEnded(ticket: UpgradeTicket): void {
     this.endSlot(ticket.slot);
   }

@@ -1,9 +1,10 @@
 // Admission of logins (--max-logins-in-progress): connections beyond the bound are accepted but
-// not read; each one starts, in arrival order, when a login in progress authenticates, fails or
-// closes. The bound is checked at every step through snapshot() and /metrics.
+// not read; each one starts, in arrival order, when a login in progress gets its challenge (the
+// client's signing time holds no slot), authenticates, fails or closes. The bound is checked at
+// every step through snapshot() and /metrics.
 import { connect, type Socket } from 'node:net';
 import { CloseCode } from '@degas/proto';
-import { startTestGateway, type TestGateway, until, type WsTestClient } from '@degas/test-utils';
+import { signChallenge, startTestGateway, type TestGateway, until, type WsTestClient } from '@degas/test-utils';
 import { type GatewayHandle, startGateway } from '../src/gateway.js';
 import { renderMetrics } from '../src/metrics.js';
 
@@ -33,7 +34,7 @@ function answered(c: WsTestClient): boolean {
   return c.ws.readyState !== c.ws.CONNECTING;
 }
 
-test('connections beyond the bound wait unread, and start one by one as logins end', async () => {
+test('connections beyond the bound wait unread, and start one by one as slots free up', async () => {
   env = await boundedEnv();
   const a = env.client();
   const b = env.client();
@@ -48,10 +49,17 @@ test('connections beyond the bound wait unread, and start one by one as logins e
   expect(metrics).toMatch(/^degas_gateway_logins_in_progress 2$/m);
   expect(metrics).toMatch(/^degas_gateway_logins_waiting 2$/m);
 
-  // a authenticates: its slot goes to c (first in), not d.
-  await a.login(env.account());
+  // a gets its challenge: while its client signs (a wallet prompt may take seconds), its slot
+  // goes to c (first in), not d.
+  const aAccount = env.account();
+  a.hello(aAccount);
+  const challenge = await a.authRequest();
   await c.opened;
   expect(answered(d)).toBe(false);
+  expect(snap()).toEqual({ inProgress: 2, waiting: 1, auth: 3, forward: 0 });
+  // Its signature, however late, is accepted without a slot; nothing else moves.
+  a.ethAuth(await signChallenge(aAccount.signer, challenge));
+  expect((await a.nextMessage()).payload?.$case).toBe('authOk');
   expect(snap()).toEqual({ inProgress: 2, waiting: 1, auth: 2, forward: 1 });
 
   // b fails its login (a bad first frame): AUTH_FAIL frees its slot at once, d starts.
