@@ -40,7 +40,9 @@ test('turns are runs of non-idle samples; long ones are broken down by the callb
       timeDeltas: samples.map(() => 1000),
     }),
   );
-  const out = JSON.parse(execFileSync(process.execPath, [SCRIPT, file, '--min-ms', '5', '--json'], { encoding: 'utf8' }));
+  const out = JSON.parse(
+    execFileSync(process.execPath, [SCRIPT, file, '--min-ms', '5', '--json'], { encoding: 'utf8' }),
+  );
   expect(out.summary.turns).toBe(2);
   expect(out.summary.turn_max_ms).toBe(10);
   expect(out.summary.long_turns).toBe(1);

@@ -458,7 +458,11 @@ export function formatReport(result) {
     out.push(
       table([
         ['target', 'measured', 'met'],
-        ...result.targets.map((t) => [t.target, t.measured, t.met === null ? (t.na ?? 'n/a (loaded)') : t.met ? 'yes' : 'NO']),
+        ...result.targets.map((t) => [
+          t.target,
+          t.measured,
+          t.met === null ? (t.na ?? 'n/a (loaded)') : t.met ? 'yes' : 'NO',
+        ]),
       ]),
     );
   }
@@ -519,8 +523,7 @@ export function evaluateTargets(scenarios) {
       const calmWait = s.baseline.main_thread_runqueue_wait_percent;
       const elsewhere = s.ratio_storm_elsewhere;
       const machineBound = typeof elsewhere === 'number' && elsewhere > 3;
-      const contended =
-        elsewhere === undefined && typeof calmWait === 'number' && calmWait > CONTENDED_WAIT_PERCENT;
+      const contended = elsewhere === undefined && typeof calmWait === 'number' && calmWait > CONTENDED_WAIT_PERCENT;
       targets.push({
         target: `p99 during storm ≤ 3 × calm p99 (${s.gateway.verifier})`,
         measured: s.ratio,

@@ -12,7 +12,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DEGAS_ID_HEX, writeAccountsFile } from '../lib/keys.js';
 import { measureWindow, round1 } from '../lib/measure.js';
 import { localAddresses } from '../lib/net.js';
-import { fetchMetrics, LoadGen, loopWindow, startGateway, startServer, stopProcess, verifierFromMetrics } from '../lib/procs.js';
+import {
+  fetchMetrics,
+  LoadGen,
+  loopWindow,
+  startGateway,
+  startServer,
+  stopProcess,
+  verifierFromMetrics,
+} from '../lib/procs.js';
 import { cpuPercent, cpuSeconds, sampleProc, sampleSched, sampleThread, waitPercent } from '../lib/procstat.js';
 import { concatSamples, round3, summarize } from '../lib/stats.js';
 
@@ -200,7 +208,12 @@ export async function runLoginStorm(cfg, ctx) {
         verifier_threads: gw.info.verifierThreads ?? null,
         masking: gw.info.masking ?? null,
       },
-      baseline: { kind: 'same-clients-without-storm', ...q, main_thread_runqueue_wait_percent: quietWait, ...quietLoop },
+      baseline: {
+        kind: 'same-clients-without-storm',
+        ...q,
+        main_thread_runqueue_wait_percent: quietWait,
+        ...quietLoop,
+      },
       ratio: q.p99_ms > 0 ? round3(/** @type {number} */ (g.p99_ms) / /** @type {number} */ (q.p99_ms)) : null,
     };
     if (verifier === 'noble' && cfg.nobleRate !== undefined) {
