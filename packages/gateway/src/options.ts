@@ -610,7 +610,7 @@ export const GATEWAY_OPTIONS = {
   maxLoginsInProgress: {
     kind: integer(0, Number.MAX_SAFE_INTEGER),
     default: 0,
-    help: 'most logins the gateway works on at once (until the challenge is sent); later connections wait unread; 0 = no bound',
+    help: 'most logins worked on at once (until the challenge is sent); later ones wait unread; 0 = no bound',
   },
 } as const satisfies Record<string, OptionSpec>;
 
