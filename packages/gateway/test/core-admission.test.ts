@@ -2,11 +2,13 @@
 // not read; each one starts, in arrival order, when a login in progress gets its challenge (the
 // client's signing time holds no slot), authenticates, fails or closes. The bound is checked at
 // every step through snapshot() and /metrics.
+import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { CloseCode } from '@degas/proto';
 import { signChallenge, startTestGateway, type TestGateway, until, type WsTestClient } from '@degas/test-utils';
 import { type GatewayHandle, startGateway } from '../src/gateway.js';
 import { renderMetrics } from '../src/metrics.js';
+import { hello, nextAuthOk, walletLogin } from './resume-helpers.js';
 
 let env: TestGateway<GatewayHandle>;
 afterEach(async () => {
@@ -129,6 +131,38 @@ test('a slot held by a client that never says hello ends with its hello deadline
   await until(() => snap().waiting === 1, 5000, 'one waiting');
   expect((await silent.closed()).code).toBe(CloseCode.AUTH_FAILED);
   await next.login(env.account());
+});
+
+test('a resume (no challenge) frees its slot when it succeeds; a refused ticket frees it at its challenge', async () => {
+  env = await startTestGateway(startGateway, {
+    maxLoginsInProgress: 1,
+    resumeKeys: [Uint8Array.from(randomBytes(32))],
+    maxPendingPerIp: 1000,
+    handshakeRate: 0,
+  });
+  const account = env.account();
+  const first = env.client();
+  const { resumeTicket } = await walletLogin(first, account);
+  first.terminate();
+  await until(() => snap().forward === 0, 5000, 'the drop to be seen');
+
+  // The resume needs no challenge: it holds the one slot through hello → auth_ok, then frees it.
+  const back = await env.connect();
+  hello(back, account, resumeTicket);
+  expect((await nextAuthOk(back)).resumed).toBe(true);
+  expect(snap()).toEqual({ inProgress: 0, waiting: 0, auth: 0, forward: 1 });
+
+  // A ticket the gateway refuses falls back to the challenge, and the slot frees there: the next
+  // connection is admitted while this client is still (in a wallet) signing.
+  const other = env.account();
+  const refused = await env.connect();
+  hello(refused, other, Uint8Array.from(randomBytes(64)));
+  expect((await refused.nextMessage()).payload?.$case).toBe('authRequest');
+  const next = env.client();
+  await next.opened;
+  expect(snap().inProgress).toBe(1);
+  await next.login(env.account());
+  expect(snap()).toEqual({ inProgress: 0, waiting: 0, auth: 1, forward: 2 });
 });
 
 test('a shutdown answers waiting connections 503', async () => {
