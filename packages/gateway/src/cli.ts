@@ -26,7 +26,7 @@ export const ExitCode = { OK: 0, FAILURE: 1, USAGE: 2 } as const;
 
 /**
  * The exit code for an error that stopped the command, by its stable `code`: 2 for what the
- * operator fixes in the configuration (the gateway's configuration, TLS file and chain codes,
+ * operator fixes in the configuration (the gateway's configuration, TLS file, chain and verifier codes,
  * and Node's codes for a listen address that is taken, absent or not allowed), 1 for anything else.
  * @example
  * exitCodeOf(new ConfigError('--port', '--port: must be a number')) // 2
@@ -36,6 +36,7 @@ export function exitCodeOf(err: unknown): number {
     case 'CONFIG_INVALID':
     case 'TLS_FILE_INVALID':
     case 'ETH_RPC_CHAIN_MISMATCH':
+    case 'VERIFIER_UNAVAILABLE':
     case 'EADDRINUSE':
     case 'EADDRNOTAVAIL':
     case 'EACCES':

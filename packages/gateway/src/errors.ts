@@ -14,6 +14,7 @@ import { DegasError } from '@degas/proto';
  * - `DEGAS_FILE_UNREADABLE`, `DEGAS_FILE_INVALID`: a `--degas-file`.
  * - `TLS_FILE_INVALID`: a certificate or key file (`problem` says which).
  * - `ETH_RPC_CHAIN_MISMATCH`: an `--eth-rpc` endpoint that serves another chain.
+ * - `VERIFIER_UNAVAILABLE`: `verifier: 'native'` on a host where the libsecp256k1 addon does not load.
  * - `ADMIN_…`: an admin HTTP request refused; the code is in the JSON body next to `error`.
  */
 export type GatewayErrorCode =
@@ -27,6 +28,7 @@ export type GatewayErrorCode =
   | 'DEGAS_FILE_INVALID'
   | 'TLS_FILE_INVALID'
   | 'ETH_RPC_CHAIN_MISMATCH'
+  | 'VERIFIER_UNAVAILABLE'
   | AdminErrorCode;
 
 /** Codes of refused admin HTTP requests, with their HTTP status. */

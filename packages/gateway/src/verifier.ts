@@ -10,6 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { loginDigest, MAX_WALLET_SIGNATURE_LENGTH } from '@degas/auth-eth';
+import { GatewayError } from './errors.js';
 import type { Logger } from './logger.js';
 import { type GatewayStats, observeVerify } from './stats.js';
 import { EOA_INVALID, EOA_VALID, type EoaResult, loadNativeSecp256k1, type VerifierKind } from './verify-core.js';
@@ -143,7 +144,10 @@ export async function createVerifier(options: VerifierOptions): Promise<Verifier
   if (options.kind === 'noble') kind = 'noble';
   else if (loadNativeSecp256k1() !== undefined) kind = 'native';
   else if (options.kind === 'native')
-    throw new Error('verifier "native" requested but the secp256k1 native binding does not load');
+    throw new GatewayError(
+      'VERIFIER_UNAVAILABLE',
+      'verifier "native" requested but the secp256k1 native binding does not load (choose "auto" or "noble")',
+    );
   else kind = 'noble';
   const threads = options.threads ?? Math.max(1, availableParallelism());
   if (!Number.isInteger(threads) || threads < 1) throw new RangeError('verifierThreads must be a positive integer');

@@ -179,6 +179,30 @@ describe('degas-gateway bin', () => {
     expect(existsSync(join(dir, 'errors.json'))).toBe(false);
   });
 
+  test('--verifier native where the libsecp256k1 addon does not load → one line, exit 2', async () => {
+    // The addon is made unloadable for this process only: a preload that fails its require.
+    const block = join(dir, 'no-native-secp256k1.cjs');
+    await writeFile(
+      block,
+      `const Module = require('node:module');
+const load = Module._load;
+Module._load = function (request, ...rest) {
+  if (request === 'secp256k1/bindings') throw new Error('blocked by the test');
+  return load.call(this, request, ...rest);
+};
+`,
+    );
+    const accounts = join(dir, 'verifier-accounts.json');
+    expect((await run(['accounts', 'add', '--address', ADDR1, '--accounts', accounts])).code).toBe(0);
+    const r = await run(['--accounts', accounts, '--port', '0', '--admin-port', 'off', '--verifier', 'native'], {
+      NODE_OPTIONS: `--require ${block}`,
+    });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(
+      'degas-gateway: cannot start: verifier "native" requested but the secp256k1 native binding does not load (choose "auto" or "noble")\n',
+    );
+  });
+
   test('accounts add refuses a duplicate id with exit 2 and leaves the file alone', async () => {
     const p = join(dir, 'dup.json');
     const id = `0x${'cd'.repeat(16)}`;
