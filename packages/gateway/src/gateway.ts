@@ -138,6 +138,7 @@ async function openServices(options: GatewayOptions, o: ResolvedGatewayOptions):
     handshakeRate: o.handshakeRate,
     trustedProxies: o.trustedProxies,
     maxLoginsInProgress: o.maxLoginsInProgress,
+    loginSlotTimeoutMs: o.loginSlotTimeoutMs,
     stats,
     logger: log,
   });
@@ -495,6 +496,7 @@ class Gateway {
       verifier_threads: verifier.threads,
       verifier_nice: verifier.nice,
       max_logins_in_progress: o.maxLoginsInProgress,
+      login_slot_timeout_ms: o.maxLoginsInProgress > 0 ? o.loginSlotTimeoutMs : undefined,
       masking: this.masking,
       eth_rpc_chains: o.ethRpc?.map((e) => e.chainId).join(',') || undefined,
     });

@@ -180,6 +180,12 @@ export function renderMetrics(stats: GatewayStats, snapshot: GatewaySnapshot): s
     'Accepted connections waiting, unread, for a login slot (--max-logins-in-progress).',
     snapshot.loginsWaiting,
   );
+  w.one(
+    'login_slots_expired_total',
+    'counter',
+    'Login slots freed by --login-slot-timeout-ms while their client was still silent.',
+    stats.loginSlotsExpired,
+  );
 
   const r = snapshot.registry;
   if (r !== undefined && r.kind === 'nats') {

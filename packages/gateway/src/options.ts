@@ -612,6 +612,11 @@ export const GATEWAY_OPTIONS = {
     default: 0,
     help: 'most logins worked on at once (until the challenge is sent); later ones wait unread; 0 = no bound',
   },
+  loginSlotTimeoutMs: {
+    kind: ms(0),
+    default: 1000,
+    help: 'longest a login holds its slot while its client is silent (then the next one starts); 0 = no limit',
+  },
 } as const satisfies Record<string, OptionSpec>;
 
 /** Options of the `degas-gateway` command only (it builds `startGateway`'s objects from them). */

@@ -70,6 +70,8 @@ export interface GatewayStats {
   verifyCount: number;
   /** TLS handshakes on the client port that failed (plain ws://, old TLS versions, bad clients). */
   tlsHandshakeFailures: number;
+  /** Admission slots freed by `loginSlotTimeoutMs` while their client was still silent. */
+  loginSlotsExpired: number;
 }
 
 /**
@@ -103,6 +105,7 @@ export function createStats(): GatewayStats {
     verifySumMs: 0,
     verifyCount: 0,
     tlsHandshakeFailures: 0,
+    loginSlotsExpired: 0,
   };
 }
 

@@ -43,10 +43,17 @@ export interface UpgradeGuardOptions {
   /** Monotonic clock in ms (tests). Default `performance.now`. */
   now?: () => number;
   /**
-   * Most logins in progress (accepted connections, own-server mode, that have not authenticated
-   * or closed yet); later connections wait, unread, until one ends. 0 = no bound. Default 0.
+   * Most logins in progress (accepted connections, own-server mode, until their challenge is
+   * sent or they authenticate, fail or close); later connections wait, unread, until a slot
+   * frees. 0 = no bound. Default 0.
    */
   maxLoginsInProgress?: number;
+  /**
+   * With a bound: the longest a connection holds its slot (its client silent: no upgrade request,
+   * no `hello`), after which the slot goes to the next waiting connection; the connection keeps
+   * its own deadlines. 0 = no limit. Default 1000.
+   */
+  loginSlotTimeoutMs?: number;
   stats: GatewayStats;
   logger: Logger;
 }
@@ -66,6 +73,8 @@ export interface UpgradeTicket {
 export interface AdmissionSlot {
   /** Counted in `loginsInProgress` now. */
   held: boolean;
+  /** When it was admitted (the guard's clock, ms). */
+  since: number;
   /** Ended (closed, authenticated or refused): never admitted again. */
   done: boolean;
   start: (() => void) | undefined;
@@ -309,6 +318,13 @@ export class UpgradeGuard {
   loginsInProgress = 0;
   /** Most logins in progress; 0 = no bound. */
   readonly maxLoginsInProgress: number;
+  /** The longest a slot is held while its client is silent (with a bound); 0 = no limit. */
+  readonly loginSlotTimeoutMs: number;
+  /** Held slots in admission order, for their deadline (entries before `heldAt` are gone). */
+  private held: (AdmissionSlot | undefined)[] = [];
+  private heldAt = 0;
+  private slotTimer: NodeJS.Timeout | undefined;
+  private readonly now: () => number;
   /** Accepted connections waiting for a login slot, FIFO (entries before `waitingAt` are gone). */
   private waiting: (AdmissionSlot | undefined)[] = [];
   private waitingAt = 0;
@@ -329,6 +345,11 @@ export class UpgradeGuard {
     this.maxLoginsInProgress = options.maxLoginsInProgress ?? 0;
     if (!Number.isInteger(this.maxLoginsInProgress) || this.maxLoginsInProgress < 0) {
       throw new RangeError('maxLoginsInProgress must be a non-negative integer');
+    }
+    this.now = options.now ?? (() => performance.now());
+    this.loginSlotTimeoutMs = options.loginSlotTimeoutMs ?? 1000;
+    if (!Number.isInteger(this.loginSlotTimeoutMs) || this.loginSlotTimeoutMs < 0) {
+      throw new RangeError('loginSlotTimeoutMs must be a non-negative integer');
     }
     this.rateLimiter =
       options.handshakeRate > 0
@@ -416,7 +437,7 @@ export class UpgradeGuard {
    * Draining answers waiting sockets 503. Returns the slot (also attached to the socket's ticket).
    */
   gate(socket: Duplex, start: () => void): AdmissionSlot {
-    const slot: AdmissionSlot = { held: false, done: false, start, socket };
+    const slot: AdmissionSlot = { held: false, since: 0, done: false, start, socket };
     this.slots.set(socket, slot);
     const ticket = this.tickets.get(socket);
     if (ticket !== undefined) ticket.slot = slot;
@@ -439,6 +460,10 @@ export class UpgradeGuard {
 
   /** Answers every connection still waiting for a login slot with 503 (shutdown). */
   refuseWaiting(): void {
+    if (this.slotTimer !== undefined) clearTimeout(this.slotTimer);
+    this.slotTimer = undefined;
+    this.held = [];
+    this.heldAt = 0;
     while (this.waitingAt < this.waiting.length) {
       const slot = this.waiting[this.waitingAt];
       this.waiting[this.waitingAt++] = undefined;
@@ -462,6 +487,11 @@ export class UpgradeGuard {
   private startSlot(slot: AdmissionSlot): void {
     slot.held = true;
     this.loginsInProgress++;
+    if (this.maxLoginsInProgress > 0 && this.loginSlotTimeoutMs > 0 && !this.draining) {
+      slot.since = this.now();
+      this.held.push(slot);
+      this.armSlotTimer();
+    }
     const start = slot.start;
     slot.start = undefined;
     start?.();
@@ -487,6 +517,47 @@ export class UpgradeGuard {
       this.waiting = this.waiting.slice(this.waitingAt);
       this.waitingAt = 0;
     }
+  }
+
+  /** One timer for every held slot: it fires at the deadline of the oldest one still held. */
+  private armSlotTimer(): void {
+    if (this.slotTimer !== undefined) return;
+    while (this.heldAt < this.held.length) {
+      const head = this.held[this.heldAt];
+      if (head?.held) break;
+      this.held[this.heldAt++] = undefined;
+    }
+    if (this.heldAt === this.held.length) {
+      this.held = [];
+      this.heldAt = 0;
+      return;
+    }
+    const head = this.held[this.heldAt] as AdmissionSlot;
+    const delay = Math.max(0, head.since + this.loginSlotTimeoutMs - this.now());
+    this.slotTimer = setTimeout(() => this.expireSlots(), delay);
+    this.slotTimer.unref();
+  }
+
+  /** Frees the slots held longer than `loginSlotTimeoutMs` (their clients have been silent). */
+  private expireSlots(): void {
+    this.slotTimer = undefined;
+    const now = this.now();
+    while (this.heldAt < this.held.length) {
+      const slot = this.held[this.heldAt];
+      if (slot?.held) {
+        if (now - slot.since < this.loginSlotTimeoutMs) break;
+        this.opts.stats.loginSlotsExpired++;
+        this.held[this.heldAt++] = undefined;
+        this.endSlot(slot);
+        continue;
+      }
+      this.held[this.heldAt++] = undefined;
+    }
+    if (this.heldAt > 1024 && this.heldAt * 2 > this.held.length) {
+      this.held = this.held.slice(this.heldAt);
+      this.heldAt = 0;
+    }
+    this.armSlotTimer();
   }
 
   /** Drops idle per-IP state (called from the gateway's periodic timer). */

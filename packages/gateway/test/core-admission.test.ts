@@ -17,8 +17,14 @@ afterEach(async () => {
 
 const BOUND = 2;
 
+/** A bound without the slot deadline (tested on its own), so a slow machine cannot move a count. */
 async function boundedEnv(max = BOUND): Promise<TestGateway<GatewayHandle>> {
-  return startTestGateway(startGateway, { maxLoginsInProgress: max, maxPendingPerIp: 1000, handshakeRate: 0 });
+  return startTestGateway(startGateway, {
+    maxLoginsInProgress: max,
+    loginSlotTimeoutMs: 0,
+    maxPendingPerIp: 1000,
+    handshakeRate: 0,
+  });
 }
 
 function snap(): { inProgress: number; waiting: number; auth: number; forward: number } {
@@ -122,6 +128,7 @@ test('a waiting connection that went away gives up its turn as soon as it is rea
 test('a slot held by a client that never says hello ends with its hello deadline', async () => {
   env = await startTestGateway(startGateway, {
     maxLoginsInProgress: 1,
+    loginSlotTimeoutMs: 0,
     helloTimeoutMs: 200,
     maxPendingPerIp: 1000,
     handshakeRate: 0,
@@ -133,9 +140,35 @@ test('a slot held by a client that never says hello ends with its hello deadline
   await next.login(env.account());
 });
 
+test('a silent client gives up its slot after loginSlotTimeoutMs, but keeps its connection and deadlines', async () => {
+  env = await startTestGateway(startGateway, {
+    maxLoginsInProgress: 1,
+    loginSlotTimeoutMs: 150,
+    helloTimeoutMs: 10_000,
+    maxPendingPerIp: 1000,
+    handshakeRate: 0,
+  });
+  const silent = await env.connect();
+  const next = env.client();
+  await until(() => snap().waiting === 1, 5000, 'one waiting');
+  // The silent client has the only slot; after 150 ms it goes to the next connection, which logs in
+  // while the silent one is still open and counted as logging in (auth state).
+  await next.login(env.account());
+  expect(env.gateway.stats.loginSlotsExpired).toBe(1);
+  expect(snap()).toEqual({ inProgress: 0, waiting: 0, auth: 1, forward: 1 });
+  expect(silent.closedWith).toBeUndefined();
+  expect(renderMetrics(env.gateway.stats, env.gateway.snapshot())).toMatch(
+    /^degas_gateway_login_slots_expired_total 1$/m,
+  );
+  // It may still log in: the slot deadline only stops it from holding up others.
+  await silent.login(env.account());
+  expect(snap()).toEqual({ inProgress: 0, waiting: 0, auth: 0, forward: 2 });
+});
+
 test('a resume (no challenge) frees its slot when it succeeds; a refused ticket frees it at its challenge', async () => {
   env = await startTestGateway(startGateway, {
     maxLoginsInProgress: 1,
+    loginSlotTimeoutMs: 0,
     resumeKeys: [Uint8Array.from(randomBytes(32))],
     maxPendingPerIp: 1000,
     handshakeRate: 0,
@@ -190,4 +223,10 @@ test.each([-1, 1.5, 'x'])('maxLoginsInProgress %p is refused', async (v) => {
   await expect(startTestGateway(startGateway, { maxLoginsInProgress: v as number })).rejects.toThrow(
     /maxLoginsInProgress/,
   );
+});
+
+test.each([-1, 1.5, 'x'])('loginSlotTimeoutMs %p is refused', async (v) => {
+  await expect(
+    startTestGateway(startGateway, { maxLoginsInProgress: 1, loginSlotTimeoutMs: v as number }),
+  ).rejects.toThrow(/loginSlotTimeoutMs/);
 });
