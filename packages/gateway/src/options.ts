@@ -613,9 +613,9 @@ export const GATEWAY_OPTIONS = {
     help: 'most logins worked on at once (until the challenge is sent); later ones wait unread; 0 = no bound',
   },
   loginSlotTimeoutMs: {
-    kind: ms(0),
+    kind: integer(0, 60_000),
     default: 1000,
-    help: 'longest a login holds its slot while its client is silent (then the next one starts); 0 = no limit',
+    help: 'longest a slot waits for a silent client (upgrade request, hello); then the next login starts; 0 = no limit',
   },
 } as const satisfies Record<string, OptionSpec>;
 

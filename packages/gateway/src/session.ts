@@ -169,6 +169,8 @@ export class ClientSession implements LinkSender, RegisteredSession {
     });
     ws.on('close', (code: number) => this.onSocketClose(code));
     this.timer = setTimeout(() => this.authFail('hello_timeout'), ctx.settings.helloTimeoutMs);
+    // The 101 is out: the gateway waits for the client's hello (its admission slot's deadline runs).
+    ctx.guard.awaitClient(ticket);
   }
 
   // ---- inbound --------------------------------------------------------------------------------
@@ -206,6 +208,7 @@ export class ClientSession implements LinkSender, RegisteredSession {
   }
 
   private onHello(hello: ClientHelloMessage): void {
+    this.ctx.guard.clientSpoke(this.ticket.slot);
     if (hello.accountId.length !== Limits.ID_LENGTH || hello.signer?.$case !== 'ethereumSigner') {
       this.authFail('bad_hello');
       return;

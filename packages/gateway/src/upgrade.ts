@@ -73,12 +73,15 @@ export interface UpgradeTicket {
 export interface AdmissionSlot {
   /** Counted in `loginsInProgress` now. */
   held: boolean;
-  /** When it was admitted (the guard's clock, ms). */
+  /** The gateway waits for the client (its upgrade request, or its `hello` after the 101): the slot deadline runs. */
+  silent: boolean;
+  /** When the current wait for the client began (the guard's clock, ms). */
   since: number;
-  /** Ended (closed, authenticated or refused): never admitted again. */
+  /** Ended (challenge sent, authenticated, refused, closed or expired): never admitted again. */
   done: boolean;
   start: (() => void) | undefined;
-  socket: Duplex;
+  /** Until the slot ends (then dropped, so an ended slot keeps no socket alive). */
+  socket: Duplex | undefined;
 }
 
 function normalizeOrigin(origin: string): string {
@@ -320,8 +323,13 @@ export class UpgradeGuard {
   readonly maxLoginsInProgress: number;
   /** The longest a slot is held while its client is silent (with a bound); 0 = no limit. */
   readonly loginSlotTimeoutMs: number;
-  /** Held slots in admission order, for their deadline (entries before `heldAt` are gone). */
+  /**
+   * Slots whose client the gateway waits for, in the order the waits began, with when each began
+   * (`heldSince`; an entry is stale when its slot has spoken, ended or begun a later wait since).
+   * Entries before `heldAt` are gone. At most one entry per wait within `loginSlotTimeoutMs`.
+   */
   private held: (AdmissionSlot | undefined)[] = [];
+  private heldSince: number[] = [];
   private heldAt = 0;
   private slotTimer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
@@ -348,8 +356,8 @@ export class UpgradeGuard {
     }
     this.now = options.now ?? (() => performance.now());
     this.loginSlotTimeoutMs = options.loginSlotTimeoutMs ?? 1000;
-    if (!Number.isInteger(this.loginSlotTimeoutMs) || this.loginSlotTimeoutMs < 0) {
-      throw new RangeError('loginSlotTimeoutMs must be a non-negative integer');
+    if (!Number.isInteger(this.loginSlotTimeoutMs) || this.loginSlotTimeoutMs < 0 || this.loginSlotTimeoutMs > 60_000) {
+      throw new RangeError('loginSlotTimeoutMs must be an integer from 0 to 60000');
     }
     this.rateLimiter =
       options.handshakeRate > 0
@@ -429,7 +437,8 @@ export class UpgradeGuard {
   /**
    * Admission of logins (own-server mode): `start` (which hands the socket to the HTTP parser and
    * resumes reading it) runs now if fewer than `maxLoginsInProgress` connections are logging in,
-   * else when one of them authenticates or closes, first come first served. A waiting socket was
+   * else when a slot frees (a challenge sent, a login ended, a silent client's slot expired),
+   * first come first served. A waiting socket was
    * accepted with reading paused: its upgrade request stays in the kernel's receive buffer and
    * costs no parsing, no WebSocket handshake, no session and no timer until it is admitted. (Node
    * has no way to stop accept(2) on a listening socket short of closing it, which would reset
@@ -437,7 +446,7 @@ export class UpgradeGuard {
    * Draining answers waiting sockets 503. Returns the slot (also attached to the socket's ticket).
    */
   gate(socket: Duplex, start: () => void): AdmissionSlot {
-    const slot: AdmissionSlot = { held: false, since: 0, done: false, start, socket };
+    const slot: AdmissionSlot = { held: false, silent: false, since: 0, done: false, start, socket };
     this.slots.set(socket, slot);
     const ticket = this.tickets.get(socket);
     if (ticket !== undefined) ticket.slot = slot;
@@ -463,6 +472,7 @@ export class UpgradeGuard {
     if (this.slotTimer !== undefined) clearTimeout(this.slotTimer);
     this.slotTimer = undefined;
     this.held = [];
+    this.heldSince = [];
     this.heldAt = 0;
     while (this.waitingAt < this.waiting.length) {
       const slot = this.waiting[this.waitingAt];
@@ -470,7 +480,8 @@ export class UpgradeGuard {
       if (slot === undefined || slot.done) continue;
       slot.done = true;
       slot.start = undefined;
-      rejectUpgrade(slot.socket, 503);
+      if (slot.socket !== undefined) rejectUpgrade(slot.socket, 503);
+      slot.socket = undefined;
     }
     this.waiting = [];
     this.waitingAt = 0;
@@ -484,24 +495,46 @@ export class UpgradeGuard {
     this.endSlot(ticket.slot);
   }
 
+  /**
+   * The gateway now waits for the connection's client (the 101 went out, the `hello` is due):
+   * the slot deadline runs again, from now.
+   */
+  awaitClient(ticket: UpgradeTicket): void {
+    const slot = ticket.slot;
+    if (slot?.held) this.waitForClient(slot);
+  }
+
+  /** The client spoke (its upgrade request, its `hello`): the rest is the gateway's work, no deadline. */
+  clientSpoke(slot: AdmissionSlot | undefined): void {
+    if (slot !== undefined) slot.silent = false;
+  }
+
   private startSlot(slot: AdmissionSlot): void {
     slot.held = true;
     this.loginsInProgress++;
-    if (this.maxLoginsInProgress > 0 && this.loginSlotTimeoutMs > 0 && !this.draining) {
-      slot.since = this.now();
-      this.held.push(slot);
-      this.armSlotTimer();
-    }
+    this.waitForClient(slot);
     const start = slot.start;
     slot.start = undefined;
     start?.();
   }
 
-  /** The slot's login ended (authenticated, refused or closed): the next waiting socket starts. */
+  /** Starts (or restarts) the slot's deadline, when there is a bound and a deadline. */
+  private waitForClient(slot: AdmissionSlot): void {
+    if (this.maxLoginsInProgress === 0 || this.loginSlotTimeoutMs === 0 || this.draining) return;
+    slot.silent = true;
+    slot.since = this.now();
+    this.held.push(slot);
+    this.heldSince.push(slot.since);
+    this.armSlotTimer();
+  }
+
+  /** The slot ended (challenge sent, login ended, socket closed, or expired): the next waiting socket starts. */
   private endSlot(slot: AdmissionSlot | undefined): void {
     if (slot === undefined || slot.done) return;
     slot.done = true;
     slot.start = undefined;
+    slot.socket = undefined;
+    slot.silent = false;
     if (!slot.held) return;
     slot.held = false;
     this.loginsInProgress--;
@@ -519,44 +552,53 @@ export class UpgradeGuard {
     }
   }
 
-  /** One timer for every held slot: it fires at the deadline of the oldest one still held. */
-  private armSlotTimer(): void {
-    if (this.slotTimer !== undefined) return;
-    while (this.heldAt < this.held.length) {
-      const head = this.held[this.heldAt];
-      if (head?.held) break;
-      this.held[this.heldAt++] = undefined;
-    }
+  /** Whether the deadline entry at `i` is the current wait of a slot still silent. */
+  private live(i: number): boolean {
+    const slot = this.held[i];
+    return slot?.held === true && slot.silent && slot.since === this.heldSince[i];
+  }
+
+  /** Drops the deadline entries before `heldAt`, in place, once they are most of the list. */
+  private compactHeld(): void {
     if (this.heldAt === this.held.length) {
       this.held = [];
+      this.heldSince = [];
       this.heldAt = 0;
-      return;
+    } else if (this.heldAt > 1024 && this.heldAt * 2 > this.held.length) {
+      this.held = this.held.slice(this.heldAt);
+      this.heldSince = this.heldSince.slice(this.heldAt);
+      this.heldAt = 0;
     }
-    const head = this.held[this.heldAt] as AdmissionSlot;
-    const delay = Math.max(0, head.since + this.loginSlotTimeoutMs - this.now());
+  }
+
+  /** One timer for every waiting-for-the-client slot: it fires at the oldest live deadline. */
+  private armSlotTimer(): void {
+    if (this.slotTimer !== undefined) return;
+    while (this.heldAt < this.held.length && !this.live(this.heldAt)) this.held[this.heldAt++] = undefined;
+    this.compactHeld();
+    if (this.heldAt === this.held.length) return;
+    const delay = Math.max(0, (this.heldSince[this.heldAt] as number) + this.loginSlotTimeoutMs - this.now());
     this.slotTimer = setTimeout(() => this.expireSlots(), delay);
     this.slotTimer.unref();
   }
 
-  /** Frees the slots held longer than `loginSlotTimeoutMs` (their clients have been silent). */
+  /** Frees the slots whose client has been silent for `loginSlotTimeoutMs`. */
   private expireSlots(): void {
     this.slotTimer = undefined;
     const now = this.now();
     while (this.heldAt < this.held.length) {
-      const slot = this.held[this.heldAt];
-      if (slot?.held) {
-        if (now - slot.since < this.loginSlotTimeoutMs) break;
+      const i = this.heldAt;
+      if (this.live(i)) {
+        if (now - (this.heldSince[i] as number) < this.loginSlotTimeoutMs) break;
         this.opts.stats.loginSlotsExpired++;
+        const slot = this.held[i] as AdmissionSlot;
         this.held[this.heldAt++] = undefined;
         this.endSlot(slot);
         continue;
       }
       this.held[this.heldAt++] = undefined;
     }
-    if (this.heldAt > 1024 && this.heldAt * 2 > this.held.length) {
-      this.held = this.held.slice(this.heldAt);
-      this.heldAt = 0;
-    }
+    this.compactHeld();
     this.armSlotTimer();
   }
 
@@ -582,6 +624,8 @@ export class UpgradeGuard {
       return undefined;
     }
     this.connections++;
+    // The upgrade request is in: what follows (the pacer, the handshake) is the gateway's work.
+    this.clientSpoke(this.slots.get(socket));
     if (tracked?.pending) {
       tracked.open = true;
       return tracked;

@@ -5,7 +5,14 @@
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { CloseCode } from '@degas/proto';
-import { signChallenge, startTestGateway, type TestGateway, until, type WsTestClient } from '@degas/test-utils';
+import {
+  memoryAccounts,
+  signChallenge,
+  startTestGateway,
+  type TestGateway,
+  until,
+  type WsTestClient,
+} from '@degas/test-utils';
 import { type GatewayHandle, startGateway } from '../src/gateway.js';
 import { renderMetrics } from '../src/metrics.js';
 import { hello, nextAuthOk, walletLogin } from './resume-helpers.js';
@@ -165,6 +172,45 @@ test('a silent client gives up its slot after loginSlotTimeoutMs, but keeps its 
   expect(snap()).toEqual({ inProgress: 0, waiting: 0, auth: 0, forward: 2 });
 });
 
+test('a connection that never sends its upgrade request gives up its slot after loginSlotTimeoutMs', async () => {
+  env = await startTestGateway(startGateway, {
+    maxLoginsInProgress: 1,
+    loginSlotTimeoutMs: 100,
+    maxPendingPerIp: 1000,
+    handshakeRate: 0,
+  });
+  const raw: Socket = connect(env.gateway.port, '127.0.0.1');
+  raw.on('error', () => {});
+  await until(() => snap().inProgress === 1, 5000, 'the raw connection admitted');
+  const next = env.client();
+  await next.login(env.account());
+  expect(env.gateway.stats.loginSlotsExpired).toBe(1);
+  expect(raw.destroyed).toBe(false);
+  raw.destroy();
+});
+
+test('a client that has spoken keeps its slot however long the gateway takes (a slow account lookup)', async () => {
+  env = await startTestGateway(
+    startGateway,
+    { maxLoginsInProgress: 1, loginSlotTimeoutMs: 100, maxPendingPerIp: 1000, handshakeRate: 0 },
+    { accounts: memoryAccounts([], { delayMs: 400 }) },
+  );
+  const account = env.account();
+  const a = env.client();
+  await a.opened;
+  a.hello(account);
+  const b = env.client();
+  await until(() => snap().waiting === 1, 5000, 'b waiting');
+  // The lookup takes 400 ms, four deadlines: the slot is a's until its challenge goes out.
+  const challenge = await a.authRequest();
+  await b.opened;
+  expect(env.gateway.stats.loginSlotsExpired).toBe(0);
+  a.ethAuth(await signChallenge(account.signer, challenge));
+  expect((await a.nextMessage()).payload?.$case).toBe('authOk');
+  await b.login(env.account());
+  expect(env.gateway.stats.loginSlotsExpired).toBe(0);
+});
+
 test('a resume (no challenge) frees its slot when it succeeds; a refused ticket frees it at its challenge', async () => {
   env = await startTestGateway(startGateway, {
     maxLoginsInProgress: 1,
@@ -225,7 +271,7 @@ test.each([-1, 1.5, 'x'])('maxLoginsInProgress %p is refused', async (v) => {
   );
 });
 
-test.each([-1, 1.5, 'x'])('loginSlotTimeoutMs %p is refused', async (v) => {
+test.each([-1, 1.5, 'x', 60_001])('loginSlotTimeoutMs %p is refused', async (v) => {
   await expect(
     startTestGateway(startGateway, { maxLoginsInProgress: 1, loginSlotTimeoutMs: v as number }),
   ).rejects.toThrow(/loginSlotTimeoutMs/);
