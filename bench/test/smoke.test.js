@@ -129,6 +129,8 @@ test('login-storm: every login succeeds and the verifier is reported', async () 
     expect(w.main_thread_loop_delay_max_ms).toBeGreaterThanOrEqual(w.main_thread_loop_delay_p99_ms);
     expect(w.main_thread_gc_pauses).toBeGreaterThanOrEqual(0);
     expect(w.main_thread_gc_pause_ms).toBeGreaterThanOrEqual(0);
+    // No --max-logins-in-progress in the smoke run: no slot, no deadline.
+    expect(w.login_slots_expired).toBe(0);
   }
 });
 

@@ -240,7 +240,7 @@ export class LoadGen {
 }
 
 /**
- * The gateway main thread's event-loop delay and GC pauses over a window: call `start()` before
+ * The gateway main thread's event-loop delay and GC pauses (and expired login slots) over a window: call `start()` before
  * and `end()` after it. Each /metrics scrape resets the gateway's event-loop monitor, so the
  * delay figures cover exactly the window (sampled every 10 ms: how late a timer ran); the GC
  * figures are the difference of the pause histogram's sum and count (main thread only).
@@ -262,16 +262,26 @@ export function loopWindow(adminPort) {
     const m = new RegExp(`^nodejs_eventloop_lag_${stat}_seconds ([0-9.e+-]+)$`, 'm').exec(text);
     return m ? Math.round(Number(m[1]) * 1e4) / 10 : null;
   };
+  /** @param {string} text */
+  const expired = (text) => {
+    const m = /^degas_gateway_login_slots_expired_total ([0-9.e+-]+)$/m.exec(text);
+    return m ? Number(m[1]) : 0;
+  };
   /** @type {{ sum: number, count: number } | undefined} */
   let g0;
+  let e0 = 0;
   return {
     async start() {
-      g0 = gc(await fetchMetrics(adminPort));
+      const text = await fetchMetrics(adminPort);
+      g0 = gc(text);
+      e0 = expired(text);
     },
     async end() {
       const text = await fetchMetrics(adminPort);
       const g1 = gc(text);
       return {
+        // With --max-logins-in-progress: slots whose client kept the gateway waiting past the deadline.
+        login_slots_expired: expired(text) - e0,
         main_thread_loop_delay_p99_ms: lag(text, 'p99'),
         main_thread_loop_delay_max_ms: lag(text, 'max'),
         main_thread_gc_pauses: g0 ? g1.count - g0.count : null,
