@@ -15,6 +15,7 @@ import {
 } from '@degas/test-utils';
 import { type GatewayHandle, startGateway } from '../src/gateway.js';
 import { renderMetrics } from '../src/metrics.js';
+import type { GatewayOptions } from '../src/types.js';
 import { hello, nextAuthOk, walletLogin } from './resume-helpers.js';
 
 let env: TestGateway<GatewayHandle>;
@@ -24,14 +25,20 @@ afterEach(async () => {
 
 const BOUND = 2;
 
-/** A bound without the slot deadline (tested on its own), so a slow machine cannot move a count. */
-async function boundedEnv(max = BOUND): Promise<TestGateway<GatewayHandle>> {
-  return startTestGateway(startGateway, {
-    maxLoginsInProgress: max,
-    loginSlotTimeoutMs: 0,
-    maxPendingPerIp: 1000,
-    handshakeRate: 0,
-  });
+/**
+ * A bound of `max`, without the slot deadline unless `options` sets one (so a slow machine cannot
+ * move a count), and without the per-IP limits (every test client comes from 127.0.0.1).
+ */
+async function boundedEnv(
+  max = BOUND,
+  options: Partial<GatewayOptions> = {},
+  fixture: Parameters<typeof startTestGateway>[2] = {},
+): Promise<TestGateway<GatewayHandle>> {
+  return startTestGateway(
+    startGateway,
+    { maxLoginsInProgress: max, loginSlotTimeoutMs: 0, maxPendingPerIp: 1000, handshakeRate: 0, ...options },
+    fixture,
+  );
 }
 
 function snap(): { inProgress: number; waiting: number; auth: number; forward: number } {
@@ -133,13 +140,7 @@ test('a waiting connection that went away gives up its turn as soon as it is rea
 });
 
 test('a slot held by a client that never says hello ends with its hello deadline', async () => {
-  env = await startTestGateway(startGateway, {
-    maxLoginsInProgress: 1,
-    loginSlotTimeoutMs: 0,
-    helloTimeoutMs: 200,
-    maxPendingPerIp: 1000,
-    handshakeRate: 0,
-  });
+  env = await boundedEnv(1, { helloTimeoutMs: 200 });
   const silent = await env.connect();
   const next = env.client();
   await until(() => snap().waiting === 1, 5000, 'one waiting');
@@ -148,13 +149,7 @@ test('a slot held by a client that never says hello ends with its hello deadline
 });
 
 test('a silent client gives up its slot after loginSlotTimeoutMs, but keeps its connection and deadlines', async () => {
-  env = await startTestGateway(startGateway, {
-    maxLoginsInProgress: 1,
-    loginSlotTimeoutMs: 150,
-    helloTimeoutMs: 10_000,
-    maxPendingPerIp: 1000,
-    handshakeRate: 0,
-  });
+  env = await boundedEnv(1, { loginSlotTimeoutMs: 150, helloTimeoutMs: 10_000 });
   const silent = await env.connect();
   const next = env.client();
   await until(() => snap().waiting === 1, 5000, 'one waiting');
@@ -173,12 +168,7 @@ test('a silent client gives up its slot after loginSlotTimeoutMs, but keeps its 
 });
 
 test('a connection that never sends its upgrade request gives up its slot after loginSlotTimeoutMs', async () => {
-  env = await startTestGateway(startGateway, {
-    maxLoginsInProgress: 1,
-    loginSlotTimeoutMs: 100,
-    maxPendingPerIp: 1000,
-    handshakeRate: 0,
-  });
+  env = await boundedEnv(1, { loginSlotTimeoutMs: 100 });
   const raw: Socket = connect(env.gateway.port, '127.0.0.1');
   raw.on('error', () => {});
   await until(() => snap().inProgress === 1, 5000, 'the raw connection admitted');
@@ -190,11 +180,7 @@ test('a connection that never sends its upgrade request gives up its slot after 
 });
 
 test('a client that has spoken keeps its slot however long the gateway takes (a slow account lookup)', async () => {
-  env = await startTestGateway(
-    startGateway,
-    { maxLoginsInProgress: 1, loginSlotTimeoutMs: 100, maxPendingPerIp: 1000, handshakeRate: 0 },
-    { accounts: memoryAccounts([], { delayMs: 400 }) },
-  );
+  env = await boundedEnv(1, { loginSlotTimeoutMs: 100 }, { accounts: memoryAccounts([], { delayMs: 400 }) });
   const account = env.account();
   const a = env.client();
   await a.opened;
@@ -212,13 +198,7 @@ test('a client that has spoken keeps its slot however long the gateway takes (a 
 });
 
 test('a resume (no challenge) frees its slot when it succeeds; a refused ticket frees it at its challenge', async () => {
-  env = await startTestGateway(startGateway, {
-    maxLoginsInProgress: 1,
-    loginSlotTimeoutMs: 0,
-    resumeKeys: [Uint8Array.from(randomBytes(32))],
-    maxPendingPerIp: 1000,
-    handshakeRate: 0,
-  });
+  env = await boundedEnv(1, { resumeKeys: [Uint8Array.from(randomBytes(32))] });
   const account = env.account();
   const first = env.client();
   const { resumeTicket } = await walletLogin(first, account);
