@@ -106,7 +106,11 @@ export class DegasLink implements DeliveryOrigin, LinkOutput {
     return this.ws?.bufferedAmount ?? 0;
   }
 
-  /** Sends one client_message frame (hot path). */
+  /**
+   * Sends one client_message frame (hot path). `frame` may be overwritten once this returns: `ws`
+   * copies it while masking it (the link is a WebSocket client: every frame it sends is masked),
+   * and a frame that has to wait for the link is copied into the queue.
+   */
   send(frame: Uint8Array, sender: LinkSender): void {
     const ws = this.ws;
     if (this.state === 'open' && ws !== undefined) {
@@ -157,7 +161,9 @@ export class DegasLink implements DeliveryOrigin, LinkOutput {
       sender.linkError(this.degasId, 'Degas queue full');
       return;
     }
-    this.queue.push({ frame, sender });
+    // A frame is only the caller's for the duration of send() (large forward frames are written
+    // into one reused buffer, see forwardAlloc in session.ts): a frame that must wait is copied.
+    this.queue.push({ frame: Buffer.from(frame), sender });
     this.queuedBytes += frame.length;
   }
 

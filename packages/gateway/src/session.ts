@@ -103,6 +103,24 @@ export function errorFrame(
  */
 const errorEncoder = errorEncoderCache(gatewayErrorEncoder, Buffer.allocUnsafe);
 
+/** Forward frames from this size on are written into {@link forwardAlloc}'s reused buffer. */
+const REUSED_FRAME_FROM = 4096;
+let reusedFrame = Buffer.allocUnsafeSlow(0);
+
+/**
+ * The allocator of the forward frames (client → Degas). From 4 KiB on (where Node's allocation
+ * stops using its shared pool and every buffer becomes memory outside the V8 heap, which the garbage
+ * collector counts towards a full collection), every frame is written into one buffer that is reused:
+ * the Degas link hands the frame to `ws`, which copies it while masking it before `send` returns,
+ * and copies it itself when the frame has to wait for the link (DegasLink.send). Smaller frames come
+ * from Node's pool.
+ */
+function forwardAlloc(size: number): Uint8Array {
+  if (size < REUSED_FRAME_FROM) return Buffer.allocUnsafe(size);
+  if (reusedFrame.length < size) reusedFrame = Buffer.allocUnsafeSlow(Math.max(size, 2 * reusedFrame.length));
+  return reusedFrame.subarray(0, size);
+}
+
 const AUTH_FAIL_FRAME = errorFrame(ErrorCode.AUTH_FAIL, AUTH_FAIL_DETAIL);
 /** AUTH_FAIL for a chain id outside `--auth-chain-id` (the gateway's setting, not the account's). */
 const CHAIN_NOT_ACCEPTED_FRAME = errorFrame(ErrorCode.AUTH_FAIL, 'chain id not accepted');
@@ -427,11 +445,11 @@ export class ClientSession implements LinkSender, RegisteredSession {
   private promote(): void {
     const { stats, settings } = this.ctx;
     this.clearTimer();
-    this.forward = forwardEncoder(this.accountId, this.sessionId, Buffer.allocUnsafe);
+    this.forward = forwardEncoder(this.accountId, this.sessionId, forwardAlloc);
     const resumed = this.resumeClaims !== undefined;
     this.resumeClaims = undefined;
     if (resumed) {
-      this.forwardResumed = forwardEncoder(this.accountId, this.sessionId, Buffer.allocUnsafe, this.resumedFrom);
+      this.forwardResumed = forwardEncoder(this.accountId, this.sessionId, forwardAlloc, this.resumedFrom);
       stats.resumes.ok++;
     } else stats.authSuccesses++;
     this.phase = 'forward';
