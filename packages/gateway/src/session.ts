@@ -226,7 +226,7 @@ export class ClientSession implements LinkSender, RegisteredSession {
   }
 
   private onHello(hello: ClientHelloMessage): void {
-    this.ctx.guard.clientSpoke(this.ticket.slot);
+    this.ctx.guard.clientSpoke(this.ticket);
     if (hello.accountId.length !== Limits.ID_LENGTH || hello.signer?.$case !== 'ethereumSigner') {
       this.authFail('bad_hello');
       return;
@@ -340,7 +340,7 @@ export class ClientSession implements LinkSender, RegisteredSession {
     );
     // The gateway's part of the login is done until the client signs (a wallet prompt can take
     // many seconds): its admission slot goes to the next waiting connection now.
-    this.ctx.guard.loginEnded(this.ticket);
+    this.ctx.guard.releaseSlot(this.ticket);
   }
 
   private onEthAuth(signature: Uint8Array, wireChainId: bigint): void {
@@ -670,7 +670,7 @@ export class ClientSession implements LinkSender, RegisteredSession {
     this.clearTimer();
     if (!wasForward) {
       // A failed login frees its admission slot now, not when the close handshake ends.
-      this.ctx.guard.loginEnded(this.ticket);
+      this.ctx.guard.releaseSlot(this.ticket);
       return;
     }
     this.ctx.registry.release(this, resumable);

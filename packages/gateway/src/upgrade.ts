@@ -491,7 +491,7 @@ export class UpgradeGuard {
    * The gateway's work on the connection's login is over for now (challenge sent, authenticated,
    * refused or closing): its slot goes to the next waiting socket. Idempotent.
    */
-  loginEnded(ticket: UpgradeTicket): void {
+  releaseSlot(ticket: UpgradeTicket): void {
     this.endSlot(ticket.slot);
   }
 
@@ -504,9 +504,9 @@ export class UpgradeGuard {
     if (slot?.held) this.waitForClient(slot);
   }
 
-  /** The client spoke (its upgrade request, its `hello`): the rest is the gateway's work, no deadline. */
-  clientSpoke(slot: AdmissionSlot | undefined): void {
-    if (slot !== undefined) slot.silent = false;
+  /** The client sent its `hello`: the rest of the slot is the gateway's work, with no deadline. */
+  clientSpoke(ticket: UpgradeTicket): void {
+    if (ticket.slot !== undefined) ticket.slot.silent = false;
   }
 
   private startSlot(slot: AdmissionSlot): void {
@@ -625,7 +625,8 @@ export class UpgradeGuard {
     }
     this.connections++;
     // The upgrade request is in: what follows (the pacer, the handshake) is the gateway's work.
-    this.clientSpoke(this.slots.get(socket));
+    const slot = this.slots.get(socket);
+    if (slot !== undefined) slot.silent = false;
     if (tracked?.pending) {
       tracked.open = true;
       return tracked;
